@@ -1,0 +1,42 @@
+# Two commands: `make run` sets up and runs the service; `make test` sets up and runs every test.
+# The virtualenv (.venv) and the Rust build (native/target) are cached in the work tree.
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NATIVE_SOURCES := $(shell find native -name '*.rs' -o -name 'Cargo.toml' | grep -v target)
+SO_STAMP := $(VENV)/.native-built
+
+.PHONY: run test test-rust test-python setup bench bench-ingest clean
+
+setup: $(SO_STAMP)
+
+$(STAMP): pyproject.toml scripts/system-deps.sh
+	./scripts/system-deps.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check 'maturin>=1.5,<2'
+	touch $(STAMP)
+
+$(SO_STAMP): $(STAMP) $(NATIVE_SOURCES)
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --extras test
+	touch $(SO_STAMP)
+
+run: setup
+	$(BIN)/reactor serve
+
+test: setup test-rust test-python
+
+test-rust:
+	cd native && cargo test -p reactor-core -q
+
+test-python: setup
+	$(BIN)/pytest -q
+
+bench: bench-ingest
+
+bench-ingest: setup
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) native/target .reactor

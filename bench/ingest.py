@@ -1,0 +1,236 @@
+"""Ingest benchmark: HTTP /batch and /track through gunicorn, against the PostgreSQL COPY ceiling.
+
+    make bench-ingest            (or: .venv/bin/python bench/ingest.py --events 200000)
+
+In one run it starts its own PostgreSQL, loads realistic events (varied names, properties,
+user agents, unique message ids) and prints:
+  * COPY ceiling: the same rows, encoded once, in one plain `COPY … FROM STDIN` into the events
+    table with the same indexes;
+  * HTTP /batch events/s at peak (closed loop), and p50/p99 batch latency at 80% of that peak
+    (open loop, paced);
+  * HTTP /track single-event requests/s with p50/p99;
+and the ratio HTTP / COPY.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from reactor_analytics import _native  # noqa: E402
+from reactor_analytics.store import migrate, queries  # noqa: E402
+from reactor_analytics.store.embedded import EmbeddedPostgres  # noqa: E402
+
+ADMIN_TOKEN = "bench-admin-token"
+USER_AGENTS = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 Edg/124.0.0.0",
+]
+EVENTS = ["$pageview"] * 6 + ["signup_started", "signup_completed", "checkout_completed", "button_clicked",
+                              "search", "video_played", "$session_start", "feature_used"]
+PATHS = ["/", "/pricing", "/docs", "/blog/launch", "/signup", "/app/dashboard", "/app/settings"]
+SOURCES = [None, "google", "newsletter", "twitter", "hn"]
+TIMEZONES = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "Europe/London", "America/Sao_Paulo"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_event(rng: random.Random) -> dict:
+    name = rng.choice(EVENTS)
+    path = rng.choice(PATHS)
+    source = rng.choice(SOURCES)
+    url = f"https://app.example.com{path}" + (f"?utm_source={source}&utm_medium=cpc" if source else "")
+    event = {
+        "event": name,
+        "anonymous_id": f"anon-{rng.randrange(50_000):05d}",
+        "message_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "properties": {"plan": rng.choice(["free", "pro", "team"]), "amount": round(rng.random() * 100, 2),
+                       "items": rng.randrange(1, 9), "ab_variant": rng.choice("ABC"),
+                       "title": f"Page {rng.randrange(100)}"},
+        "context": {"page": {"url": url, "path": path, "referrer": rng.choice(
+            ["", "https://www.google.com/", "https://news.ycombinator.com/item?id=1"])},
+            "user_agent": rng.choice(USER_AGENTS), "locale": rng.choice(["en-US", "de-DE", "fr-FR", "ja-JP"]),
+            "timezone": rng.choice(TIMEZONES), "library": {"name": "reactor-js", "version": "0.1.0"},
+            "session_id": f"s-{rng.randrange(100_000)}"},
+    }
+    if rng.random() < 0.3:
+        event["user_id"] = f"u_{rng.randrange(20_000)}"
+    return event
+
+
+def batches(count: int, size: int, seed: int) -> list[bytes]:
+    rng = random.Random(seed)
+    return [json.dumps({"batch": [make_event(rng) for _ in range(size)]}).encode() for _ in range(count // size)]
+
+
+def admin(url: str, method: str, path: str, body: dict) -> dict:
+    conn = http.client.HTTPConnection(url.split("//")[1], timeout=30)
+    conn.request(method, path, json.dumps(body), {"Content-Type": "application/json",
+                                                 "Authorization": f"Bearer {ADMIN_TOKEN}"})
+    return json.loads(conn.getresponse().read())
+
+
+# --- load generation ---------------------------------------------------------------------
+
+def _client(host: str, port: int, path: str, bodies: list[bytes], key: str, interval: float,
+            out: mp.Queue, start_at: float) -> None:
+    conn = http.client.HTTPConnection(host, port, timeout=60)
+    headers = {"Content-Type": "application/json", "X-Reactor-Project-Key": key}
+    latencies, failures = [], 0
+    while time.time() < start_at:
+        time.sleep(0.001)
+    next_send = time.perf_counter()
+    for body in bodies:
+        if interval:
+            delay = next_send - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            next_send += interval
+        t0 = time.perf_counter()
+        conn.request("POST", path, body, headers)
+        response = conn.getresponse()
+        response.read()
+        latencies.append(time.perf_counter() - t0)
+        if response.status != 200:
+            failures += 1
+    out.put((latencies, failures, time.perf_counter()))
+
+
+def run_load(url: str, path: str, bodies: list[bytes], key: str, clients: int, rate: float | None = None) -> dict:
+    host, port = url.split("//")[1].split(":")
+    out: mp.Queue = mp.Queue()
+    shares = [bodies[i::clients] for i in range(clients)]
+    interval = (clients / rate) if rate else 0.0
+    start_at = time.time() + 0.5
+    procs = [mp.Process(target=_client, args=(host, int(port), path, share, key, interval, out, start_at))
+             for share in shares]
+    for proc in procs:
+        proc.start()
+    results = [out.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    started = start_at
+    elapsed = max(time.time() - started, 1e-9)
+    latencies = sorted(l for r in results for l in r[0])
+    return {"requests": len(latencies), "failures": sum(r[1] for r in results), "seconds": elapsed,
+            "rps": len(latencies) / elapsed, "p50_ms": 1000 * latencies[len(latencies) // 2],
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
+
+
+# --- the COPY ceiling --------------------------------------------------------------------
+
+def copy_ceiling(db_url: str, project_id: str, bodies: list[bytes]) -> dict:
+    now_ms = int(time.time() * 1000)
+    encoded = b"".join(
+        _native.parse_request(b, "batch", received_at_ms=now_ms, ip="203.0.113.9", user_agent=None,
+                              accept_language=None).encode(project_id, "copy", []).copy_rows for b in bodies)
+    rows = encoded.count(b"\n")
+    with psycopg.connect(db_url) as conn:
+        t0 = time.perf_counter()
+        with conn.cursor().copy(f"COPY events ({queries.EVENT_COLUMNS}) FROM STDIN") as copy:
+            copy.write(encoded)
+        conn.commit()
+        elapsed = time.perf_counter() - t0
+    return {"rows": rows, "seconds": elapsed, "events_per_s": rows / elapsed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=200_000, help="events for the /batch runs")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--clients", type=int, default=6, help="concurrent HTTP clients")
+    parser.add_argument("--track-requests", type=int, default=10_000)
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="reactor-bench-"))
+    database = EmbeddedPostgres(root, free_port())
+    database.start()
+    migrate.migrate(database.url)
+    port = free_port()
+    env = {**os.environ, "REACTOR_DATABASE_URL": database.url, "REACTOR_ANALYTICS_BIND": f"127.0.0.1:{port}",
+           "REACTOR_ANALYTICS_WORKERS": str(args.workers), "REACTOR_ADMIN_TOKEN": ADMIN_TOKEN,
+           "REACTOR_DATA_DIR": str(root / "data"), "REACTOR_TRACING_FILTER": "warning",
+           "REACTOR_DATABASE_POOL_MIN": "1", "REACTOR_DATABASE_POOL_MAX": "2"}
+    server = subprocess.Popen([str(Path(sys.executable).parent / "reactor"), "serve"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                c.request("GET", "/health")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        http_project = admin(url, "POST", "/analytics/v1/projects", {"slug": "bench-http"})["data"]
+        key = admin(url, "POST", "/analytics/v1/projects/bench-http/keys", {"name": "bench"})["data"]["key"]
+        copy_project = admin(url, "POST", "/analytics/v1/projects", {"slug": "bench-copy"})["data"]
+
+        print(f"generating {args.events:,} events ...", file=sys.stderr)
+        warm = batches(5_000, 100, seed=1)
+        peak_bodies = batches(args.events, 100, seed=2)
+        paced_bodies = batches(args.events // 2, 100, seed=3)
+        copy_bodies = batches(args.events, 100, seed=4)
+        rng = random.Random(5)
+        track_bodies = [json.dumps(make_event(rng)).encode() for _ in range(args.track_requests)]
+
+        run_load(url, "/analytics/v1/batch", warm, key, args.clients)
+        copy = copy_ceiling(database.url, copy_project["id"], copy_bodies)
+        peak = run_load(url, "/analytics/v1/batch", peak_bodies, key, args.clients)
+        peak_events = peak["rps"] * 100
+        paced = run_load(url, "/analytics/v1/batch", paced_bodies, key, args.clients, rate=0.8 * peak["rps"])
+        track = run_load(url, "/analytics/v1/track", track_bodies, key, args.clients)
+
+        with psycopg.connect(database.url) as conn:
+            stored = conn.execute("SELECT count(*) FROM events WHERE project_id = %s",
+                                  (http_project["id"],)).fetchone()[0]
+        expected = (len(warm) + len(peak_bodies) + len(paced_bodies)) * 100 + len(track_bodies)
+
+        print()
+        print(f"ingest benchmark — {os.cpu_count()} cores, {args.workers} gunicorn workers, {args.clients} clients")
+        print(f"{'':44}{'reactor HTTP':>16}{'PostgreSQL COPY':>18}{'ratio':>8}")
+        print(f"{'/batch of 100, events/s (peak)':44}{peak_events:>16,.0f}{copy['events_per_s']:>18,.0f}"
+              f"{peak_events / copy['events_per_s']:>8.2f}")
+        print(f"{'/batch p50 / p99 ms at peak':44}{peak['p50_ms']:>8.1f} /{peak['p99_ms']:>6.1f}")
+        print(f"{'/batch p50 / p99 ms at 80% of peak':44}{paced['p50_ms']:>8.1f} /{paced['p99_ms']:>6.1f}"
+              f"   ({paced['rps'] * 100:,.0f} events/s offered)")
+        print(f"{'/track requests/s':44}{track['rps']:>16,.0f}")
+        print(f"{'/track p50 / p99 ms':44}{track['p50_ms']:>8.1f} /{track['p99_ms']:>6.1f}")
+        failures = peak["failures"] + paced["failures"] + track["failures"]
+        print(f"non-200 answers: {failures}; events stored {stored:,} of {expected:,} sent")
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(30)
+        database.stop("fast")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

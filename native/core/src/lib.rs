@@ -1,0 +1,21 @@
+//! Reactor Analytics core: the ingest path from HTTP body to COPY rows, in plain Rust.
+//!
+//! `validate::parse_request` (parse, validate, `enrich::normalise`) → `encode::encode`
+//! (project and opt-out checks, COPY text). No Python here; `native/py` only converts.
+
+pub mod copy_text;
+pub mod country;
+mod country_table;
+pub mod encode;
+pub mod enrich;
+pub mod ip;
+pub mod json;
+pub mod reject;
+pub mod time;
+pub mod url;
+pub mod useragent;
+pub mod validate;
+
+pub use encode::{encode, EncodedBatch, COPY_COLUMNS};
+pub use reject::{Extra, RejectReason, RequestError};
+pub use validate::{parse_request, Limits, ParsedRequest, RequestInfo, RequestKind};

@@ -1,0 +1,224 @@
+//! `reactor_analytics._native`: the Python face of `reactor-core`. This layer only converts
+//! arguments and results; every decision lives in the core crate.
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+
+use reactor_core::{self as core, Extra, RequestError};
+
+create_exception!(
+    reactor_analytics._native,
+    IngestError,
+    PyValueError,
+    "The whole request body was refused. args = (code, message); also .code and .message."
+);
+
+fn ingest_error(py: Python<'_>, e: RequestError) -> PyErr {
+    let (code, message) = (e.code(), e.message());
+    let err = IngestError::new_err((code, message.clone()));
+    let value = err.value(py);
+    // Exception instances have a __dict__, so these cannot fail in practice.
+    let _ = value.setattr("code", code);
+    let _ = value.setattr("message", message);
+    err
+}
+
+/// A request body that was understood; `encode` turns it into COPY rows for one project.
+#[pyclass(module = "reactor_analytics._native", name = "ParsedRequest", frozen)]
+struct ParsedRequest {
+    inner: core::ParsedRequest,
+}
+
+#[pymethods]
+impl ParsedRequest {
+    #[getter]
+    fn project_id(&self) -> Option<&str> {
+        self.inner.project_id.as_deref()
+    }
+
+    #[getter]
+    fn key(&self) -> Option<&str> {
+        self.inner.key.as_deref()
+    }
+
+    #[getter]
+    fn anonymous_ids(&self) -> Vec<&str> {
+        self.inner
+            .anonymous_ids
+            .iter()
+            .map(String::as_str)
+            .collect()
+    }
+
+    #[getter]
+    fn event_count(&self) -> usize {
+        self.inner.event_count()
+    }
+
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        project_id: &str,
+        project_slug: &str,
+        opted_out: Vec<String>,
+    ) -> PyResult<EncodedBatch> {
+        let enc = py.detach(|| {
+            let opted_out: Vec<&str> = opted_out.iter().map(String::as_str).collect();
+            core::encode(&self.inner, project_id, project_slug, &opted_out)
+        });
+        EncodedBatch::from_core(py, enc)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ParsedRequest(event_count={}, project_id={:?}, key={})",
+            self.inner.event_count(),
+            self.inner.project_id,
+            if self.inner.key.is_some() {
+                "'…'"
+            } else {
+                "None"
+            }
+        )
+    }
+}
+
+/// COPY text rows plus everything the caller needs to answer and to store identities.
+#[pyclass(
+    module = "reactor_analytics._native",
+    name = "EncodedBatch",
+    frozen,
+    get_all
+)]
+struct EncodedBatch {
+    copy_rows: Py<PyBytes>,
+    accepted: usize,
+    rejected: Py<PyList>,
+    links: Py<PyList>,
+    traits: Py<PyList>,
+}
+
+impl EncodedBatch {
+    fn from_core(py: Python<'_>, enc: core::EncodedBatch) -> PyResult<Self> {
+        let rejected = PyList::empty(py);
+        for (index, reason) in &enc.rejected {
+            let d = PyDict::new(py);
+            d.set_item("index", index)?;
+            d.set_item("reason", reason.code())?;
+            d.set_item("message", reason.message())?;
+            for (k, v) in reason.extras() {
+                match v {
+                    Extra::Str(s) => d.set_item(k, s)?,
+                    Extra::Int(i) => d.set_item(k, i)?,
+                }
+            }
+            rejected.append(d)?;
+        }
+        let pairs = |items: &[(String, String)]| -> PyResult<Py<PyList>> {
+            let list = PyList::empty(py);
+            for (a, b) in items {
+                list.append(PyTuple::new(py, [a.as_str(), b.as_str()])?)?;
+            }
+            Ok(list.unbind())
+        };
+        Ok(EncodedBatch {
+            copy_rows: PyBytes::new(py, &enc.copy_rows).unbind(),
+            accepted: enc.accepted,
+            rejected: rejected.unbind(),
+            links: pairs(&enc.links)?,
+            traits: pairs(&enc.traits)?,
+        })
+    }
+}
+
+#[pymethods]
+impl EncodedBatch {
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "EncodedBatch(accepted={}, rejected={}, links={}, traits={})",
+            self.accepted,
+            self.rejected.bind(py).len(),
+            self.links.bind(py).len(),
+            self.traits.bind(py).len()
+        )
+    }
+}
+
+/// Parse and validate an ingest request body (see `_native.pyi`).
+#[pyfunction]
+#[pyo3(signature = (
+    body, kind, *, received_at_ms, ip, user_agent, accept_language,
+    max_properties_bytes = 32768, max_batch_events = 100
+))]
+#[allow(clippy::too_many_arguments)]
+fn parse_request(
+    py: Python<'_>,
+    body: &[u8],
+    kind: &str,
+    received_at_ms: i64,
+    ip: Option<&str>,
+    user_agent: Option<&str>,
+    accept_language: Option<&str>,
+    max_properties_bytes: usize,
+    max_batch_events: usize,
+) -> PyResult<ParsedRequest> {
+    let kind = core::RequestKind::parse(kind).map_err(|e| ingest_error(py, e))?;
+    let info = core::RequestInfo {
+        received_at_ms,
+        ip,
+        user_agent,
+        accept_language,
+    };
+    let limits = core::Limits {
+        max_properties_bytes,
+        max_batch_events,
+    };
+    py.detach(|| core::parse_request(body, kind, &info, &limits))
+        .map(|inner| ParsedRequest { inner })
+        .map_err(|e| ingest_error(py, e))
+}
+
+/// IPv4 → /24, IPv6 → /48, as text; None when `ip` is not an address.
+#[pyfunction]
+fn truncate_ip(ip: &str) -> Option<String> {
+    core::ip::truncate_ip(ip)
+}
+
+/// (browser, os, device_type); device_type is desktop/mobile/tablet/bot.
+#[pyfunction]
+fn parse_user_agent(
+    ua: &str,
+) -> (
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+) {
+    let u = core::useragent::parse_user_agent(ua);
+    (u.browser, u.os, u.device_type)
+}
+
+/// ISO 3166 alpha-2 country of an IANA timezone name, or None.
+#[pyfunction]
+fn country_for_timezone(tz: &str) -> Option<&'static str> {
+    core::country::country_for_timezone(tz)
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("IngestError", py.get_type::<IngestError>())?;
+    m.add_class::<ParsedRequest>()?;
+    m.add_class::<EncodedBatch>()?;
+    m.add_function(wrap_pyfunction!(parse_request, m)?)?;
+    m.add_function(wrap_pyfunction!(truncate_ip, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_user_agent, m)?)?;
+    m.add_function(wrap_pyfunction!(country_for_timezone, m)?)?;
+    m.add("COPY_COLUMNS", PyTuple::new(py, core::COPY_COLUMNS)?)?;
+    m.add(
+        "SYSTEM_EVENTS",
+        PyTuple::new(py, core::validate::SYSTEM_EVENTS)?,
+    )?;
+    Ok(())
+}

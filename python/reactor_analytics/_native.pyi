@@ -1,0 +1,87 @@
+"""Type stubs for the Rust core (native/py → reactor-core).
+
+Python hands whole request bodies across in one call; the core validates, normalises and
+encodes every event, and answers with COPY text rows plus per-index rejections.
+"""
+
+from typing import Final, Literal
+
+DeviceType = Literal["desktop", "mobile", "tablet", "bot"]
+RequestKindName = Literal["track", "batch", "identify", "alias"]
+
+#: Staging-table columns in the order of `EncodedBatch.copy_rows`.
+COPY_COLUMNS: Final[tuple[str, ...]]
+#: `$` event names that are allowed; any other `$` name is rejected as `system_reserved`.
+SYSTEM_EVENTS: Final[tuple[str, ...]]
+
+class IngestError(ValueError):
+    """The whole body was refused; nothing in it is stored.
+
+    ``args == (code, message)``. Codes: ``analytics.invalid_json``,
+    ``analytics.invalid_request``, ``analytics.batch.too_many_events``.
+    """
+
+    code: str
+    message: str
+
+class EncodedBatch:
+    #: COPY text-format rows (tab separated, ``\\N`` for NULL), one line per accepted event,
+    #: columns as in `COPY_COLUMNS`.
+    copy_rows: bytes
+    accepted: int
+    #: Sorted by index: ``{"index": i, "reason": code, "message": text, **extras}``;
+    #: extras are ``field`` (unknown_field, missing_field, invalid_field, invalid_timestamp)
+    #: and ``limit_bytes`` (properties_too_large).
+    rejected: list[dict[str, str | int]]
+    #: (anonymous_id, user_id) identity links from accepted ``$identify`` / ``$alias`` events.
+    links: list[tuple[str, str]]
+    #: (user_id, traits as compact JSON object text) from accepted ``$identify`` events.
+    traits: list[tuple[str, str]]
+
+class ParsedRequest:
+    #: Top-level ``project_id`` of the body (the event's own for track/identify/alias,
+    #: the envelope's for batch).
+    project_id: str | None
+    #: Top-level ``key`` or ``api_key`` of the body (a project public key, for sendBeacon).
+    key: str | None
+    #: Distinct anonymous_ids of the events that passed validation, first-seen order.
+    anonymous_ids: list[str]
+    #: Number of events in the request (1 for track/identify/alias).
+    event_count: int
+
+    def encode(self, project_id: str, project_slug: str, opted_out: list[str]) -> EncodedBatch:
+        """COPY rows for the project the request was authorised for.
+
+        Events naming another project (neither ``project_id`` nor ``project_slug``) are
+        rejected ``project_mismatch``; events whose anonymous_id is in ``opted_out`` are
+        rejected ``opted_out``.
+        """
+
+def parse_request(
+    body: bytes,
+    kind: RequestKindName | str,
+    *,
+    received_at_ms: int,
+    ip: str | None,
+    user_agent: str | None,
+    accept_language: str | None,
+    max_properties_bytes: int = 32768,
+    max_batch_events: int = 100,
+) -> ParsedRequest:
+    """Parse and validate an ingest body; raises `IngestError` for whole-body problems.
+
+    Per-event problems do not raise: they become rejections in `ParsedRequest.encode`'s
+    result, with reasons ``invalid_event``, ``unknown_field``, ``missing_field``,
+    ``invalid_field``, ``invalid_name``, ``system_reserved``, ``properties_too_large``,
+    ``invalid_timestamp`` (and, at encode time, ``project_mismatch``, ``opted_out``).
+    The GIL is released while parsing.
+    """
+
+def truncate_ip(ip: str) -> str | None:
+    """IPv4 → /24 (``203.0.113.0``), IPv6 → /48 (``2001:db8:abcd::``); None if unparsable."""
+
+def parse_user_agent(ua: str) -> tuple[str | None, str | None, DeviceType | None]:
+    """(browser, os, device_type) broad classes of a User-Agent header."""
+
+def country_for_timezone(tz: str) -> str | None:
+    """ISO 3166-1 alpha-2 country of an IANA timezone (``Europe/Berlin`` → ``DE``), or None."""

@@ -1,0 +1,1 @@
+"""HTTP API blueprints: ingest, admin (projects and keys), health."""

@@ -1,0 +1,119 @@
+"""Request-scoped helpers shared by the blueprints: services, credentials, JSON answers."""
+
+from __future__ import annotations
+
+import json
+
+from flask import current_app, request
+
+from ..app import Services
+from ..auth import keys
+from ..auth.tokens import ADMIN, Principal
+from ..errors import AppError, forbidden, invalid, not_found, unauthenticated
+from ..store import queries
+
+
+def services() -> Services:
+    return current_app.extensions["reactor"]
+
+
+def bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthenticated("the Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+def bearer_principal() -> Principal:
+    token = bearer()
+    if token is None:
+        raise unauthenticated()
+    return services().verifier.verify(token)
+
+
+def admin_principal() -> Principal:
+    token = bearer()
+    if token is None or not services().verifier.is_admin_token(token):
+        raise unauthenticated("the admin token is required")
+    return ADMIN
+
+
+def key_principal(conn, key: str) -> tuple[Principal, dict]:
+    """The principal and project of a project public key; unknown and revoked keys are refused alike."""
+    if not keys.looks_like_key(key):
+        raise unauthenticated("invalid project key")
+    project = queries.project_for_key(conn, keys.key_hash(key))
+    if project is None:
+        raise unauthenticated("invalid or revoked project key")
+    return Principal(subject=f"key:{key[:keys.SHOWN_PREFIX]}", key_project=project["id"]), project
+
+
+def project_for(conn, principal: Principal, action: str, *named: str | None) -> dict:
+    """The project named by the request (header and body must agree) if the principal may act on it.
+
+    A project that does not exist and one the caller may not touch get the same answer, so a
+    credential learns nothing about other projects.
+    """
+    names = {n for n in named if n}
+    if len(names) > 1:
+        # Two names may still denote one project (its id and its slug).
+        found = {(queries.find_project(conn, n) or {}).get("id") for n in names}
+        if len(found) != 1 or None in found:
+            raise forbidden("X-Reactor-Project and project_id name different projects")
+    if not names:
+        if principal.key_project:
+            names = {principal.key_project}
+        else:
+            raise invalid("analytics.project.missing", "name the project with X-Reactor-Project or project_id")
+    project = queries.find_project(conn, next(iter(names)))
+    if project is None or not principal.can(action, project):
+        raise forbidden(f"this credential may not {action} in that project")
+    return project
+
+
+def json_body(required: bool = True) -> dict:
+    """The request body as a JSON object (admin endpoints; ingest parses in the native core)."""
+    content_type = request.mimetype
+    if content_type not in ("application/json", "text/plain", ""):
+        raise AppError(415, "analytics.unsupported_media_type", "send application/json")
+    raw = request.get_data(cache=True)
+    if not raw:
+        if required:
+            raise invalid("analytics.invalid_json", "the body must be a JSON object")
+        return {}
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise invalid("analytics.invalid_json", "the body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise invalid("analytics.invalid_request", "the body must be a JSON object")
+    return value
+
+
+def reject_unknown(body: dict, allowed: set[str]) -> None:
+    for name in body:
+        if name not in allowed:
+            raise invalid("analytics.invalid_request", f"unknown field {name[:64]!r}", field=name[:64])
+
+
+def string_field(body: dict, name: str, required: bool = True, max_len: int = 200) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise invalid("analytics.invalid_request", f"{name} is required", field=name)
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > max_len or "\x00" in value:
+        raise invalid("analytics.invalid_request", f"{name} must be a non-empty string of at most {max_len} characters",
+                      field=name)
+    return value
+
+
+def project_or_404(conn, principal: Principal, id_or_slug: str) -> dict:
+    project = queries.find_project(conn, id_or_slug)
+    if project is None or not (principal.admin or principal.can_create_projects()
+                               and (principal.org_id is None or principal.org_id == project["org_id"])):
+        raise not_found("no such project")
+    return project

@@ -1,0 +1,44 @@
+"""The Flask application factory: configuration, database, auth and the API blueprints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask
+
+from . import config as config_module
+from .auth.bootstrap import with_secrets
+from .auth.tokens import TokenVerifier
+from .config import Config
+from .store.db import Database
+
+
+@dataclass
+class Services:
+    config: Config
+    db: Database
+    verifier: TokenVerifier
+
+
+def create_app(config: Config | None = None) -> Flask:
+    config = with_secrets(config or config_module.load())
+    app = Flask("reactor_analytics")
+    app.config["MAX_CONTENT_LENGTH"] = config.analytics.max_body_bytes
+    app.json.sort_keys = False
+    services = Services(
+        config=config,
+        db=Database.from_config(config),
+        verifier=TokenVerifier(config.auth.admin_token, config.auth.jwt_secret, config.auth.jwks_file,
+                               config.auth.audience, config.auth.issuer),
+    )
+    app.extensions["reactor"] = services
+
+    from .api import admin, errors, health, ingest
+    from .observability import requests as request_logging
+
+    request_logging.install(app, config)
+    errors.install(app)
+    app.register_blueprint(ingest.blueprint)
+    app.register_blueprint(admin.blueprint)
+    app.register_blueprint(health.blueprint)
+    return app

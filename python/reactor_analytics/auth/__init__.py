@@ -1,0 +1,1 @@
+"""Authentication and permissions: project public keys, JWT bearers, the admin token."""

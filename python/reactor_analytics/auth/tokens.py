@@ -1,0 +1,130 @@
+"""JWT bearers and the admin token, resolved into a Principal with permissions.
+
+HS256 tokens are checked against `[auth] jwt_secret`; RS256/ES256 tokens against the keys of
+the JWKS file, chosen by `kid` and key type. The algorithm allowed for each key is fixed by the
+key, never taken from the token, so `alg: none` and HS/RS confusion are refused.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jwt
+from jwt import PyJWK
+
+from ..errors import AppError, forbidden, unauthenticated
+
+ACTIONS = ("ingest", "query", "erase")
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    permissions: frozenset[str] = field(default_factory=frozenset)
+    org_id: str | None = None
+    admin: bool = False
+    # Set when authenticated by a project public key: ingest for that project only.
+    key_project: str | None = None
+
+    def can(self, action: str, project: dict) -> bool:
+        if self.admin:
+            return True
+        if self.key_project is not None:
+            return action == "ingest" and self.key_project == project["id"]
+        if self.org_id and project.get("org_id") and self.org_id != project["org_id"]:
+            return False
+        wanted = {f"analytics:{project['id']}:{action}", f"analytics:{project['slug']}:{action}",
+                  f"analytics:*:{action}"}
+        return bool(wanted & self.permissions)
+
+    def can_create_projects(self) -> bool:
+        return self.admin or "analytics:project:create" in self.permissions
+
+
+ADMIN = Principal(subject="admin", admin=True)
+
+
+class TokenVerifier:
+    def __init__(self, admin_token: str, jwt_secret: str, jwks_file: str = "", audience: str = "",
+                 issuer: str = "") -> None:
+        self._admin_token = admin_token.encode() if admin_token else b""
+        self._secret = jwt_secret
+        self._audience = audience or None
+        self._issuer = issuer or None
+        self._jwks: list[PyJWK] = []
+        if jwks_file:
+            document = json.loads(Path(jwks_file).read_text())
+            for entry in document.get("keys", []):
+                try:
+                    self._jwks.append(PyJWK(entry))
+                except jwt.PyJWTError:
+                    continue
+
+    def is_admin_token(self, token: str) -> bool:
+        return bool(self._admin_token) and hmac.compare_digest(token.encode("utf-8", "surrogatepass"),
+                                                               self._admin_token)
+
+    def _key_for(self, header: dict) -> tuple[object, str]:
+        alg = header.get("alg")
+        if alg == "HS256":
+            if not self._secret:
+                raise unauthenticated("HS256 tokens are not accepted: no jwt_secret is configured")
+            return self._secret, "HS256"
+        if alg in ("RS256", "ES256"):
+            kty = "RSA" if alg == "RS256" else "EC"
+            kid = header.get("kid")
+            for jwk in self._jwks:
+                if jwk.key_type != kty or (kid and jwk.key_id and jwk.key_id != kid):
+                    continue
+                if jwk.algorithm_name not in (None, alg):
+                    continue
+                return jwk.key, alg
+            raise unauthenticated("no key in the JWKS file matches this token")
+        raise unauthenticated("unsupported token algorithm")
+
+    def verify(self, token: str) -> Principal:
+        if self.is_admin_token(token):
+            return ADMIN
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise unauthenticated("malformed bearer token") from None
+        key, alg = self._key_for(header)
+        try:
+            claims = jwt.decode(
+                token, key, algorithms=[alg], audience=self._audience, issuer=self._issuer,
+                options={"require": ["exp", "sub"], "verify_aud": self._audience is not None})
+        except jwt.ExpiredSignatureError:
+            raise unauthenticated("token expired") from None
+        except jwt.PyJWTError:
+            raise unauthenticated("invalid token") from None
+        permissions = claims.get("permissions", [])
+        if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
+            raise unauthenticated("the permissions claim must be a list of strings")
+        org = claims.get("org_id")
+        return Principal(subject=str(claims["sub"]), permissions=frozenset(permissions),
+                         org_id=org if isinstance(org, str) else None)
+
+    def mint(self, subject: str, permissions: list[str], ttl_seconds: int, org_id: str | None = None) -> str:
+        if not self._secret:
+            raise AppError(400, "analytics.auth.no_secret", "no jwt_secret is configured to sign tokens")
+        now = int(time.time())
+        claims = {"sub": subject, "permissions": permissions, "iat": now, "exp": now + ttl_seconds}
+        if org_id:
+            claims["org_id"] = org_id
+        if self._audience:
+            claims["aud"] = self._audience
+        if self._issuer:
+            claims["iss"] = self._issuer
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+
+def require(principal: Principal | None, action: str, project: dict) -> None:
+    if principal is None:
+        raise unauthenticated()
+    if not principal.can(action, project):
+        raise forbidden(f"this credential may not {action} in project {project['slug']}")

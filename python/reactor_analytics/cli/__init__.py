@@ -1,0 +1,1 @@
+"""The `reactor` command line."""

@@ -1,0 +1,169 @@
+"""`reactor`: run the service and administer it.
+
+    reactor serve | migrate
+    reactor token mint --sub NAME --permission P [--permission P …] [--ttl SECONDS]
+    reactor analytics projects create SLUG --name NAME | projects list
+    reactor analytics keys create PROJECT --name NAME | keys list PROJECT | keys revoke PROJECT KEY_ID
+    reactor analytics track --key KEY --event NAME [--properties JSON] [--anonymous-id ID] [--user-id ID]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+
+from .. import config as config_module
+from .http import CliError, call
+
+
+def _print(payload: object) -> None:
+    print(json.dumps(payload, indent=2, sort_keys=False))
+
+
+def _answer(status: int, payload: object) -> int:
+    if status >= 400:
+        _print(payload)
+        return 1
+    if payload is not None:
+        _print(payload)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from ..server import serve
+
+    serve(config_module.load())
+    return 0
+
+
+def cmd_migrate(args) -> int:
+    from ..server import prepare
+
+    config = config_module.load()
+    url, embedded = prepare(config)
+    print("migrations applied", file=sys.stderr)
+    return 0
+
+
+def cmd_token_mint(args) -> int:
+    body = {"sub": args.sub, "permissions": args.permission, "ttl_seconds": args.ttl}
+    if args.org_id:
+        body["org_id"] = args.org_id
+    status, payload = call("POST", "/_admin/tokens", body)
+    if status >= 400:
+        return _answer(status, payload)
+    print(payload["data"]["token"])
+    return 0
+
+
+def cmd_projects_create(args) -> int:
+    return _answer(*call("POST", "/analytics/v1/projects", {"slug": args.slug, "name": args.name or args.slug}))
+
+
+def cmd_projects_list(args) -> int:
+    return _answer(*call("GET", "/analytics/v1/projects"))
+
+
+def cmd_keys_create(args) -> int:
+    status, payload = call("POST", f"/analytics/v1/projects/{args.project}/keys", {"name": args.name})
+    if status >= 400:
+        return _answer(status, payload)
+    data = payload["data"]
+    print(f"created key {data['id']} ({data['name']}); it is shown only now:", file=sys.stderr)
+    print(data["key"])
+    return 0
+
+
+def cmd_keys_list(args) -> int:
+    return _answer(*call("GET", f"/analytics/v1/projects/{args.project}/keys"))
+
+
+def cmd_keys_revoke(args) -> int:
+    status, payload = call("DELETE", f"/analytics/v1/projects/{args.project}/keys/{args.key_id}")
+    if status >= 400:
+        return _answer(status, payload)
+    print(f"revoked {args.key_id}", file=sys.stderr)
+    return 0
+
+
+def cmd_track(args) -> int:
+    try:
+        properties = json.loads(args.properties) if args.properties else {}
+    except ValueError:
+        print("--properties must be a JSON object", file=sys.stderr)
+        return 2
+    body = {"event": args.event, "properties": properties, "message_id": str(uuid.uuid4())}
+    if args.user_id:
+        body["user_id"] = args.user_id
+    body["anonymous_id"] = args.anonymous_id or ("cli-" + uuid.uuid4().hex if not args.user_id else None)
+    body = {k: v for k, v in body.items() if v is not None}
+    headers = {"X-Reactor-Project-Key": args.key} if args.key else {}
+    if args.project:
+        headers["X-Reactor-Project"] = args.project
+    return _answer(*call("POST", "/analytics/v1/track", body, headers=headers, auth=not args.key))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reactor", description="Reactor Analytics")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the service (embedded PostgreSQL when none is configured)").set_defaults(
+        func=cmd_serve)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+
+    token = sub.add_parser("token", help="JWTs").add_subparsers(dest="token_command", required=True)
+    mint = token.add_parser("mint", help="mint a JWT with the admin token")
+    mint.add_argument("--sub", required=True)
+    mint.add_argument("--permission", action="append", default=[], help="e.g. analytics:web-prod:query")
+    mint.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    mint.add_argument("--org-id")
+    mint.set_defaults(func=cmd_token_mint)
+
+    analytics = sub.add_parser("analytics", help="projects, keys, events").add_subparsers(
+        dest="analytics_command", required=True)
+    projects = analytics.add_parser("projects").add_subparsers(dest="projects_command", required=True)
+    create = projects.add_parser("create")
+    create.add_argument("slug")
+    create.add_argument("--name")
+    create.set_defaults(func=cmd_projects_create)
+    projects.add_parser("list").set_defaults(func=cmd_projects_list)
+
+    keys = analytics.add_parser("keys").add_subparsers(dest="keys_command", required=True)
+    kcreate = keys.add_parser("create")
+    kcreate.add_argument("project")
+    kcreate.add_argument("--name", required=True)
+    kcreate.set_defaults(func=cmd_keys_create)
+    klist = keys.add_parser("list")
+    klist.add_argument("project")
+    klist.set_defaults(func=cmd_keys_list)
+    krevoke = keys.add_parser("revoke")
+    krevoke.add_argument("project")
+    krevoke.add_argument("key_id")
+    krevoke.set_defaults(func=cmd_keys_revoke)
+
+    track = analytics.add_parser("track", help="send one event")
+    track.add_argument("--key", help="project public key (rapk_…); else REACTOR_TOKEN")
+    track.add_argument("--project", help="project id or slug (with a JWT)")
+    track.add_argument("--event", required=True)
+    track.add_argument("--properties")
+    track.add_argument("--anonymous-id")
+    track.add_argument("--user-id")
+    track.set_defaults(func=cmd_track)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"reactor: {exc}", file=sys.stderr)
+        return 1
+    except config_module.ConfigError as exc:
+        print(f"reactor: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Configuration, read once into a typed object.
+
+Sources, later ones winning: built-in defaults, `reactor.toml` (path from `REACTOR_CONFIG`,
+else `./reactor.toml` when present), then environment variables. Every key of a section
+`[s]` is overridable as `REACTOR_S_KEY` (e.g. `REACTOR_ANALYTICS_HONOR_DNT=0`); the pinned
+names `REACTOR_ANALYTICS_BIND`, `REACTOR_GRPC_BIND`, `REACTOR_DATABASE_URL` / `DATABASE_URL`,
+`REACTOR_DATA_DIR`, `REACTOR_ADMIN_TOKEN`, `REACTOR_JWT_SECRET` and `REACTOR_JWKS_FILE` map
+onto their keys below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class AnalyticsConfig:
+    bind: str = "0.0.0.0:8006"
+    retention_days_default: int = 90
+    honor_dnt: bool = True
+    quota_per_org_monthly: int = 1_000_000
+    batch_interval_ms: int = 200
+    batch_max_rows: int = 500
+    query_timeout_ms: int = 30_000
+    max_properties_bytes: int = 32_768
+    max_batch_events: int = 100
+    max_body_bytes: int = 1_048_576
+    raw_query_max_days: int = 90
+    query_max_days: int = 730
+    query_max_rows_scanned: int = 100_000
+    trust_proxy: bool = False
+    geo_db: str = ""
+    workers: int = 4
+    cors_origins: str = "*"
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = ""
+    pool_min: int = 2
+    pool_max: int = 8
+    pool_timeout_s: float = 3.0
+    embedded_port: int = 54329
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    admin_token: str = ""
+    jwt_secret: str = ""
+    jwks_file: str = ""
+    audience: str = ""
+    issuer: str = ""
+    default_org: str = "org_default"
+
+
+@dataclass(frozen=True)
+class GrpcConfig:
+    bind: str = "0.0.0.0:8007"
+    enabled: bool = False
+
+
+@dataclass(frozen=True)
+class TracingConfig:
+    fmt: str = "json"
+    filter: str = "info"
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: str = "./.reactor"
+    analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    grpc: GrpcConfig = field(default_factory=GrpcConfig)
+    tracing: TracingConfig = field(default_factory=TracingConfig)
+
+    @property
+    def embedded_database(self) -> bool:
+        return not self.database.url
+
+
+# Pinned environment names (SPEC "Interfaces pinned for clients and tests").
+_PINNED_ENV = {
+    "REACTOR_ANALYTICS_BIND": ("analytics", "bind"),
+    "REACTOR_GRPC_BIND": ("grpc", "bind"),
+    "DATABASE_URL": ("database", "url"),
+    "REACTOR_DATABASE_URL": ("database", "url"),
+    "REACTOR_ADMIN_TOKEN": ("auth", "admin_token"),
+    "REACTOR_JWT_SECRET": ("auth", "jwt_secret"),
+    "REACTOR_JWKS_FILE": ("auth", "jwks_file"),
+}
+
+_SECTIONS = {
+    "analytics": AnalyticsConfig,
+    "database": DatabaseConfig,
+    "auth": AuthConfig,
+    "grpc": GrpcConfig,
+    "tracing": TracingConfig,
+}
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _coerce(kind: type, raw: Any, where: str) -> Any:
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off", ""}:
+            return False
+        raise ConfigError(f"{where}: expected a boolean, got {raw!r}")
+    try:
+        return kind(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected {kind.__name__}, got {raw!r}") from None
+
+
+def _section(cls: type, values: Mapping[str, Any], name: str) -> Any:
+    types = {f.name: f.type for f in dataclasses.fields(cls)}
+    builtin = {"int": int, "str": str, "bool": bool, "float": float}
+    kwargs = {}
+    for key, raw in values.items():
+        if key not in types:
+            raise ConfigError(f"[{name}] has no key {key!r}")
+        kwargs[key] = _coerce(builtin[types[key]], raw, f"[{name}] {key}")
+    return cls(**kwargs)
+
+
+def load(env: Mapping[str, str] | None = None, path: str | None = None) -> Config:
+    env = os.environ if env is None else env
+    path = path or env.get("REACTOR_CONFIG") or ("reactor.toml" if Path("reactor.toml").exists() else None)
+    raw: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    data_dir = "./.reactor"
+    if path:
+        try:
+            document = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from None
+        for name, section in document.items():
+            if name == "data_dir":
+                data_dir = str(section)
+            elif name in _SECTIONS and isinstance(section, dict):
+                raw[name].update(section)
+            else:
+                raise ConfigError(f"unknown config section {name!r} in {path}")
+    for name, cls in _SECTIONS.items():
+        prefix = f"REACTOR_{name.upper()}_"
+        for f in dataclasses.fields(cls):
+            value = env.get(prefix + f.name.upper())
+            if value is not None:
+                raw[name][f.name] = value
+    for var in ("DATABASE_URL", "REACTOR_DATABASE_URL", *[k for k in _PINNED_ENV if "DATABASE" not in k]):
+        if env.get(var):
+            section, key = _PINNED_ENV[var]
+            raw[section][key] = env[var]
+    data_dir = env.get("REACTOR_DATA_DIR", data_dir)
+    return Config(data_dir=data_dir, **{name: _section(cls, raw[name], name) for name, cls in _SECTIONS.items()})

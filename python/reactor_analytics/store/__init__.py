@@ -1,0 +1,1 @@
+"""Storage: PostgreSQL, the system of record (pool, migrations, embedded server, SQL)."""

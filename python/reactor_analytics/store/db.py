@@ -1,0 +1,68 @@
+"""The database handle: one psycopg connection pool per process, failures mapped to 503."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Iterator
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ..config import Config
+from ..errors import unavailable
+from . import queries
+
+_DB_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
+
+
+def database_url(config: Config) -> str:
+    if config.database.url:
+        return config.database.url
+    from .embedded import EmbeddedPostgres
+    from pathlib import Path
+
+    return EmbeddedPostgres(Path(config.data_dir), config.database.embedded_port).url
+
+
+class Database:
+    def __init__(self, url: str, min_size: int = 1, max_size: int = 8, timeout: float = 3.0) -> None:
+        self.url = url
+        self._pool = ConnectionPool(
+            url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
+            configure=queries.configure_connection, kwargs={"connect_timeout": 3},
+            name="reactor")
+        self._opened = False
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: Config) -> "Database":
+        db = config.database
+        return cls(database_url(config), db.pool_min, db.pool_max, db.pool_timeout_s)
+
+    def _ensure_open(self) -> None:
+        if not self._opened:
+            with self._lock:
+                if not self._opened:
+                    self._pool.open(wait=False)
+                    self._opened = True
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection in a transaction; database failures become 503 analytics.unavailable."""
+        self._ensure_open()
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except _DB_ERRORS:
+            # Connections made stale by a server restart are dropped now, not one failed request each.
+            self._pool.check()
+            raise unavailable() from None
+
+    def stats(self) -> dict[str, int]:
+        stats = self._pool.get_stats()
+        return {"size": stats.get("pool_size", 0), "idle": stats.get("pool_available", 0)}
+
+    def close(self) -> None:
+        if self._opened:
+            self._pool.close()

@@ -1,0 +1,156 @@
+"""Every SQL statement the service runs, parameterised, in one place."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+# The columns the native core writes, in order (see native/core/src/validate.rs).
+EVENT_COLUMNS = (
+    "project_id, message_id, event, ts, received_at, distinct_id, anonymous_id, user_id, session_id, "
+    "url, path, referrer_host, utm_source, utm_medium, utm_campaign, utm_term, utm_content, "
+    "browser, os, device_type, country, language, timezone, ip_prefix, library, properties, context"
+)
+
+_STAGING = f"""
+CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
+    project_id text, message_id text, event text, ts timestamptz, received_at timestamptz,
+    distinct_id text, anonymous_id text, user_id text, session_id text, url text, path text,
+    referrer_host text, utm_source text, utm_medium text, utm_campaign text, utm_term text,
+    utm_content text, browser text, os text, device_type text, country text, language text,
+    timezone text, ip_prefix text, library text, properties jsonb, context jsonb
+) ON COMMIT DELETE ROWS
+"""
+
+
+def configure_connection(conn: psycopg.Connection) -> None:
+    """Run once for each new pooled connection."""
+    conn.execute(_STAGING)
+    conn.commit()
+
+
+# --- projects and keys ---------------------------------------------------------------------
+
+_PROJECT_FIELDS = "id, org_id, slug, name, retention_days, created_at"
+
+
+def insert_project(conn, project_id: str, org_id: str, slug: str, name: str, retention_days: int) -> dict | None:
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute(
+        f"INSERT INTO projects (id, org_id, slug, name, retention_days) VALUES (%s, %s, %s, %s, %s) "
+        f"ON CONFLICT (slug) DO NOTHING RETURNING {_PROJECT_FIELDS}",
+        (project_id, org_id, slug, name, retention_days)).fetchone()
+
+
+def list_projects(conn, org_id: str | None) -> list[dict]:
+    cur = conn.cursor(row_factory=dict_row)
+    if org_id is None:
+        return cur.execute(f"SELECT {_PROJECT_FIELDS} FROM projects ORDER BY created_at, id").fetchall()
+    return cur.execute(
+        f"SELECT {_PROJECT_FIELDS} FROM projects WHERE org_id = %s ORDER BY created_at, id", (org_id,)).fetchall()
+
+
+def find_project(conn, id_or_slug: str) -> dict | None:
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute(
+        f"SELECT {_PROJECT_FIELDS} FROM projects WHERE id = %s OR slug = %s", (id_or_slug, id_or_slug)).fetchone()
+
+
+def insert_key(conn, key_id: str, project_id: str, name: str, prefix: str, key_hash: bytes) -> dict:
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute(
+        "INSERT INTO project_keys (id, project_id, name, prefix, key_hash) VALUES (%s, %s, %s, %s, %s) "
+        "RETURNING id, name, prefix, created_at, revoked_at",
+        (key_id, project_id, name, prefix, key_hash)).fetchone()
+
+
+def list_keys(conn, project_id: str) -> list[dict]:
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute(
+        "SELECT id, name, prefix, created_at, revoked_at FROM project_keys WHERE project_id = %s "
+        "ORDER BY created_at, id", (project_id,)).fetchall()
+
+
+def revoke_key(conn, project_id: str, key_id: str) -> bool:
+    cur = conn.execute(
+        "UPDATE project_keys SET revoked_at = coalesce(revoked_at, now()) WHERE project_id = %s AND id = %s",
+        (project_id, key_id))
+    return cur.rowcount == 1
+
+
+def project_for_key(conn, key_hash: bytes) -> dict | None:
+    """The project of a live (not revoked) key."""
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute(
+        "SELECT p.id, p.org_id, p.slug FROM project_keys k JOIN projects p ON p.id = k.project_id "
+        "WHERE k.key_hash = %s AND k.revoked_at IS NULL", (key_hash,)).fetchone()
+
+
+# --- ingest --------------------------------------------------------------------------------
+
+def opted_out(conn, project_id: str, anonymous_ids: Sequence[str]) -> list[str]:
+    if not anonymous_ids:
+        return []
+    rows = conn.execute(
+        "SELECT anonymous_id FROM consent_opt_outs WHERE project_id = %s AND anonymous_id = ANY(%s)",
+        (project_id, list(anonymous_ids))).fetchall()
+    return [row[0] for row in rows]
+
+
+def store_events(conn, copy_rows: bytes) -> int:
+    """Bulk-load native-encoded rows; a message_id already stored is skipped (idempotent retries)."""
+    cur = conn.cursor()
+    with cur.copy(f"COPY ingest_staging ({EVENT_COLUMNS}) FROM STDIN") as copy:
+        copy.write(copy_rows)
+    cur.execute(
+        f"INSERT INTO events ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} FROM ingest_staging "
+        "ON CONFLICT (project_id, message_id) DO NOTHING")
+    return cur.rowcount
+
+
+def store_links(conn, project_id: str, links: Sequence[tuple[str, str]]) -> None:
+    """Link anonymous ids to users. An id already known as a user is never merged into another user."""
+    if not links:
+        return
+    conn.execute(
+        "INSERT INTO identity_links (project_id, anonymous_id, user_id) "
+        "SELECT %(p)s, t.a, t.u FROM unnest(%(a)s::text[], %(u)s::text[]) AS t(a, u) "
+        "WHERE t.a <> t.u AND NOT EXISTS (SELECT 1 FROM identity_links l WHERE l.project_id = %(p)s AND l.user_id = t.a) "
+        "ON CONFLICT (project_id, anonymous_id) DO NOTHING",
+        {"p": project_id, "a": [a for a, _ in links], "u": [u for _, u in links]})
+
+
+def store_traits(conn, project_id: str, traits: Sequence[tuple[str, str]]) -> None:
+    """Merge traits into each person's record; later values win key by key."""
+    if not traits:
+        return
+    conn.execute(
+        "INSERT INTO person_traits AS pt (project_id, user_id, traits) "
+        "SELECT %(p)s, x.u, jsonb_merge_agg(x.j ORDER BY x.n) "
+        "FROM unnest(%(u)s::text[], %(j)s::jsonb[]) WITH ORDINALITY AS x(u, j, n) GROUP BY x.u "
+        "ON CONFLICT (project_id, user_id) DO UPDATE SET traits = pt.traits || excluded.traits, updated_at = now()",
+        {"p": project_id, "u": [u for u, _ in traits], "j": [j for _, j in traits]})
+
+
+def insert_opt_out(conn, project_id: str, anonymous_id: str) -> None:
+    conn.execute(
+        "INSERT INTO consent_opt_outs (project_id, anonymous_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+        (project_id, anonymous_id))
+
+
+def is_opted_out(conn, project_id: str, anonymous_id: str) -> bool:
+    return conn.execute(
+        "SELECT 1 FROM consent_opt_outs WHERE project_id = %s AND anonymous_id = %s",
+        (project_id, anonymous_id)).fetchone() is not None
+
+
+def audit(conn, project_id: str | None, action: str, detail: dict[str, Any]) -> None:
+    conn.execute("INSERT INTO audit_log (project_id, action, detail) VALUES (%s, %s, %s)",
+                 (project_id, action, Jsonb(detail)))
+
+
+def ping(conn) -> None:
+    conn.execute("SELECT 1")

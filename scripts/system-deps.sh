@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what the project needs from Debian's packages when it is missing:
+# the PostgreSQL 15 server binaries for the embedded database and the test run.
+set -euo pipefail
+need=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql-15)
+command -v cargo >/dev/null 2>&1 || { echo "cargo (Rust) is required: install it with rustup" >&2; exit 1; }
+command -v python3.11 >/dev/null 2>&1 || need+=(python3.11 python3.11-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then echo "missing packages: ${need[*]} (run as root to install)" >&2; exit 1; fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi

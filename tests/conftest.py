@@ -1,0 +1,163 @@
+"""Test fixtures: a real PostgreSQL started for the run, the real app, and a real gunicorn."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import requests
+
+from reactor_analytics.config import AuthConfig, Config, DatabaseConfig, TracingConfig
+from reactor_analytics.store import migrate
+from reactor_analytics.store.embedded import EmbeddedPostgres
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+JWT_SECRET = "test-jwt-secret-0123456789abcdef"
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    root = Path(tempfile.mkdtemp(prefix="reactor-test-pg-"))
+    server = EmbeddedPostgres(root, free_port())
+    server.start()
+    migrate.migrate(server.url)
+    yield server
+    server.stop("immediate")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def config(postgres, tmp_path_factory) -> Config:
+    data_dir = tmp_path_factory.mktemp("data")
+    return Config(
+        data_dir=str(data_dir),
+        database=DatabaseConfig(url=postgres.url, pool_min=1, pool_max=4, pool_timeout_s=2.0),
+        auth=AuthConfig(admin_token=ADMIN_TOKEN, jwt_secret=JWT_SECRET),
+        tracing=TracingConfig(filter="warning"),
+    )
+
+
+@pytest.fixture(scope="session")
+def app(config):
+    from reactor_analytics.app import create_app
+
+    application = create_app(config)
+    yield application
+    application.extensions["reactor"].db.close()
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def unique_slug(prefix: str = "proj") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+class Project:
+    def __init__(self, client, slug: str | None = None):
+        slug = slug or unique_slug()
+        answer = client.post("/analytics/v1/projects", json={"slug": slug, "name": slug}, headers=ADMIN)
+        assert answer.status_code == 201, answer.get_json()
+        self.data = answer.get_json()["data"]
+        self.id, self.slug = self.data["id"], self.data["slug"]
+        created = client.post(f"/analytics/v1/projects/{self.id}/keys", json={"name": "browser"}, headers=ADMIN)
+        assert created.status_code == 201
+        self.key_data = created.get_json()["data"]
+        self.key = self.key_data["key"]
+
+    @property
+    def key_headers(self) -> dict:
+        return {"X-Reactor-Project-Key": self.key}
+
+
+@pytest.fixture()
+def project(client) -> Project:
+    return Project(client)
+
+
+def events_of(postgres, project_id: str, columns: str = "*") -> list[dict]:
+    import psycopg
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(postgres.url, row_factory=dict_row) as conn:
+        return conn.execute(f"SELECT {columns} FROM events WHERE project_id = %s ORDER BY seq",
+                            (project_id,)).fetchall()
+
+
+class LiveServer:
+    """`reactor serve` under gunicorn, as a separate process group we can kill -9."""
+
+    def __init__(self, postgres: EmbeddedPostgres, data_dir: Path, workers: int = 2):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "REACTOR_DATABASE_URL": postgres.url,
+            "REACTOR_ANALYTICS_BIND": f"127.0.0.1:{self.port}",
+            "REACTOR_ANALYTICS_WORKERS": str(workers),
+            "REACTOR_ADMIN_TOKEN": ADMIN_TOKEN,
+            "REACTOR_JWT_SECRET": JWT_SECRET,
+            "REACTOR_DATA_DIR": str(data_dir),
+            "REACTOR_TRACING_FILTER": "warning",
+        }
+        self.proc: subprocess.Popen | None = None
+        self.log = data_dir / f"server-{self.port}.log"
+
+    def start(self, timeout: float = 30.0) -> "LiveServer":
+        out = open(self.log, "ab")
+        self.proc = subprocess.Popen([str(VENV_BIN / "reactor"), "serve"], env=self.env, stdout=out,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            try:
+                if requests.get(self.url + "/health", timeout=1).status_code in (200, 503):
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
+
+    def kill9(self) -> None:
+        """kill -9 every process of the service (master and workers)."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+
+@pytest.fixture()
+def live_server(postgres, tmp_path):
+    server = LiveServer(postgres, tmp_path).start()
+    yield server
+    server.stop()

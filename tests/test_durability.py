@@ -1,0 +1,151 @@
+"""Durable on acknowledge: kill -9 of the service, and a PostgreSQL restart under load."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import requests
+
+from conftest import ADMIN_TOKEN, LiveServer, free_port
+from reactor_analytics.store import migrate
+from reactor_analytics.store.embedded import EmbeddedPostgres
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def make_project(url: str) -> tuple[str, str]:
+    slug = f"dur-{uuid.uuid4().hex[:8]}"
+    project = requests.post(f"{url}/analytics/v1/projects", json={"slug": slug}, headers=ADMIN, timeout=10).json()
+    key = requests.post(f"{url}/analytics/v1/projects/{slug}/keys", json={"name": "k"}, headers=ADMIN,
+                        timeout=10).json()
+    return project["data"]["id"], key["data"]["key"]
+
+
+class Sender:
+    """Threads sending batches of unique events; remembers what was acknowledged and what was not."""
+
+    def __init__(self, key: str, threads: int = 3, batch_size: int = 20):
+        self.key, self.batch_size = key, batch_size
+        self.url = ""
+        self.acked: set[str] = set()
+        self.unacked: list[list[dict]] = []
+        self.statuses: list[int] = []
+        self.errors_503: list[dict] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(threads)]
+
+    def _batch(self) -> list[dict]:
+        return [{"event": "load", "anonymous_id": f"a-{uuid.uuid4().hex[:6]}", "message_id": str(uuid.uuid4()),
+                 "properties": {"n": i}} for i in range(self.batch_size)]
+
+    def send(self, batch: list[dict]) -> bool:
+        try:
+            answer = requests.post(f"{self.url}/analytics/v1/batch", json={"batch": batch},
+                                   headers={"X-Reactor-Project-Key": self.key}, timeout=10)
+        except requests.RequestException:
+            with self._lock:
+                self.unacked.append(batch)
+            return False
+        with self._lock:
+            self.statuses.append(answer.status_code)
+            if answer.status_code == 200:
+                assert answer.json()["data"]["accepted"] == len(batch)
+                self.acked.update(e["message_id"] for e in batch)
+                return True
+            if answer.status_code == 503:
+                self.errors_503.append(answer.json())
+            self.unacked.append(batch)
+        return False
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.send(self._batch())
+
+    def start(self, url: str) -> "Sender":
+        self.url = url
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(15)
+
+
+def stored_ids(db_url: str, project_id: str) -> list[str]:
+    with psycopg.connect(db_url) as conn:
+        return [r[0] for r in conn.execute("SELECT message_id FROM events WHERE project_id = %s", (project_id,))]
+
+
+def test_every_acknowledged_event_survives_kill_9_exactly_once(postgres, tmp_path):
+    server = LiveServer(postgres, tmp_path, workers=2).start()
+    project_id, key = make_project(server.url)
+    sender = Sender(key).start(server.url)
+    time.sleep(2.0)
+    server.kill9()
+    sender.stop()
+    acked_before = len(sender.acked)
+    assert acked_before > 0
+    restarted = LiveServer(postgres, tmp_path, workers=2).start()
+    try:
+        sender.url = restarted.url
+        # Clients retry what was not acknowledged, with the same message ids.
+        retry, sender.unacked = sender.unacked, []
+        for batch in retry:
+            assert sender.send(batch)
+        ids = stored_ids(postgres.url, project_id)
+        assert len(ids) == len(set(ids)), "an event was stored twice"
+        assert sender.acked <= set(ids), "an acknowledged event was lost"
+        sent = {e["message_id"] for b in retry for e in b} | sender.acked
+        assert set(ids) == sent
+    finally:
+        restarted.stop()
+
+
+def test_postgres_restart_answers_503_then_recovers_losing_nothing(tmp_path):
+    root = Path(tempfile.mkdtemp(prefix="reactor-test-pg-restart-"))
+    database = EmbeddedPostgres(root, free_port())
+    database.start()
+    migrate.migrate(database.url)
+    server = LiveServer(database, tmp_path, workers=2).start()
+    try:
+        project_id, key = make_project(server.url)
+        sender = Sender(key, threads=2).start(server.url)
+        time.sleep(1.0)
+        database.stop("immediate")  # a crash, as far as PostgreSQL can tell
+        time.sleep(4.0)
+        down = requests.post(f"{server.url}/analytics/v1/track",
+                             json={"event": "while_down", "anonymous_id": "a"},
+                             headers={"X-Reactor-Project-Key": key}, timeout=15)
+        assert down.status_code == 503
+        assert down.json()["error"]["code"] == "analytics.unavailable"
+        assert requests.get(f"{server.url}/health", timeout=15).status_code == 503
+        database.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if requests.get(f"{server.url}/health", timeout=15).status_code == 200:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the service did not recover after PostgreSQL came back")
+        acked_at_recovery = len(sender.acked)
+        time.sleep(1.0)
+        sender.stop()
+        assert len(sender.acked) > acked_at_recovery, "ingest did not resume"
+        assert sender.errors_503 and all(e["error"]["code"] == "analytics.unavailable" for e in sender.errors_503)
+        assert set(sender.statuses) <= {200, 503}, set(sender.statuses)
+        ids = stored_ids(database.url, project_id)
+        assert sender.acked <= set(ids)
+        assert len(ids) == len(set(ids))
+    finally:
+        server.stop()
+        database.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
