@@ -1,7 +1,9 @@
 //! Reactor Analytics core: the ingest path from HTTP body to COPY rows, in plain Rust.
 //!
-//! `validate::parse_request` (parse, validate, `enrich::normalise`) → `encode::encode`
-//! (project and opt-out checks, COPY text). No Python here; `native/py` only converts.
+//! `validate::parse_request` (one-pass lazy parse in `json`, per-event validation,
+//! `enrich::normalise` into hot columns) → `encode::encode` (project and opt-out checks,
+//! `copy_text` rows). Rejections are the closed set in `reject`. No Python here; `native/py`
+//! only converts.
 
 pub mod copy_text;
 pub mod country;

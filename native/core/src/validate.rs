@@ -162,10 +162,7 @@ pub fn parse_request(
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     // Validating UTF-8 once for the whole body is faster than serde_json doing it per string.
     let text = std::str::from_utf8(body).map_err(|e| RequestError::InvalidJson {
-        detail: format!(
-            "body is not UTF-8 (invalid byte at offset {})",
-            e.valid_up_to()
-        ),
+        detail: format!("not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
     })?;
 
     let received_at = time::from_millis(info.received_at_ms);

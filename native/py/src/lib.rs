@@ -72,15 +72,19 @@ impl ParsedRequest {
     }
 
     fn __repr__(&self) -> String {
+        // The key is a credential: shown only as present or not.
+        let project_id = match &self.inner.project_id {
+            Some(p) => format!("{p:?}"),
+            None => "None".to_string(),
+        };
+        let key = if self.inner.key.is_some() {
+            "'…'"
+        } else {
+            "None"
+        };
         format!(
-            "ParsedRequest(event_count={}, project_id={:?}, key={})",
-            self.inner.event_count(),
-            self.inner.project_id,
-            if self.inner.key.is_some() {
-                "'…'"
-            } else {
-                "None"
-            }
+            "ParsedRequest(event_count={}, project_id={project_id}, key={key})",
+            self.inner.event_count()
         )
     }
 }

@@ -41,11 +41,12 @@ def admin_principal() -> Principal:
     return ADMIN
 
 
-def key_principal(conn, key: str) -> tuple[Principal, dict]:
-    """The principal and project of a project public key; unknown and revoked keys are refused alike."""
+def key_principal(conn, key: str, anonymous_ids=()) -> tuple[Principal, dict]:
+    """The principal and project of a project public key; unknown and revoked keys are refused alike.
+    The project carries `opted_out`: which of `anonymous_ids` opted out of it."""
     if not keys.looks_like_key(key):
         raise unauthenticated("invalid project key")
-    project = queries.project_for_key(conn, keys.key_hash(key))
+    project = queries.project_for_key(conn, keys.key_hash(key), anonymous_ids)
     if project is None:
         raise unauthenticated("invalid or revoked project key")
     return Principal(subject=f"key:{key[:keys.SHOWN_PREFIX]}", key_project=project["id"]), project

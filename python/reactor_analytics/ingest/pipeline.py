@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import psycopg
 from flask import Request
 
 from .. import _native
@@ -78,10 +79,10 @@ def presented_key(request: Request, parsed) -> str | None:
             or request.args.get("api_key") or parsed.key)
 
 
-def authenticate(conn, request: Request, key: str | None) -> tuple[Principal, dict | None]:
+def authenticate(conn, request: Request, key: str | None, parsed) -> tuple[Principal, dict | None]:
     """A project key wins for browsers; otherwise a JWT bearer with ingest permission."""
     if key:
-        return context.key_principal(conn, key)
+        return context.key_principal(conn, key, parsed.anonymous_ids)
     token = context.bearer()
     if token is None:
         raise unauthenticated("send X-Reactor-Project-Key or an Authorization bearer token")
@@ -99,6 +100,8 @@ def resolve_project(conn, request: Request, principal: Principal, key_project: d
 
 
 def drop_opted_out(conn, project: dict, parsed) -> list[str]:
+    if "opted_out" in project:  # looked up with the project key, in the same round trip
+        return project["opted_out"]
     return queries.opted_out(conn, project["id"], parsed.anonymous_ids)
 
 
@@ -107,8 +110,16 @@ def encode_rows(project: dict, parsed, opted_out: list[str]):
 
 
 def write_durably(conn, project: dict, encoded) -> int:
-    """One transaction: events, identity links and traits. It commits before we answer."""
-    stored = queries.store_events(conn, encoded.copy_rows) if encoded.accepted else 0
+    """One transaction: events, identity links and traits. It commits before we answer.
+
+    Events are COPYed straight into the table; only when a message_id is already stored (a
+    client retry) does the transaction start over with the slower merge that skips it.
+    """
+    try:
+        stored = queries.copy_events(conn, encoded.copy_rows) if encoded.accepted else 0
+    except psycopg.errors.UniqueViolation:
+        conn.rollback()
+        stored = queries.merge_events(conn, encoded.copy_rows)
     queries.store_links(conn, project["id"], encoded.links)
     queries.store_traits(conn, project["id"], encoded.traits)
     conn.commit()
@@ -124,7 +135,7 @@ def run(request: Request, kind: str) -> IngestResult:
     header_key = request.headers.get("X-Reactor-Project-Key") or request.args.get("key") or request.args.get("api_key")
     parsed = parse_natively(body, kind, request, config, key_auth=bool(header_key) or not request.headers.get("Authorization"))
     with services.db.connection() as conn:
-        principal, key_project = authenticate(conn, request, presented_key(request, parsed))
+        principal, key_project = authenticate(conn, request, presented_key(request, parsed), parsed)
         project = resolve_project(conn, request, principal, key_project, parsed)
         opted_out = drop_opted_out(conn, project, parsed)
         encoded = encode_rows(project, parsed, opted_out)

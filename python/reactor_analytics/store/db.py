@@ -11,7 +11,6 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..config import Config
 from ..errors import unavailable
-from . import queries
 
 _DB_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 
@@ -30,7 +29,7 @@ class Database:
         self.url = url
         self._pool = ConnectionPool(
             url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
-            configure=queries.configure_connection, kwargs={"connect_timeout": 3},
+            kwargs={"connect_timeout": 3},
             name="reactor")
         self._opened = False
         self._lock = threading.Lock()

@@ -89,7 +89,7 @@ class EmbeddedPostgres:
                 f"unix_socket_directories = '{self.pgdata}'\n"
                 "max_connections = 200\n"
                 "shared_buffers = 256MB\n"
-                "wal_compression = on\n"
+                "checkpoint_timeout = 15min\n"
                 "max_wal_size = 2GB\n"
                 "commit_delay = 0\n"
                 "logging_collector = off\n"

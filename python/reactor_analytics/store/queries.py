@@ -15,21 +15,16 @@ EVENT_COLUMNS = (
     "browser, os, device_type, country, language, timezone, ip_prefix, library, properties, context"
 )
 
-_STAGING = f"""
-CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
+# Used only when a batch repeats a stored message_id: created and dropped in that transaction.
+_STAGING = """
+CREATE TEMP TABLE ingest_staging (
     project_id text, message_id text, event text, ts timestamptz, received_at timestamptz,
     distinct_id text, anonymous_id text, user_id text, session_id text, url text, path text,
     referrer_host text, utm_source text, utm_medium text, utm_campaign text, utm_term text,
     utm_content text, browser text, os text, device_type text, country text, language text,
     timezone text, ip_prefix text, library text, properties jsonb, context jsonb
-) ON COMMIT DELETE ROWS
+) ON COMMIT DROP
 """
-
-
-def configure_connection(conn: psycopg.Connection) -> None:
-    """Run once for each new pooled connection."""
-    conn.execute(_STAGING)
-    conn.commit()
 
 
 # --- projects and keys ---------------------------------------------------------------------
@@ -81,12 +76,15 @@ def revoke_key(conn, project_id: str, key_id: str) -> bool:
     return cur.rowcount == 1
 
 
-def project_for_key(conn, key_hash: bytes) -> dict | None:
-    """The project of a live (not revoked) key."""
+def project_for_key(conn, key_hash: bytes, anonymous_ids: Sequence[str] = ()) -> dict | None:
+    """The project of a live (not revoked) key, with which of `anonymous_ids` opted out of it:
+    the ingest hot path learns both in one round trip."""
     cur = conn.cursor(row_factory=dict_row)
     return cur.execute(
-        "SELECT p.id, p.org_id, p.slug FROM project_keys k JOIN projects p ON p.id = k.project_id "
-        "WHERE k.key_hash = %s AND k.revoked_at IS NULL", (key_hash,)).fetchone()
+        "SELECT p.id, p.org_id, p.slug, ARRAY(SELECT o.anonymous_id FROM consent_opt_outs o "
+        "  WHERE o.project_id = p.id AND o.anonymous_id = ANY(%s)) AS opted_out "
+        "FROM project_keys k JOIN projects p ON p.id = k.project_id "
+        "WHERE k.key_hash = %s AND k.revoked_at IS NULL", (list(anonymous_ids), key_hash)).fetchone()
 
 
 # --- ingest --------------------------------------------------------------------------------
@@ -100,9 +98,19 @@ def opted_out(conn, project_id: str, anonymous_ids: Sequence[str]) -> list[str]:
     return [row[0] for row in rows]
 
 
-def store_events(conn, copy_rows: bytes) -> int:
-    """Bulk-load native-encoded rows; a message_id already stored is skipped (idempotent retries)."""
+def copy_events(conn, copy_rows: bytes) -> int:
+    """Bulk-load native-encoded rows straight into events. Raises UniqueViolation when a
+    message_id is already stored; the caller then rolls back and uses merge_events."""
     cur = conn.cursor()
+    with cur.copy(f"COPY events ({EVENT_COLUMNS}) FROM STDIN") as copy:
+        copy.write(copy_rows)
+    return cur.rowcount
+
+
+def merge_events(conn, copy_rows: bytes) -> int:
+    """Bulk-load rows, skipping message_ids already stored (a retried event is stored once)."""
+    cur = conn.cursor()
+    cur.execute(_STAGING)
     with cur.copy(f"COPY ingest_staging ({EVENT_COLUMNS}) FROM STDIN") as copy:
         copy.write(copy_rows)
     cur.execute(
