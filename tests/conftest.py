@@ -120,7 +120,7 @@ class LiveServer:
             "REACTOR_ADMIN_TOKEN": ADMIN_TOKEN,
             "REACTOR_JWT_SECRET": JWT_SECRET,
             "REACTOR_DATA_DIR": str(data_dir),
-            "REACTOR_TRACING_FILTER": "warning",
+            "REACTOR_TRACING_FILTER": "info",
         }
         self.proc: subprocess.Popen | None = None
         self.log = data_dir / f"server-{self.port}.log"

@@ -25,20 +25,23 @@ def create_app(config: Config | None = None) -> Flask:
     app = Flask("reactor_analytics")
     app.config["MAX_CONTENT_LENGTH"] = config.analytics.max_body_bytes
     app.json.sort_keys = False
+    from .observability import metrics
+
     services = Services(
         config=config,
-        db=Database.from_config(config),
+        db=Database.from_config(config, on_acquire=metrics.DB_ACQUIRE.observe),
         verifier=TokenVerifier(config.auth.admin_token, config.auth.jwt_secret, config.auth.jwks_file,
                                config.auth.audience, config.auth.issuer),
     )
     app.extensions["reactor"] = services
 
-    from .api import admin, errors, health, ingest
+    from .api import admin, errors, ingest, operations
     from .observability import requests as request_logging
 
     request_logging.install(app, config)
+    metrics.install(app, services.db.stats)
     errors.install(app)
     app.register_blueprint(ingest.blueprint)
     app.register_blueprint(admin.blueprint)
-    app.register_blueprint(health.blueprint)
+    app.register_blueprint(operations.blueprint)
     return app

@@ -68,6 +68,8 @@ class GrpcConfig:
 class TracingConfig:
     fmt: str = "json"
     filter: str = "info"
+    log_stream_seconds: int = 300
+    log_file_max_bytes: int = 50 * 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -28,7 +30,25 @@ def gunicorn_settings(config: Config) -> dict:
         "errorlog": "-",
         "loglevel": "warning",
         "proc_name": "reactor-analytics",
+        "child_exit": _child_exit,
     }
+
+
+def _child_exit(server, worker) -> None:
+    """Drop a dead worker's live gauges from the shared metrics directory."""
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def metrics_dir(config: Config) -> Path:
+    """A fresh directory for the workers' metric files; set before any worker imports prometheus_client."""
+    path = Path(config.data_dir).resolve() / "metrics"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path
 
 
 def prepare(config: Config) -> tuple[str, EmbeddedPostgres | None]:
@@ -60,6 +80,7 @@ class _Gunicorn(BaseApplication):
 
 def serve(config: Config) -> None:
     config = with_secrets(config)
+    metrics_dir(config)
     _, embedded = prepare(config)
     print(f"reactor analytics listening on http://{config.analytics.bind}"
           f" (admin token in {Path(config.data_dir) / 'admin_token'} unless configured)", file=sys.stderr, flush=True)

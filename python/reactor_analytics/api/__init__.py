@@ -1,1 +1,1 @@
-"""HTTP API blueprints: ingest, admin (projects and keys), health."""
+"""HTTP API blueprints: ingest, admin (projects and keys), operations (health, doctor, logs)."""

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from ..errors import AppError, invalid, unauthenticated
 from ..ingest import pipeline
+from ..observability import metrics
 from ..store import queries
 from . import context
 
@@ -32,7 +33,11 @@ def _answer(kind: str):
     try:
         result = pipeline.run(request, kind)
     except pipeline.DoNotTrack:
+        metrics.EVENTS_DROPPED.labels("do_not_track").inc()
         return Response(status=204)
+    metrics.EVENTS_ACCEPTED.labels(kind).inc(result.accepted)
+    for rejection in result.rejected:
+        metrics.EVENTS_REJECTED.labels(rejection["reason"]).inc()
     if kind != "batch" and result.rejected and result.rejected[0]["reason"] != "opted_out":
         rejection = {k: v for k, v in result.rejected[0].items() if k not in ("index", "reason", "message")}
         raise invalid(f"analytics.event.{result.rejected[0]['reason']}", result.rejected[0]["message"], **rejection)

@@ -5,6 +5,8 @@
     reactor analytics projects create SLUG --name NAME | projects list
     reactor analytics keys create PROJECT --name NAME | keys list PROJECT | keys revoke PROJECT KEY_ID
     reactor analytics track --key KEY --event NAME [--properties JSON] [--anonymous-id ID] [--user-id ID]
+    reactor doctor | reactor analytics doctor
+    reactor logs [--follow] [--since 1h] [--capability analytics] [--level warning]
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import urllib.parse
 import uuid
 
 from .. import config as config_module
-from .http import CliError, call
+from .http import CliError, call, events
 
 
 def _print(payload: object) -> None:
@@ -105,6 +108,33 @@ def cmd_track(args) -> int:
     return _answer(*call("POST", "/analytics/v1/track", body, headers=headers, auth=not args.key))
 
 
+def cmd_doctor(args) -> int:
+    status, payload = call("GET", "/_admin/doctor")
+    if status >= 400:
+        return _answer(status, payload)
+    _print(payload)
+    return 0 if all(part.get("status") == "ok" for part in payload.values()) else 1
+
+
+def cmd_logs(args) -> int:
+    """Print log lines; with --follow, reconnect from the last line whenever the server ends a stream."""
+    query = {"follow": "1" if args.follow else "0"}
+    for name in ("since", "capability", "level"):
+        if getattr(args, name):
+            query[name] = getattr(args, name)
+    path = "/_admin/logs?" + urllib.parse.urlencode(query)
+    last_id = None
+    try:
+        while True:
+            for event_id, data in events(path, last_id):
+                last_id = event_id or last_id
+                print(data, flush=True)
+            if not args.follow:
+                return 0
+    except KeyboardInterrupt:
+        return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reactor", description="Reactor Analytics")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -120,8 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
     mint.add_argument("--org-id")
     mint.set_defaults(func=cmd_token_mint)
 
+    sub.add_parser("doctor", help="per-part health probes of the running service").set_defaults(func=cmd_doctor)
+    logs = sub.add_parser("logs", help="the service's JSON log lines")
+    logs.add_argument("--follow", "-f", action="store_true")
+    logs.add_argument("--since", help="ISO-8601 time or a duration such as 15m, 1h")
+    logs.add_argument("--capability")
+    logs.add_argument("--level", help="minimum level: debug, info, warning, error")
+    logs.set_defaults(func=cmd_logs)
+
     analytics = sub.add_parser("analytics", help="projects, keys, events").add_subparsers(
         dest="analytics_command", required=True)
+    analytics.add_parser("doctor", help="as `reactor doctor`").set_defaults(func=cmd_doctor)
     projects = analytics.add_parser("projects").add_subparsers(dest="projects_command", required=True)
     create = projects.add_parser("create")
     create.add_argument("slug")

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import orjson
 import structlog
+
+from .logstream import LogFile
 
 _LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
            "warning": logging.WARNING, "error": logging.ERROR}
@@ -27,22 +30,37 @@ def _reactor_shape(_, method_name: str, event_dict: dict) -> dict:
     return {"timestamp": timestamp, "level": level, "target": target, "fields": fields}
 
 
-def _render(_, __, event_dict: dict) -> str:
-    return orjson.dumps(event_dict, default=str).decode()
+def _pretty(record: dict) -> str:
+    fields = dict(record["fields"])
+    message = fields.pop("message", "")
+    rest = " ".join(f"{k}={v}" for k, v in fields.items())
+    return f"{record['timestamp']} {record['level']:<7} {record['target']}: {message} {rest}".rstrip()
 
 
-def configure(fmt: str = "json", level_filter: str = "info") -> None:
+def _renderer(fmt: str, sink: LogFile | None):
+    """Render the line as JSON, append it to the shared log file, and print JSON or pretty text."""
+
+    def render(_, __, record: dict) -> str:
+        line = orjson.dumps(record, default=str)
+        if sink is not None:
+            sink.write(line)
+        return _pretty(record) if fmt == "pretty" else line.decode()
+
+    return render
+
+
+def configure(fmt: str = "json", level_filter: str = "info", log_file: Path | None = None,
+              log_file_max_bytes: int = 50 * 1024 * 1024) -> None:
     base = level_filter.split(",")[0].strip().lower() or "info"
     level = _LEVELS.get(base, logging.INFO)
     processors = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        _reactor_shape,
+        _renderer(fmt, LogFile(log_file, log_file_max_bytes) if log_file else None),
     ]
-    if fmt == "pretty":
-        processors.append(structlog.dev.ConsoleRenderer())
-    else:
-        processors += [structlog.processors.format_exc_info, _reactor_shape, _render]
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Iterator
+import time
+from typing import Callable, Iterator
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -25,8 +26,10 @@ def database_url(config: Config) -> str:
 
 
 class Database:
-    def __init__(self, url: str, min_size: int = 1, max_size: int = 8, timeout: float = 3.0) -> None:
+    def __init__(self, url: str, min_size: int = 1, max_size: int = 8, timeout: float = 3.0,
+                 on_acquire: Callable[[float], None] | None = None) -> None:
         self.url = url
+        self._on_acquire = on_acquire
         self._pool = ConnectionPool(
             url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
             kwargs={"connect_timeout": 3},
@@ -35,9 +38,9 @@ class Database:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config: Config) -> "Database":
+    def from_config(cls, config: Config, on_acquire: Callable[[float], None] | None = None) -> "Database":
         db = config.database
-        return cls(database_url(config), db.pool_min, db.pool_max, db.pool_timeout_s)
+        return cls(database_url(config), db.pool_min, db.pool_max, db.pool_timeout_s, on_acquire)
 
     def _ensure_open(self) -> None:
         if not self._opened:
@@ -50,8 +53,11 @@ class Database:
     def connection(self) -> Iterator[psycopg.Connection]:
         """A pooled connection in a transaction; database failures become 503 analytics.unavailable."""
         self._ensure_open()
+        started = time.perf_counter()
         try:
             with self._pool.connection() as conn:
+                if self._on_acquire is not None:
+                    self._on_acquire(time.perf_counter() - started)
                 yield conn
         except _DB_ERRORS:
             # Connections made stale by a server restart are dropped now, not one failed request each.

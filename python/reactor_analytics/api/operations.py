@@ -1,0 +1,117 @@
+"""Operations: /health for load balancers, and the admin-only doctor, version and log stream."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from flask import Blueprint, Response, jsonify, request
+
+from .. import __version__
+from ..errors import AppError, invalid
+from ..observability import logstream
+from ..observability.requests import log_path
+from ..store import migrate, queries
+from . import context
+
+blueprint = Blueprint("operations", __name__)
+
+
+def _check(name: str, probe) -> dict:
+    started = time.perf_counter()
+    try:
+        detail = probe() or {}
+        status = "ok"
+    except AppError:
+        detail, status = {"error": "database unavailable"}, "error"
+    except Exception as exc:  # noqa: BLE001 - a failed probe is reported, never raised
+        detail, status = {"error": type(exc).__name__}, "error"
+    return {"name": name, "status": status, "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            **detail}
+
+
+def _native_probe() -> dict:
+    from .. import _native
+
+    if _native.truncate_ip("203.0.113.9") != "203.0.113.0":
+        raise RuntimeError("native core answered wrongly")
+    return {}
+
+
+def _database_probe() -> dict:
+    services = context.services()
+    with services.db.connection() as conn:
+        queries.ping(conn)
+    return {"pool": services.db.stats()}
+
+
+def _migrations_probe() -> dict:
+    with context.services().db.connection() as conn:
+        pending = migrate.pending(conn)
+        applied = len(migrate.applied(conn))
+    if pending:
+        raise RuntimeError(f"pending migrations: {pending}")
+    return {"applied": applied}
+
+
+def checks() -> list[dict]:
+    """Each part of the service and whether it works."""
+    return [_check("database", _database_probe), _check("migrations", _migrations_probe),
+            _check("native_core", _native_probe)]
+
+
+@blueprint.get("/health")
+def health():
+    results = checks()
+    ok = all(c["status"] == "ok" for c in results)
+    body = {"status": "ok" if ok else "error", "capabilities": {"analytics": "ok" if ok else "error"},
+            "parts": {c["name"]: c["status"] for c in results}}
+    if not ok:
+        body["failing"] = [c["name"] for c in results if c["status"] != "ok"]
+    return jsonify(body), (200 if ok else 503)
+
+
+@blueprint.get("/_admin/doctor")
+def doctor():
+    context.admin_principal()
+    results = checks()
+    status = "ok" if all(c["status"] == "ok" for c in results) else "error"
+    return jsonify({"analytics": {"status": status, "version": __version__, "checks": results}})
+
+
+@blueprint.get("/_admin/version")
+def version():
+    context.admin_principal()
+    return jsonify(reactor=__version__, capabilities={"analytics": __version__})
+
+
+@blueprint.get("/_admin/logs")
+def logs():
+    context.admin_principal()
+    config = context.services().config
+    args = request.args
+    follow = args.get("follow", "0").lower() in ("1", "true", "yes")
+    try:
+        where = logstream.Filter(logstream.parse_since(args.get("since")), args.get("capability") or None,
+                                 args.get("level") or None)
+    except logstream.StreamError as exc:
+        raise invalid("analytics.invalid_request", str(exc)) from None
+    offset = request.headers.get("Last-Event-ID", "0")
+    if not offset.isdigit():
+        raise invalid("analytics.invalid_request", "Last-Event-ID must be a log offset")
+    path = log_path(config)
+    slot = None
+    if follow:
+        slot = logstream.acquire_slot(path.parent / "slots", max(1, config.analytics.workers // 2))
+        if slot is None:
+            raise AppError(429, "analytics.logs.busy", "too many log streams are open; retry shortly")
+
+    def frames():
+        try:
+            yield from logstream.stream(Path(path), where, follow, int(offset), config.tracing.log_stream_seconds)
+        finally:
+            if slot is not None:
+                logstream.release_slot(slot)
+
+    return Response(frames(), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
