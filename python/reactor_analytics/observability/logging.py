@@ -49,10 +49,22 @@ def _renderer(fmt: str, sink: LogFile | None):
     return render
 
 
+def level_for(level_filter: str, target: str = "reactor_analytics") -> int:
+    """The level a `[tracing] filter` such as "info,reactor_analytics=debug" sets for our target:
+    the most specific `target=level` directive that prefixes it, else the bare default."""
+    default, best, best_len = logging.INFO, None, -1
+    for directive in (d.strip() for d in level_filter.split(",") if d.strip()):
+        name, sep, value = directive.rpartition("=")
+        if not sep:
+            default = _LEVELS.get(directive.lower(), default)
+        elif target.startswith(name) and len(name) > best_len:
+            best, best_len = _LEVELS.get(value.strip().lower()), len(name)
+    return best if best is not None else default
+
+
 def configure(fmt: str = "json", level_filter: str = "info", log_file: Path | None = None,
               log_file_max_bytes: int = 50 * 1024 * 1024) -> None:
-    base = level_filter.split(",")[0].strip().lower() or "info"
-    level = _LEVELS.get(base, logging.INFO)
+    level = level_for(level_filter)
     processors = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
