@@ -55,7 +55,30 @@ def config(postgres, tmp_path_factory) -> Config:
 
 
 @pytest.fixture(scope="session")
-def app(config):
+def engine(config):
+    """The query engine process (`reactor engine`) over the test database."""
+    from reactor_analytics.query.engine import EngineClient, socket_path
+
+    env = {**os.environ, "REACTOR_DATABASE_URL": config.database.url, "REACTOR_DATA_DIR": config.data_dir,
+           "REACTOR_TRACING_FILTER": "warning"}
+    proc = subprocess.Popen([str(VENV_BIN / "reactor"), "engine"], env=env, start_new_session=True)
+    client = EngineClient(socket_path(config.data_dir), 5.0)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            client.ping()
+            break
+        except Exception:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the query engine did not start")
+            time.sleep(0.1)
+    yield client
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def app(config, engine):
     from reactor_analytics.app import create_app
 
     application = create_app(config)

@@ -92,7 +92,8 @@ def test_health_names_the_failing_part_while_postgres_is_down(tmp_path):
 def test_health_is_ok_with_every_part(client):
     answer = client.get("/health")
     assert answer.status_code == 200
-    assert answer.get_json()["parts"] == {"database": "ok", "migrations": "ok", "native_core": "ok"}
+    assert answer.get_json()["parts"] == {"database": "ok", "migrations": "ok", "native_core": "ok",
+                                          "query_engine": "ok"}
     assert answer.get_json()["capabilities"] == {"analytics": "ok"}
 
 
@@ -103,7 +104,8 @@ def test_doctor_and_version_need_the_admin_token(client):
     assert client.get("/_admin/doctor", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     doctor = client.get("/_admin/doctor", headers=ADMIN).get_json()
     assert doctor["analytics"]["status"] == "ok"
-    assert [c["name"] for c in doctor["analytics"]["checks"]] == ["database", "migrations", "native_core"]
+    assert [c["name"] for c in doctor["analytics"]["checks"]] == ["database", "migrations", "native_core",
+                                                                 "query_engine"]
     assert all(c["status"] == "ok" and "latency_ms" in c for c in doctor["analytics"]["checks"])
     version = client.get("/_admin/version", headers=ADMIN).get_json()
     assert version["reactor"] == version["capabilities"]["analytics"]

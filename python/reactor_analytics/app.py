@@ -10,6 +10,7 @@ from . import config as config_module
 from .auth.bootstrap import with_secrets
 from .auth.tokens import TokenVerifier
 from .config import Config
+from .query.engine import EngineClient, socket_path
 from .store.db import Database
 
 
@@ -18,6 +19,7 @@ class Services:
     config: Config
     db: Database
     verifier: TokenVerifier
+    engine: EngineClient
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -32,10 +34,11 @@ def create_app(config: Config | None = None) -> Flask:
         db=Database.from_config(config, on_acquire=metrics.DB_ACQUIRE.observe),
         verifier=TokenVerifier(config.auth.admin_token, config.auth.jwt_secret, config.auth.jwks_file,
                                config.auth.audience, config.auth.issuer),
+        engine=EngineClient(socket_path(config.data_dir), config.analytics.query_timeout_ms / 1000),
     )
     app.extensions["reactor"] = services
 
-    from .api import admin, errors, ingest, operations
+    from .api import admin, errors, ingest, operations, query
     from .observability import requests as request_logging
 
     request_logging.install(app, config)
@@ -44,4 +47,5 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(ingest.blueprint)
     app.register_blueprint(admin.blueprint)
     app.register_blueprint(operations.blueprint)
+    app.register_blueprint(query.blueprint)
     return app

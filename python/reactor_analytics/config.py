@@ -32,7 +32,7 @@ class AnalyticsConfig:
     max_body_bytes: int = 1_048_576
     raw_query_max_days: int = 90
     query_max_days: int = 730
-    query_max_rows_scanned: int = 100_000
+    query_max_rows_scanned: int = 50_000_000
     trust_proxy: bool = False
     geo_db: str = ""
     workers: int = 4

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
@@ -78,15 +81,66 @@ class _Gunicorn(BaseApplication):
         return app
 
 
+class EngineProcess:
+    """The query engine (`reactor engine`), started before the web workers and restarted if it dies."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.proc: subprocess.Popen | None = None
+        self._stopping = False
+
+    def start(self, timeout: float = 600.0) -> None:
+        from .query.engine import EngineClient, socket_path
+
+        self.proc = subprocess.Popen([sys.executable, "-m", "reactor_analytics.cli.main", "engine"])
+        client = EngineClient(socket_path(self.config.data_dir), 2.0)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("the query engine exited while loading")
+            try:
+                client.ping()
+                return
+            except Exception:  # noqa: BLE001 - not up yet
+                time.sleep(0.1)
+        raise RuntimeError("the query engine did not start in time")
+
+    def supervise(self) -> None:
+        def watch() -> None:
+            while not self._stopping:
+                if self.proc is not None and self.proc.wait() is not None and not self._stopping:
+                    print("query engine exited; restarting", file=sys.stderr, flush=True)
+                    time.sleep(1.0)
+                    try:
+                        self.start()
+                    except RuntimeError as exc:
+                        print(f"query engine: {exc}", file=sys.stderr, flush=True)
+
+        threading.Thread(target=watch, daemon=True, name="engine-supervisor").start()
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
 def serve(config: Config) -> None:
     config = with_secrets(config)
     metrics_dir(config)
     _, embedded = prepare(config)
+    engine = EngineProcess(config)
+    engine.start()
+    engine.supervise()
     print(f"reactor analytics listening on http://{config.analytics.bind}"
           f" (admin token in {Path(config.data_dir) / 'admin_token'} unless configured)", file=sys.stderr, flush=True)
     try:
         _Gunicorn(gunicorn_settings(config)).run()
     finally:
+        engine.stop()
         if embedded is not None:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             embedded.stop()

@@ -10,6 +10,13 @@ use reactor_core::{self as core, Extra, RequestError};
 
 create_exception!(
     reactor_analytics._native,
+    QueryError,
+    PyValueError,
+    "A query could not run. args = (code, message); code is \"invalid\" or \"timeout\"."
+);
+
+create_exception!(
+    reactor_analytics._native,
     IngestError,
     PyValueError,
     "The whole request body was refused. args = (code, message); also .code and .message."
@@ -150,6 +157,73 @@ impl EncodedBatch {
     }
 }
 
+/// The query engine's columnar store: every project's events, held once per engine process.
+#[pyclass(module = "reactor_analytics._native", name = "Engine", frozen)]
+struct Engine {
+    store: std::sync::RwLock<core::engine::Store>,
+}
+
+#[pymethods]
+impl Engine {
+    #[new]
+    fn new() -> Self {
+        Engine { store: std::sync::RwLock::new(core::engine::Store::default()) }
+    }
+
+    /// (highest seq read, seqs still missing below it) of the tail `events`, `links` or `traits`.
+    fn tail_position(&self, name: &str) -> PyResult<(i64, Vec<i64>)> {
+        let mut store = self.store.write().unwrap();
+        let now = std::time::Instant::now();
+        let tail = match name {
+            "events" => &mut store.tails.events,
+            "links" => &mut store.tails.links,
+            "traits" => &mut store.tails.traits,
+            other => return Err(PyValueError::new_err(format!("unknown tail {other}"))),
+        };
+        Ok(tail.position(now))
+    }
+
+    /// Append COPY text rows read from the tail `name`; returns how many rows were read.
+    fn append(&self, py: Python<'_>, name: &str, data: &[u8]) -> PyResult<usize> {
+        py.detach(|| {
+            let mut store = self.store.write().unwrap();
+            match name {
+                "events" => store.append_events(data),
+                "links" => store.append_links(data),
+                "traits" => store.set_traits(data),
+                other => Err(core::engine::load::LoadError(format!("unknown tail {other}"))),
+            }
+        })
+        .map_err(|e| PyValueError::new_err(e.0))
+    }
+
+    /// Forget rows of a project (erasure, retention); returns how many were live.
+    fn delete_seqs(&self, py: Python<'_>, project_id: &str, seqs: Vec<i64>) -> usize {
+        py.detach(|| self.store.write().unwrap().delete_seqs(project_id, &seqs))
+    }
+
+    /// Run a plan (JSON) and answer JSON; raises QueryError.
+    fn execute(&self, py: Python<'_>, plan_json: &str) -> PyResult<String> {
+        let result = py.detach(|| {
+            let plan: core::engine::plan::Plan = serde_json::from_str(plan_json)
+                .map_err(|e| core::engine::exec::ExecError { code: "invalid", message: e.to_string() })?;
+            let store = self.store.read().unwrap();
+            core::engine::execute(&store, &plan).map(|v| v.to_string())
+        });
+        result.map_err(|e| QueryError::new_err((e.code, e.message)))
+    }
+
+    /// {"projects", "rows", "bytes"}: what the engine holds.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let store = self.store.read().unwrap();
+        let d = PyDict::new(py);
+        d.set_item("projects", store.projects.len())?;
+        d.set_item("rows", store.projects.values().map(|p| p.len()).sum::<usize>())?;
+        d.set_item("bytes", store.memory_bytes())?;
+        Ok(d)
+    }
+}
+
 /// Parse and validate an ingest request body (see `_native.pyi`).
 #[pyfunction]
 #[pyo3(signature = (
@@ -213,6 +287,8 @@ fn country_for_timezone(tz: &str) -> Option<&'static str> {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("IngestError", py.get_type::<IngestError>())?;
+    m.add("QueryError", py.get_type::<QueryError>())?;
+    m.add_class::<Engine>()?;
     m.add_class::<ParsedRequest>()?;
     m.add_class::<EncodedBatch>()?;
     m.add_function(wrap_pyfunction!(parse_request, m)?)?;

@@ -22,8 +22,8 @@ def _check(name: str, probe) -> dict:
     try:
         detail = probe() or {}
         status = "ok"
-    except AppError:
-        detail, status = {"error": "database unavailable"}, "error"
+    except AppError as exc:
+        detail, status = {"error": exc.message}, "error"
     except Exception as exc:  # noqa: BLE001 - a failed probe is reported, never raised
         detail, status = {"error": type(exc).__name__}, "error"
     return {"name": name, "status": status, "latency_ms": round((time.perf_counter() - started) * 1000, 2),
@@ -54,10 +54,14 @@ def _migrations_probe() -> dict:
     return {"applied": applied}
 
 
+def _engine_probe() -> dict:
+    return {"engine": context.services().engine.ping()}
+
+
 def checks() -> list[dict]:
     """Each part of the service and whether it works."""
     return [_check("database", _database_probe), _check("migrations", _migrations_probe),
-            _check("native_core", _native_probe)]
+            _check("native_core", _native_probe), _check("query_engine", _engine_probe)]
 
 
 @blueprint.get("/health")

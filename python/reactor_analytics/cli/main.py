@@ -4,6 +4,7 @@
     reactor token mint --sub NAME --permission P [--permission P …] [--ttl SECONDS]
     reactor analytics projects create SLUG --name NAME | projects list
     reactor analytics keys create PROJECT --name NAME | keys list PROJECT | keys revoke PROJECT KEY_ID
+    reactor analytics query --project PROJECT --file query.json
     reactor analytics track --key KEY --event NAME [--properties JSON] [--anonymous-id ID] [--user-id ID]
     reactor doctor | reactor analytics doctor
     reactor logs [--follow] [--since 1h] [--capability analytics] [--level warning]
@@ -39,6 +40,33 @@ def cmd_serve(args) -> int:
 
     serve(config_module.load())
     return 0
+
+
+def cmd_engine(args) -> int:
+    from ..query.engine import EngineServer, socket_path
+    from ..store.db import database_url
+
+    config = config_module.load()
+    from ..observability import logging as reactor_logging
+    from ..observability.requests import log_path
+
+    reactor_logging.configure(config.tracing.fmt, config.tracing.filter, log_path(config))
+    EngineServer(database_url(config), socket_path(config.data_dir)).serve_forever()
+    return 0
+
+
+def cmd_query(args) -> int:
+    try:
+        with open(args.file) as handle:
+            body = json.load(handle)
+    except (OSError, ValueError) as exc:
+        print(f"reactor: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(body, dict):
+        print("reactor: the query file must hold a JSON object", file=sys.stderr)
+        return 2
+    headers = {"X-Reactor-Project": args.project} if args.project else {}
+    return _answer(*call("POST", "/analytics/v1/query", body, headers=headers))
 
 
 def cmd_migrate(args) -> int:
@@ -141,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run the service (embedded PostgreSQL when none is configured)").set_defaults(
         func=cmd_serve)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("engine", help="run the query engine process (reactor serve starts it)").set_defaults(
+        func=cmd_engine)
 
     token = sub.add_parser("token", help="JWTs").add_subparsers(dest="token_command", required=True)
     mint = token.add_parser("mint", help="mint a JWT with the admin token")
@@ -180,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     krevoke.add_argument("project")
     krevoke.add_argument("key_id")
     krevoke.set_defaults(func=cmd_keys_revoke)
+
+    query = analytics.add_parser("query", help="run a query (JSON file) and print the answer")
+    query.add_argument("--project", help="project id or slug (X-Reactor-Project)")
+    query.add_argument("--file", required=True)
+    query.set_defaults(func=cmd_query)
 
     track = analytics.add_parser("track", help="send one event")
     track.add_argument("--key", help="project public key (rapk_…); else REACTOR_TOKEN")

@@ -139,7 +139,8 @@ def store_traits(conn, project_id: str, traits: Sequence[tuple[str, str]]) -> No
         "INSERT INTO person_traits AS pt (project_id, user_id, traits) "
         "SELECT %(p)s, x.u, jsonb_merge_agg(x.j ORDER BY x.n) "
         "FROM unnest(%(u)s::text[], %(j)s::jsonb[]) WITH ORDINALITY AS x(u, j, n) GROUP BY x.u "
-        "ON CONFLICT (project_id, user_id) DO UPDATE SET traits = pt.traits || excluded.traits, updated_at = now()",
+        "ON CONFLICT (project_id, user_id) DO UPDATE SET traits = pt.traits || excluded.traits, updated_at = now(), "
+        "seq = nextval('person_traits_seq')",
         {"p": project_id, "u": [u for u, _ in traits], "j": [j for _, j in traits]})
 
 
@@ -158,6 +159,45 @@ def is_opted_out(conn, project_id: str, anonymous_id: str) -> bool:
 def audit(conn, project_id: str | None, action: str, detail: dict[str, Any]) -> None:
     conn.execute("INSERT INTO audit_log (project_id, action, detail) VALUES (%s, %s, %s)",
                  (project_id, action, Jsonb(detail)))
+
+
+# --- the query engine's tails ---------------------------------------------------------------
+# Each reads rows with seq above the last one seen, plus the seqs still missing below it
+# (transactions that had taken a seq but not yet committed when the last read ran).
+
+ENGINE_TAILS = {
+    "events": (
+        "COPY (SELECT seq, project_id, event, (extract(epoch FROM ts) * 1000000)::bigint, distinct_id, "
+        "session_id, url, path, referrer_host, utm_source, utm_medium, utm_campaign, utm_term, utm_content, "
+        "browser, os, device_type, country, language, timezone, properties::text "
+        "FROM events WHERE seq > %s OR seq = ANY(%s) ORDER BY seq LIMIT %s) TO STDOUT"),
+    "links": (
+        "COPY (SELECT seq, project_id, anonymous_id, user_id FROM identity_links "
+        "WHERE seq > %s OR seq = ANY(%s) ORDER BY seq LIMIT %s) TO STDOUT"),
+    "traits": (
+        "COPY (SELECT seq, project_id, user_id, traits::text FROM person_traits "
+        "WHERE seq > %s OR seq = ANY(%s) ORDER BY seq LIMIT %s) TO STDOUT"),
+}
+
+
+def read_tail(conn, name: str, after: int, missing: list[int], limit: int) -> bytes:
+    """COPY text rows of one tail, seq first."""
+    chunks = []
+    with conn.cursor().copy(ENGINE_TAILS[name], (after, missing, limit)) as copy:
+        for chunk in copy:
+            chunks.append(bytes(chunk))
+    return b"".join(chunks)
+
+
+_EVENT_ROW = ("event, ts, distinct_id, user_id, anonymous_id, message_id, properties, context, session_id, url, "
+              "path, referrer_host, utm_source, utm_medium, utm_campaign, utm_term, utm_content, browser, os, "
+              "device_type, country, language, timezone, library, seq")
+
+
+def events_by_seq(conn, project_id: str, seqs: list[int]) -> list[dict]:
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute(f"SELECT {_EVENT_ROW} FROM events WHERE project_id = %s AND seq = ANY(%s)",
+                       (project_id, seqs)).fetchall()
 
 
 def ping(conn) -> None:

@@ -1,0 +1,507 @@
+//! Running a plan: choose rows (project, time range, filter), resolve persons, and hand columns
+//! to the scan kernels of `crate::query`. Answers are JSON rows in the shapes the API documents.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use chrono::TimeZone;
+use chrono_tz::Tz;
+use serde_json::{json, Map, Value};
+
+use super::filter::{compile, Compiled};
+use super::plan::{GroupBy, Plan};
+use super::table::{hot_index, Interner, Project, Store};
+use crate::query::aggregate::{aggregate, Measure};
+use crate::query::funnel::{funnel, FunnelInput, FunnelParams, NO_GROUP};
+use crate::query::paths::{paths, Direction, PathInput};
+use crate::query::retention::{retention, RetentionInput};
+use crate::query::timebucket::{bucket_starts, parse_tz, period_index, period_start, Unit};
+
+pub const SESSION_GAP_US: i64 = 30 * 60 * 1_000_000;
+const NONE_KEY: &str = "(none)";
+
+#[derive(Debug, PartialEq)]
+pub struct ExecError {
+    /// "invalid" or "timeout"
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn invalid(message: impl Into<String>) -> ExecError {
+    ExecError { code: "invalid", message: message.into() }
+}
+
+struct Budget {
+    max_rows: u64,
+}
+
+impl Budget {
+    fn check(&self, scanned: u64) -> Result<(), ExecError> {
+        if self.max_rows > 0 && scanned > self.max_rows {
+            return Err(ExecError {
+                code: "timeout",
+                message: format!("the query would scan {scanned} rows, over the budget of {}", self.max_rows),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Rows of the project in [lo, hi) passing `filter` (not deleted); also the count examined.
+fn select(project: &Project, lo: i64, hi: i64, filter: Option<&Compiled>, budget: &Budget) -> Result<(Vec<u32>, u64), ExecError> {
+    let mut in_range = 0u64;
+    let mut out = Vec::new();
+    for row in 0..project.len() {
+        let ts = project.ts[row];
+        if ts < lo || ts >= hi || project.deleted[row] {
+            continue;
+        }
+        in_range += 1;
+        if filter.map_or(true, |f| f.matches(project, row)) {
+            out.push(row as u32);
+        }
+    }
+    budget.check(in_range)?;
+    Ok((out, in_range))
+}
+
+fn person(project: &Project, row: usize) -> u32 {
+    project.person_of[project.distinct[row] as usize]
+}
+
+fn sort_by_person_time(project: &Project, rows: &mut [u32]) {
+    rows.sort_unstable_by_key(|&r| (person(project, r as usize), project.ts[r as usize], project.seq[r as usize]));
+}
+
+/// The value of one group-by dimension for a row: a label, or None when absent.
+enum Dimension {
+    HotOrProp(usize, std::sync::Arc<super::table::PropColumn>),
+    Prop(std::sync::Arc<super::table::PropColumn>),
+    Trait(std::sync::Arc<super::table::TraitColumn>),
+}
+
+impl Dimension {
+    fn new(project: &Project, g: &GroupBy) -> Result<Self, ExecError> {
+        match g.source.as_str() {
+            "prop" => Ok(match hot_index(&g.name) {
+                Some(i) => Dimension::HotOrProp(i, project.prop_column(&g.name)),
+                None => Dimension::Prop(project.prop_column(&g.name)),
+            }),
+            "trait" => Ok(Dimension::Trait(project.trait_column(&g.name))),
+            other => Err(invalid(format!("unknown group_by source {other}"))),
+        }
+    }
+
+    fn label<'a>(&'a self, project: &'a Project, row: usize) -> Option<&'a str> {
+        match self {
+            Dimension::HotOrProp(i, col) => {
+                let code = project.hot[*i][row];
+                if code != 0 {
+                    Some(project.strings.resolve(code))
+                } else {
+                    label_of(&col.labels, col.text[row])
+                }
+            }
+            Dimension::Prop(col) => label_of(&col.labels, col.text[row]),
+            Dimension::Trait(col) => {
+                let p = person(project, row);
+                col.text.get(&p).and_then(|&c| label_of(&col.labels, c))
+            }
+        }
+    }
+}
+
+fn label_of(labels: &Interner, code: u32) -> Option<&str> {
+    if code == 0 {
+        None
+    } else {
+        Some(labels.resolve(code))
+    }
+}
+
+/// Interns group tuples into dense ids; id NO_GROUP when every dimension is absent.
+struct Groups {
+    dims: Vec<Dimension>,
+    names: Vec<String>,
+    ids: HashMap<Vec<Option<String>>, u32>,
+    tuples: Vec<Vec<Option<String>>>,
+}
+
+impl Groups {
+    fn new(project: &Project, group_by: &[GroupBy]) -> Result<Self, ExecError> {
+        Ok(Groups {
+            dims: group_by.iter().map(|g| Dimension::new(project, g)).collect::<Result<_, _>>()?,
+            names: group_by.iter().map(|g| g.name.clone()).collect(),
+            ids: HashMap::new(),
+            tuples: Vec::new(),
+        })
+    }
+
+    fn active(&self) -> bool {
+        !self.dims.is_empty()
+    }
+
+    fn id(&mut self, project: &Project, row: usize) -> u32 {
+        if self.dims.is_empty() {
+            return 0;
+        }
+        let tuple: Vec<Option<String>> = self.dims.iter().map(|d| d.label(project, row).map(str::to_string)).collect();
+        if tuple.iter().all(Option::is_none) {
+            return NO_GROUP;
+        }
+        let next = self.tuples.len() as u32;
+        *self.ids.entry(tuple.clone()).or_insert_with(|| {
+            self.tuples.push(tuple);
+            next
+        })
+    }
+
+    fn json(&self, id: u32) -> Value {
+        let mut map = Map::new();
+        for (i, name) in self.names.iter().enumerate() {
+            let value = if id == NO_GROUP { None } else { self.tuples[id as usize][i].clone() };
+            map.insert(name.clone(), value.map_or(Value::Null, Value::String));
+        }
+        Value::Object(map)
+    }
+
+    fn sort_key(&self, id: u32) -> Vec<Option<String>> {
+        if self.dims.is_empty() {
+            Vec::new()
+        } else if id == NO_GROUP {
+            vec![None; self.dims.len()]
+        } else {
+            self.tuples[id as usize].clone()
+        }
+    }
+}
+
+fn tz_of(plan: &Plan) -> Result<Tz, ExecError> {
+    parse_tz(&plan.timezone).ok_or_else(|| invalid(format!("unknown timezone {}", plan.timezone)))
+}
+
+fn iso(ts_us: i64, tz: Tz) -> String {
+    let secs = ts_us.div_euclid(1_000_000);
+    let nanos = (ts_us.rem_euclid(1_000_000) * 1000) as u32;
+    tz.timestamp_opt(secs, nanos).single().map(|d| d.to_rfc3339()).unwrap_or_default()
+}
+
+fn measure_of(plan: &Plan) -> Result<(Measure, Option<String>), ExecError> {
+    let Some(m) = &plan.measure else { return Ok((Measure::Count, None)) };
+    let measure = match m.kind.as_str() {
+        "count" => Measure::Count,
+        "unique_users" => Measure::UniqueUsers,
+        "sum" => Measure::Sum,
+        "avg" => Measure::Avg,
+        "min" => Measure::Min,
+        "max" => Measure::Max,
+        "percentile" => Measure::Percentile(m.p.ok_or_else(|| invalid("percentile needs p"))?),
+        other => return Err(invalid(format!("unknown measure {other}"))),
+    };
+    let needs_prop = !matches!(measure, Measure::Count | Measure::UniqueUsers);
+    if needs_prop && m.prop.is_none() {
+        return Err(invalid("this measure needs prop"));
+    }
+    Ok((measure, if needs_prop { m.prop.clone() } else { None }))
+}
+
+fn values_for(project: &Project, rows: &[u32], prop: &Option<String>) -> Vec<f64> {
+    match prop {
+        None => vec![f64::NAN; rows.len()],
+        Some(name) => {
+            let col = project.prop_column(name);
+            rows.iter().map(|&r| col.num[r as usize]).collect()
+        }
+    }
+}
+
+fn number(value: Option<f64>) -> Value {
+    match value {
+        Some(v) if v.is_finite() => {
+            if v.fract() == 0.0 && v.abs() < 9.0e15 {
+                json!(v as i64)
+            } else {
+                json!(v)
+            }
+        }
+        _ => Value::Null,
+    }
+}
+
+pub fn execute(store: &Store, plan: &Plan) -> Result<Value, ExecError> {
+    let started = Instant::now();
+    let budget = Budget { max_rows: plan.max_rows_scanned };
+    if plan.to_us <= plan.from_us {
+        return Err(invalid("the time range is empty"));
+    }
+    let tz = tz_of(plan)?;
+    let empty = Project::default();
+    let project = store.projects.get(&plan.project).unwrap_or(&empty);
+    let filter = plan.filter.as_ref().map(|f| compile(f, project)).transpose().map_err(|e| invalid(e.0))?;
+    let (rows, scanned) = match plan.kind.as_str() {
+        "events" => events(project, plan, filter.as_ref(), &budget)?,
+        "aggregate" => aggregate_kind(project, plan, filter.as_ref(), &budget, tz)?,
+        "breakdown" => breakdown(project, plan, filter.as_ref(), &budget)?,
+        "funnel" => funnel_kind(project, plan, filter.as_ref(), &budget)?,
+        "retention" => retention_kind(project, plan, filter.as_ref(), &budget, tz)?,
+        "path" => path_kind(project, plan, filter.as_ref(), &budget)?,
+        other => return Err(invalid(format!("unknown kind {other}"))),
+    };
+    Ok(json!({"rows": rows, "rows_scanned": scanned, "engine_ms": started.elapsed().as_secs_f64() * 1000.0}))
+}
+
+fn events(project: &Project, plan: &Plan, filter: Option<&Compiled>, budget: &Budget) -> Result<(Value, u64), ExecError> {
+    let (mut rows, scanned) = select(project, plan.from_us, plan.to_us, filter, budget)?;
+    rows.sort_unstable_by_key(|&r| std::cmp::Reverse((project.ts[r as usize], project.seq[r as usize])));
+    rows.truncate(plan.limit.max(1));
+    let seqs: Vec<i64> = rows.iter().map(|&r| project.seq[r as usize]).collect();
+    Ok((json!(seqs), scanned))
+}
+
+fn aggregate_kind(project: &Project, plan: &Plan, filter: Option<&Compiled>, budget: &Budget, tz: Tz) -> Result<(Value, u64), ExecError> {
+    let (measure, prop) = measure_of(plan)?;
+    let (rows, scanned) = select(project, plan.from_us, plan.to_us, filter, budget)?;
+    let unit = match plan.time_bucket.as_deref() {
+        None => None,
+        Some("1h") => Some(Unit::Hour),
+        Some("1d") => Some(Unit::Day),
+        Some("1w") => Some(Unit::Week),
+        Some("1mo") => Some(Unit::Month),
+        Some(other) => return Err(invalid(format!("unknown time_bucket {other}"))),
+    };
+    let mut groups = Groups::new(project, &plan.group_by)?;
+    let group_ids: Vec<u32> = rows.iter().map(|&r| groups.id(project, r as usize)).collect();
+    // Buckets: every calendar bucket of the range, so empty ones are answered too.
+    let mut bucket_list: Vec<i64> = Vec::new();
+    if let Some(unit) = unit {
+        let mut at = crate::query::timebucket::bucket_start(plan.from_us, tz, unit);
+        while at < plan.to_us {
+            bucket_list.push(at);
+            let next = crate::query::timebucket::bucket_start(at + bucket_span(unit), tz, unit);
+            at = if next > at { next } else { at + bucket_span(unit) };
+        }
+    }
+    let bucket_index: HashMap<i64, u64> = bucket_list.iter().enumerate().map(|(i, &b)| (b, i as u64)).collect();
+    let starts = match unit {
+        Some(unit) => bucket_starts(&rows.iter().map(|&r| project.ts[r as usize]).collect::<Vec<_>>(), tz, unit),
+        None => vec![0; rows.len()],
+    };
+    let keys: Vec<u64> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            let b = if unit.is_some() { bucket_index.get(&starts[i]).copied().unwrap_or(0) } else { 0 };
+            (b << 32) | group_ids[i] as u64
+        })
+        .collect();
+    let persons: Vec<u32> = rows.iter().map(|&r| person(project, r as usize)).collect();
+    let values = values_for(project, &rows, &prop);
+    let mut results: HashMap<u64, Option<f64>> = aggregate(&keys, &persons, &values, &measure).into_iter().collect();
+    let zero_fill = matches!(measure, Measure::Count | Measure::UniqueUsers);
+    let mut group_set: Vec<u32> = group_ids.clone();
+    group_set.sort_unstable();
+    group_set.dedup();
+    if group_set.is_empty() && !groups.active() {
+        group_set.push(0);
+    }
+    if zero_fill {
+        let buckets = if unit.is_some() { bucket_list.len() as u64 } else { 1 };
+        for b in 0..buckets {
+            for &g in &group_set {
+                results.entry((b << 32) | g as u64).or_insert(Some(0.0));
+            }
+        }
+    }
+    let mut keys: Vec<u64> = results.keys().copied().collect();
+    keys.sort_by_key(|&k| ((k >> 32), groups.sort_key((k & 0xffff_ffff) as u32)));
+    let out: Vec<Value> = keys
+        .into_iter()
+        .map(|k| {
+            let mut row = Map::new();
+            if unit.is_some() {
+                row.insert("bucket".into(), json!(iso(bucket_list[(k >> 32) as usize], tz)));
+            }
+            if groups.active() {
+                row.insert("group".into(), groups.json((k & 0xffff_ffff) as u32));
+            }
+            row.insert("value".into(), number(results[&k]));
+            Value::Object(row)
+        })
+        .collect();
+    Ok((Value::Array(out), scanned))
+}
+
+fn bucket_span(unit: Unit) -> i64 {
+    const HOUR: i64 = 3_600_000_000;
+    match unit {
+        Unit::Hour => HOUR,
+        Unit::Day => 24 * HOUR,
+        Unit::Week => 7 * 24 * HOUR,
+        Unit::Month => 31 * 24 * HOUR,
+    }
+}
+
+fn breakdown(project: &Project, plan: &Plan, filter: Option<&Compiled>, budget: &Budget) -> Result<(Value, u64), ExecError> {
+    let (measure, prop) = measure_of(plan)?;
+    let name = plan.prop.clone().ok_or_else(|| invalid("breakdown needs prop"))?;
+    let (rows, scanned) = select(project, plan.from_us, plan.to_us, filter, budget)?;
+    let mut groups = Groups::new(project, &[GroupBy { source: "prop".into(), name }])?;
+    let keys: Vec<u64> = rows.iter().map(|&r| groups.id(project, r as usize) as u64).collect();
+    let persons: Vec<u32> = rows.iter().map(|&r| person(project, r as usize)).collect();
+    let values = values_for(project, &rows, &prop);
+    let mut ranked: Vec<(String, Option<f64>)> = aggregate(&keys, &persons, &values, &measure)
+        .into_iter()
+        .map(|(k, v)| {
+            let id = k as u32;
+            let label = if id == NO_GROUP { NONE_KEY.to_string() } else { groups.tuples[id as usize][0].clone().unwrap_or_default() };
+            (label, v)
+        })
+        .collect();
+    ranked.sort_by(|a, b| {
+        let (va, vb) = (a.1.unwrap_or(f64::NEG_INFINITY), b.1.unwrap_or(f64::NEG_INFINITY));
+        vb.partial_cmp(&va).unwrap_or(std::cmp::Ordering::Equal).then_with(|| a.0.cmp(&b.0))
+    });
+    ranked.truncate(plan.limit.max(1));
+    let out: Vec<Value> = ranked.into_iter().map(|(k, v)| json!({"key": k, "value": number(v)})).collect();
+    Ok((Value::Array(out), scanned))
+}
+
+fn funnel_kind(project: &Project, plan: &Plan, filter: Option<&Compiled>, budget: &Budget) -> Result<(Value, u64), ExecError> {
+    let n = plan.steps.len();
+    if n == 0 || n > 32 {
+        return Err(invalid("a funnel has 1 to 32 steps"));
+    }
+    let step_events: Vec<Option<u32>> = plan.steps.iter().map(|s| project.strings.get(&s.event)).collect();
+    let step_filters: Vec<Option<Compiled>> = plan
+        .steps
+        .iter()
+        .map(|s| s.filter.as_ref().map(|f| compile(f, project)).transpose())
+        .collect::<Result<_, _>>()
+        .map_err(|e| invalid(e.0))?;
+    let hi = plan.to_us.saturating_add(plan.window_us);
+    let (mut rows, scanned) = select(project, plan.from_us, hi, filter, budget)?;
+    let mask_of = |r: usize| -> u32 {
+        let mut mask = 0u32;
+        for (i, ev) in step_events.iter().enumerate() {
+            if *ev == Some(project.event[r]) && step_filters[i].as_ref().map_or(true, |f| f.matches(project, r)) {
+                mask |= 1 << i;
+            }
+        }
+        mask
+    };
+    let mut masks: HashMap<u32, u32> = HashMap::with_capacity(rows.len());
+    rows.retain(|&r| {
+        let m = mask_of(r as usize);
+        masks.insert(r, m);
+        plan.strict || m != 0
+    });
+    sort_by_person_time(project, &mut rows);
+    let mut groups = Groups::new(project, &plan.group_by)?;
+    let persons: Vec<u32> = rows.iter().map(|&r| person(project, r as usize)).collect();
+    let ts: Vec<i64> = rows.iter().map(|&r| project.ts[r as usize]).collect();
+    let steps: Vec<u32> = rows.iter().map(|r| masks[r]).collect();
+    let group: Vec<u32> = if groups.active() {
+        rows.iter().map(|&r| groups.id(project, r as usize)).collect()
+    } else {
+        vec![NO_GROUP; rows.len()]
+    };
+    let counts = funnel(
+        &FunnelInput { person: &persons, ts: &ts, steps: &steps, group: &group },
+        &FunnelParams { n_steps: n, window_us: plan.window_us, from_us: plan.from_us, to_us: plan.to_us, strict: plan.strict },
+    );
+    let step_rows = |c: &[u64]| -> Value {
+        let first = c.first().copied().unwrap_or(0);
+        Value::Array(
+            plan.steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let count = c.get(i).copied().unwrap_or(0);
+                    let conversion = if first == 0 { 0.0 } else { count as f64 / first as f64 };
+                    json!({"event": s.event, "count": count, "conversion": conversion})
+                })
+                .collect(),
+        )
+    };
+    let out = if groups.active() {
+        let mut sorted = counts;
+        sorted.sort_by(|a, b| b.1[0].cmp(&a.1[0]).then_with(|| groups.sort_key(a.0).cmp(&groups.sort_key(b.0))));
+        sorted.iter().map(|(g, c)| json!({"group": groups.json(*g), "steps": step_rows(c)})).collect()
+    } else {
+        let mut total = vec![0u64; n];
+        for (_, c) in &counts {
+            for (t, v) in total.iter_mut().zip(c) {
+                *t += v;
+            }
+        }
+        vec![json!({"steps": step_rows(&total)})]
+    };
+    Ok((Value::Array(out), scanned))
+}
+
+fn retention_kind(project: &Project, plan: &Plan, filter: Option<&Compiled>, budget: &Budget, tz: Tz) -> Result<(Value, u64), ExecError> {
+    let unit = match plan.period.as_deref().unwrap_or("day") {
+        "day" => Unit::Day,
+        "week" => Unit::Week,
+        other => return Err(invalid(format!("unknown period {other}"))),
+    };
+    let periods = plan.periods.max(1);
+    let cohort_event = plan.cohort_event.as_deref().ok_or_else(|| invalid("retention needs cohort_event"))?;
+    let return_event = plan.return_event.as_deref().unwrap_or(cohort_event);
+    let (cohort_code, return_code) = (project.strings.get(cohort_event), project.strings.get(return_event));
+    let span = bucket_span(unit) * (periods as i64 + 1);
+    let (mut rows, scanned) = select(project, plan.from_us, plan.to_us.saturating_add(span), filter, budget)?;
+    let flag = |r: usize| -> u8 {
+        let e = Some(project.event[r]);
+        let cohort = e == cohort_code && project.ts[r] < plan.to_us;
+        (cohort as u8) | (((e == return_code) as u8) << 1)
+    };
+    rows.retain(|&r| flag(r as usize) != 0);
+    sort_by_person_time(project, &mut rows);
+    let persons: Vec<u32> = rows.iter().map(|&r| person(project, r as usize)).collect();
+    let period: Vec<i32> = rows.iter().map(|&r| period_index(project.ts[r as usize], tz, unit)).collect();
+    let flags: Vec<u8> = rows.iter().map(|&r| flag(r as usize)).collect();
+    let cohorts = retention(&RetentionInput { person: &persons, period: &period, flags: &flags }, periods);
+    let now_period = period_index(plan.now_us, tz, unit);
+    let out: Vec<Value> = cohorts
+        .into_iter()
+        .map(|(c, size, returned)| {
+            let complete: Vec<bool> = (0..periods as i32).map(|k| c + k < now_period).collect();
+            json!({"cohort": iso(period_start(c, tz, unit), tz), "size": size, "returned": returned, "complete": complete})
+        })
+        .collect();
+    Ok((Value::Array(out), scanned))
+}
+
+fn path_kind(project: &Project, plan: &Plan, filter: Option<&Compiled>, budget: &Budget) -> Result<(Value, u64), ExecError> {
+    let (anchor_name, direction) = match (&plan.start_event, &plan.end_event) {
+        (Some(s), None) => (s.as_str(), Direction::After),
+        (None, Some(e)) => (e.as_str(), Direction::Before),
+        _ => return Err(invalid("a path query names exactly one of start_event and end_event")),
+    };
+    let anchor_code = project.strings.get(anchor_name);
+    let (mut rows, scanned) = select(project, plan.from_us, plan.to_us, filter, budget)?;
+    sort_by_person_time(project, &mut rows);
+    let pageview = project.strings.get("$pageview");
+    let path_col = hot_index("path").expect("path is a hot column");
+    // Items: the event name, or a pageview's path.
+    let item_of = |r: usize| -> u32 {
+        let path = project.hot[path_col][r];
+        if Some(project.event[r]) == pageview && path != 0 {
+            path
+        } else {
+            project.event[r]
+        }
+    };
+    let persons: Vec<u32> = rows.iter().map(|&r| person(project, r as usize)).collect();
+    let ts: Vec<i64> = rows.iter().map(|&r| project.ts[r as usize]).collect();
+    let items: Vec<u32> = rows.iter().map(|&r| item_of(r as usize)).collect();
+    let anchors: Vec<bool> = rows.iter().map(|&r| Some(project.event[r as usize]) == anchor_code).collect();
+    let mut found = paths(&PathInput { person: &persons, ts: &ts, item: &items, anchor: &anchors }, direction, plan.depth.max(1), SESSION_GAP_US);
+    let label = |code: u32| project.strings.resolve(code).to_string();
+    let mut labelled: Vec<(Vec<String>, u64)> = found.drain(..).map(|(p, c)| (p.into_iter().map(label).collect(), c)).collect();
+    labelled.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    labelled.truncate(plan.limit.max(1));
+    let out: Vec<Value> = labelled.into_iter().map(|(p, c)| json!({"path": p, "count": c})).collect();
+    Ok((Value::Array(out), scanned))
+}

@@ -1,0 +1,233 @@
+//! Columns per project. Strings (event names, hot-column values, property values) are interned
+//! once per project; code 0 is "absent". Persons are distinct ids: an anonymous id linked to a
+//! user resolves to the user's distinct id, retroactively, because resolution happens at query time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Hot columns, in the order `load` receives them.
+pub const HOT_COLUMNS: [&str; 15] = [
+    "session_id", "url", "path", "referrer_host", "utm_source", "utm_medium", "utm_campaign", "utm_term",
+    "utm_content", "browser", "os", "device_type", "country", "language", "timezone",
+];
+
+pub fn hot_index(name: &str) -> Option<usize> {
+    HOT_COLUMNS.iter().position(|c| *c == name)
+}
+
+#[derive(Default, Clone)]
+pub struct Interner {
+    map: HashMap<Box<str>, u32>,
+    list: Vec<Box<str>>,
+}
+
+impl Interner {
+    pub fn new() -> Self {
+        Interner { map: HashMap::new(), list: vec!["".into()] }
+    }
+    pub fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&code) = self.map.get(s) {
+            return code;
+        }
+        let code = self.list.len() as u32;
+        self.list.push(s.into());
+        self.map.insert(s.into(), code);
+        code
+    }
+    pub fn get(&self, s: &str) -> Option<u32> {
+        self.map.get(s).copied()
+    }
+    pub fn resolve(&self, code: u32) -> &str {
+        &self.list[code as usize]
+    }
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.list.len() <= 1
+    }
+}
+
+/// A property extracted into columns on first use: its value as text (codes into `labels`,
+/// 0 = absent) and as a number (NaN when not numeric).
+#[derive(Clone)]
+pub struct PropColumn {
+    pub text: Vec<u32>,
+    pub num: Vec<f64>,
+    pub labels: Arc<Interner>,
+}
+
+/// A user trait per person code.
+pub struct TraitColumn {
+    pub text: HashMap<u32, u32>,
+    pub num: HashMap<u32, f64>,
+    pub labels: Interner,
+}
+
+pub struct Project {
+    pub seq: Vec<i64>,
+    pub ts: Vec<i64>,
+    pub event: Vec<u32>,
+    pub distinct: Vec<u32>,
+    pub hot: Vec<Vec<u32>>,
+    /// Raw JSON of each row's properties: `props[off[i]..off[i+1]]`.
+    pub props: Vec<u8>,
+    pub props_off: Vec<u64>,
+    pub deleted: Vec<bool>,
+    pub live_rows: usize,
+    pub strings: Interner,
+    /// Distinct ids (anonymous and user ids), and the person each resolves to.
+    pub ids: Interner,
+    pub person_of: Vec<u32>,
+    /// Ids that are the user side of a link; they are never linked to another user.
+    pub users: std::collections::HashSet<u32>,
+    /// Traits per user id code, raw JSON.
+    pub traits: HashMap<u32, String>,
+    pub prop_cache: Mutex<HashMap<String, Arc<PropColumn>>>,
+    pub trait_cache: Mutex<HashMap<String, Arc<TraitColumn>>>,
+}
+
+impl Default for Project {
+    fn default() -> Self {
+        Project {
+            seq: Vec::new(),
+            ts: Vec::new(),
+            event: Vec::new(),
+            distinct: Vec::new(),
+            hot: vec![Vec::new(); HOT_COLUMNS.len()],
+            props: Vec::new(),
+            props_off: vec![0],
+            deleted: Vec::new(),
+            live_rows: 0,
+            strings: Interner::new(),
+            ids: Interner::new(),
+            person_of: vec![0],
+            users: std::collections::HashSet::new(),
+            traits: HashMap::new(),
+            prop_cache: Mutex::new(HashMap::new()),
+            trait_cache: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Project {
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+
+    pub fn id_code(&mut self, id: &str) -> u32 {
+        let code = self.ids.intern(id);
+        if code as usize >= self.person_of.len() {
+            self.person_of.push(code);
+        }
+        code
+    }
+
+    /// Link an anonymous id to a user id. The first link wins and a user is never merged into
+    /// another user (the same rule PostgreSQL enforces when it stores the link).
+    pub fn link(&mut self, anonymous: &str, user: &str) {
+        let a = self.id_code(anonymous);
+        let u = self.id_code(user);
+        if a != u && self.person_of[a as usize] == a && !self.users.contains(&a) {
+            self.person_of[a as usize] = self.person_of[u as usize];
+            self.users.insert(u);
+        }
+    }
+
+    pub fn row_props(&self, row: usize) -> &[u8] {
+        &self.props[self.props_off[row] as usize..self.props_off[row + 1] as usize]
+    }
+
+    /// The column of one top-level property, extracted once, cached, and extended as rows arrive.
+    pub fn prop_column(&self, name: &str) -> Arc<PropColumn> {
+        let cached = self.prop_cache.lock().unwrap().get(name).cloned();
+        let mut column = match cached {
+            Some(col) if col.text.len() == self.len() => return col,
+            Some(col) => (*col).clone(),
+            None => PropColumn { text: Vec::new(), num: Vec::new(), labels: Arc::new(Interner::new()) },
+        };
+        let mut labels = (*column.labels).clone();
+        for row in column.text.len()..self.len() {
+            let (text, num) = extract(self.row_props(row), name);
+            column.num.push(num);
+            column.text.push(text.map_or(0, |t| labels.intern(&t)));
+        }
+        column.labels = Arc::new(labels);
+        let column = Arc::new(column);
+        self.prop_cache.lock().unwrap().insert(name.to_string(), column.clone());
+        column
+    }
+
+    /// One trait of every person with traits, extracted once per trait set.
+    pub fn trait_column(&self, name: &str) -> Arc<TraitColumn> {
+        if let Some(col) = self.trait_cache.lock().unwrap().get(name) {
+            return col.clone();
+        }
+        let mut column = TraitColumn { text: HashMap::new(), num: HashMap::new(), labels: Interner::new() };
+        for (&user, json) in &self.traits {
+            let (text, num) = extract(json.as_bytes(), name);
+            if let Some(t) = text {
+                let code = column.labels.intern(&t);
+                column.text.insert(user, code);
+            }
+            if !num.is_nan() {
+                column.num.insert(user, num);
+            }
+        }
+        let column = Arc::new(column);
+        self.trait_cache.lock().unwrap().insert(name.to_string(), column.clone());
+        column
+    }
+}
+
+/// The value of top-level key `name` of a JSON object: as text (strings as-is, numbers and
+/// booleans in JSON spelling; objects and arrays as compact JSON) and as a number (NaN when not numeric).
+pub fn extract(json: &[u8], name: &str) -> (Option<String>, f64) {
+    let map: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice(json) {
+        Ok(m) => m,
+        Err(_) => return (None, f64::NAN),
+    };
+    value_text(map.get(name))
+}
+
+pub fn value_text(value: Option<&serde_json::Value>) -> (Option<String>, f64) {
+    use serde_json::Value;
+    match value {
+        None | Some(Value::Null) => (None, f64::NAN),
+        Some(Value::String(s)) => (Some(s.clone()), s.trim().parse::<f64>().ok().filter(|f| f.is_finite()).unwrap_or(f64::NAN)),
+        Some(Value::Number(n)) => (Some(n.to_string()), n.as_f64().unwrap_or(f64::NAN)),
+        Some(Value::Bool(b)) => (Some(b.to_string()), f64::NAN),
+        Some(other) => (Some(other.to_string()), f64::NAN),
+    }
+}
+
+#[derive(Default)]
+pub struct Tails {
+    pub events: super::tail::Tail,
+    pub links: super::tail::Tail,
+    pub traits: super::tail::Tail,
+}
+
+#[derive(Default)]
+pub struct Store {
+    pub projects: HashMap<String, Project>,
+    pub tails: Tails,
+}
+
+impl Store {
+    /// Approximate bytes held by the columns (capacity of the vectors, not the interners).
+    pub fn memory_bytes(&self) -> usize {
+        self.projects
+            .values()
+            .map(|p| {
+                p.seq.capacity() * 8 + p.ts.capacity() * 8 + p.event.capacity() * 4 + p.distinct.capacity() * 4
+                    + p.hot.iter().map(|h| h.capacity() * 4).sum::<usize>()
+                    + p.props.capacity() + p.props_off.capacity() * 8 + p.deleted.capacity()
+                    + p.person_of.capacity() * 4
+            })
+            .sum()
+    }
+}

@@ -1,0 +1,195 @@
+"""The query engine process and the client the web workers use to reach it.
+
+One engine process per install holds the columnar copy of every project's events (Rust,
+`_native.Engine`), so memory is spent once, not once per gunicorn worker. It tails PostgreSQL,
+the system of record, by `seq`: before every query it reads what was committed since, so an
+acknowledged event is counted by the next query. Workers send plans over a Unix socket as
+length-prefixed JSON frames and get JSON answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import socketserver
+import struct
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import structlog
+
+from .. import _native
+from ..errors import AppError, unavailable
+from ..store import queries
+
+log = structlog.get_logger(target="reactor_analytics.engine")
+_FRAME = struct.Struct(">I")
+MAX_FRAME = 64 * 1024 * 1024
+TAIL_BATCH = 200_000
+TAILS = ("links", "traits", "events")
+
+
+def _send(sock: socket.socket, payload: dict) -> None:
+    data = json.dumps(payload, separators=(",", ":")).encode()
+    sock.sendall(_FRAME.pack(len(data)) + data)
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    chunks, remaining = [], size
+    while remaining:
+        chunk = sock.recv(min(remaining, 1 << 20))
+        if not chunk:
+            raise ConnectionError("engine connection closed")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _recv(sock: socket.socket) -> dict:
+    (size,) = _FRAME.unpack(_recv_exact(sock, _FRAME.size))
+    if size > MAX_FRAME:
+        raise ConnectionError("frame too large")
+    return json.loads(_recv_exact(sock, size))
+
+
+class EngineServer:
+    def __init__(self, db_url: str, socket_path: Path) -> None:
+        self.db_url = db_url
+        self.socket_path = socket_path
+        self.engine = _native.Engine()
+        self._sync_lock = threading.Lock()
+        self._conn: psycopg.Connection | None = None
+        self.last_sync = 0.0
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.db_url, autocommit=True, connect_timeout=5)
+        return self._conn
+
+    def sync(self) -> int:
+        """Read everything committed since the last read; returns the rows read."""
+        with self._sync_lock:
+            total = 0
+            try:
+                conn = self._connection()
+                for name in TAILS:
+                    while True:
+                        after, missing = self.engine.tail_position(name)
+                        data = queries.read_tail(conn, name, after, missing, TAIL_BATCH)
+                        read = self.engine.append(name, data) if data else 0
+                        total += read
+                        if read < TAIL_BATCH:
+                            break
+            except psycopg.Error as exc:
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = None
+                raise ConnectionError(f"database: {type(exc).__name__}") from None
+            self.last_sync = time.monotonic()
+            return total
+
+    def handle(self, request: dict) -> dict:
+        op = request.get("op")
+        if op == "ping":
+            return {"ok": True, "stats": self.engine.stats()}
+        try:
+            self.sync()
+        except ConnectionError:
+            return {"ok": False, "code": "unavailable", "message": "the database is unavailable"}
+        if op == "query":
+            try:
+                result = self.engine.execute(json.dumps(request["plan"]))
+            except _native.QueryError as exc:
+                return {"ok": False, "code": exc.args[0], "message": exc.args[1]}
+            return {"ok": True, "result": json.loads(result)}
+        if op == "delete":
+            removed = self.engine.delete_seqs(request["project"], request["seqs"])
+            return {"ok": True, "removed": removed}
+        if op == "sync":
+            return {"ok": True}
+        return {"ok": False, "code": "invalid", "message": f"unknown op {op!r}"}
+
+    def serve_forever(self, poll_seconds: float = 0.5) -> None:
+        server_self = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                try:
+                    request = _recv(self.request)
+                    _send(self.request, server_self.handle(request))
+                except (ConnectionError, ValueError, OSError):
+                    return
+
+        class Server(socketserver.ThreadingUnixStreamServer):
+            daemon_threads = True
+
+        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.socket_path.exists():
+            self.socket_path.unlink()
+        started = time.monotonic()
+        loaded = self._initial_load()
+        log.info("engine loaded", rows=loaded, seconds=round(time.monotonic() - started, 2))
+        threading.Thread(target=self._keep_fresh, args=(poll_seconds,), daemon=True).start()
+        with Server(str(self.socket_path), Handler) as server:
+            os.chmod(self.socket_path, 0o600)
+            server.serve_forever()
+
+    def _initial_load(self) -> int:
+        while True:
+            try:
+                return self.sync()
+            except ConnectionError:
+                log.warning("engine waiting for the database")
+                time.sleep(1.0)
+
+    def _keep_fresh(self, poll_seconds: float) -> None:
+        while True:
+            time.sleep(poll_seconds)
+            if time.monotonic() - self.last_sync >= poll_seconds:
+                try:
+                    self.sync()
+                except ConnectionError:
+                    pass
+
+
+class EngineClient:
+    """What a web worker uses: one short Unix-socket exchange per call."""
+
+    def __init__(self, socket_path: Path, timeout_s: float) -> None:
+        self.socket_path = socket_path
+        self.timeout_s = timeout_s
+
+    def call(self, request: dict, timeout_s: float | None = None) -> dict:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout_s or self.timeout_s)
+        try:
+            sock.connect(str(self.socket_path))
+            _send(sock, request)
+            answer = _recv(sock)
+        except socket.timeout:
+            raise AppError(504, "analytics.query.timeout", "the query ran over its time budget") from None
+        except (ConnectionError, FileNotFoundError, OSError):
+            raise unavailable("the query engine is unavailable; retry shortly") from None
+        finally:
+            sock.close()
+        if not answer.get("ok"):
+            code = answer.get("code")
+            if code == "timeout":
+                raise AppError(504, "analytics.query.timeout", answer.get("message", "query over budget"))
+            if code == "unavailable":
+                raise unavailable()
+            raise AppError(400, "analytics.query.invalid", answer.get("message", "invalid query"))
+        return answer
+
+    def query(self, plan: dict) -> dict:
+        return self.call({"op": "query", "plan": plan})["result"]
+
+    def ping(self) -> dict:
+        return self.call({"op": "ping"}, timeout_s=2.0)["stats"]
+
+
+def socket_path(data_dir: str) -> Path:
+    return Path(data_dir).resolve() / "engine.sock"
