@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 NATIVE_SOURCES := $(shell find native -name '*.rs' -o -name 'Cargo.toml' | grep -v target)
 SO_STAMP := $(VENV)/.native-built
 
-.PHONY: run test test-rust test-python setup bench bench-ingest clean
+.PHONY: run test test-rust test-python setup bench bench-ingest bench-query clean
 
 setup: $(SO_STAMP)
 
@@ -33,10 +33,14 @@ test-rust:
 test-python: setup
 	$(BIN)/pytest -q
 
-bench: bench-ingest
+bench: bench-ingest bench-query
 
 bench-ingest: setup
 	$(BIN)/python bench/ingest.py
+
+bench-query: setup
+	$(BIN)/python -c "import chdb" 2>/dev/null || $(BIN)/pip install -q 'chdb>=4'
+	$(BIN)/python bench/query.py
 
 clean:
 	rm -rf $(VENV) native/target .reactor

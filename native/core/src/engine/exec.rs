@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::filter::{compile, Compiled};
 use super::plan::{GroupBy, Plan};
-use super::table::{hot_index, Interner, Project, Store};
+use super::table::{hot_index, Project, Store};
 use crate::query::aggregate::{aggregate, Measure};
 use crate::query::funnel::{funnel, FunnelInput, FunnelParams, NO_GROUP};
 use crate::query::paths::{paths, Direction, PathInput};
@@ -69,16 +69,25 @@ fn person(project: &Project, row: usize) -> u32 {
     project.person_of[project.distinct[row] as usize]
 }
 
-fn sort_by_person_time(project: &Project, rows: &mut [u32]) {
-    rows.sort_unstable_by_key(|&r| (person(project, r as usize), project.ts[r as usize], project.seq[r as usize]));
+fn sort_by_person_time(project: &Project, rows: &mut Vec<u32>) {
+    // Sort compact keys rather than chasing three columns per comparison.
+    let mut keys: Vec<(u32, i64, u32)> =
+        rows.iter().map(|&r| (person(project, r as usize), project.ts[r as usize], r)).collect();
+    keys.sort_unstable();
+    rows.clear();
+    rows.extend(keys.into_iter().map(|(_, _, r)| r));
 }
 
-/// The value of one group-by dimension for a row: a label, or None when absent.
+/// One group-by dimension: a hot column (falling back to the property of the same name),
+/// a property, or a user trait.
 enum Dimension {
     HotOrProp(usize, std::sync::Arc<super::table::PropColumn>),
     Prop(std::sync::Arc<super::table::PropColumn>),
     Trait(std::sync::Arc<super::table::TraitColumn>),
 }
+
+/// Hot-column codes and property codes live in different interners: tag them apart.
+const PROP_TAG: u64 = 1 << 40;
 
 impl Dimension {
     fn new(project: &Project, g: &GroupBy) -> Result<Self, ExecError> {
@@ -92,44 +101,55 @@ impl Dimension {
         }
     }
 
-    fn label<'a>(&'a self, project: &'a Project, row: usize) -> Option<&'a str> {
+    /// The row's value as a code (0 = absent).
+    fn code(&self, project: &Project, row: usize) -> u64 {
         match self {
             Dimension::HotOrProp(i, col) => {
                 let code = project.hot[*i][row];
                 if code != 0 {
-                    Some(project.strings.resolve(code))
+                    code as u64
+                } else if col.text[row] != 0 {
+                    PROP_TAG | col.text[row] as u64
                 } else {
-                    label_of(&col.labels, col.text[row])
+                    0
                 }
             }
-            Dimension::Prop(col) => label_of(&col.labels, col.text[row]),
-            Dimension::Trait(col) => {
-                let p = person(project, row);
-                col.text.get(&p).and_then(|&c| label_of(&col.labels, c))
-            }
+            Dimension::Prop(col) => col.text[row] as u64,
+            Dimension::Trait(col) => col.text.get(&person(project, row)).copied().unwrap_or(0) as u64,
         }
     }
-}
 
-fn label_of(labels: &Interner, code: u32) -> Option<&str> {
-    if code == 0 {
-        None
-    } else {
-        Some(labels.resolve(code))
+    fn label<'a>(&'a self, project: &'a Project, code: u64) -> Option<&'a str> {
+        if code == 0 {
+            return None;
+        }
+        Some(match self {
+            Dimension::HotOrProp(_, col) if code & PROP_TAG != 0 => col.labels.resolve((code & !PROP_TAG) as u32),
+            Dimension::HotOrProp(..) => project.strings.resolve(code as u32),
+            Dimension::Prop(col) => col.labels.resolve(code as u32),
+            Dimension::Trait(col) => col.labels.resolve(code as u32),
+        })
     }
 }
 
-/// Interns group tuples into dense ids; id NO_GROUP when every dimension is absent.
-struct Groups {
+const MAX_DIMS: usize = 3;
+
+/// Interns group tuples (of value codes) into dense ids; NO_GROUP when every dimension is absent.
+struct Groups<'p> {
+    project: &'p Project,
     dims: Vec<Dimension>,
     names: Vec<String>,
-    ids: HashMap<Vec<Option<String>>, u32>,
-    tuples: Vec<Vec<Option<String>>>,
+    ids: HashMap<[u64; MAX_DIMS], u32>,
+    tuples: Vec<[u64; MAX_DIMS]>,
 }
 
-impl Groups {
-    fn new(project: &Project, group_by: &[GroupBy]) -> Result<Self, ExecError> {
+impl<'p> Groups<'p> {
+    fn new(project: &'p Project, group_by: &[GroupBy]) -> Result<Self, ExecError> {
+        if group_by.len() > MAX_DIMS {
+            return Err(invalid(format!("group_by takes at most {MAX_DIMS} entries")));
+        }
         Ok(Groups {
+            project,
             dims: group_by.iter().map(|g| Dimension::new(project, g)).collect::<Result<_, _>>()?,
             names: group_by.iter().map(|g| g.name.clone()).collect(),
             ids: HashMap::new(),
@@ -141,38 +161,46 @@ impl Groups {
         !self.dims.is_empty()
     }
 
-    fn id(&mut self, project: &Project, row: usize) -> u32 {
+    fn id(&mut self, row: usize) -> u32 {
         if self.dims.is_empty() {
             return 0;
         }
-        let tuple: Vec<Option<String>> = self.dims.iter().map(|d| d.label(project, row).map(str::to_string)).collect();
-        if tuple.iter().all(Option::is_none) {
+        let mut key = [0u64; MAX_DIMS];
+        for (slot, d) in key.iter_mut().zip(&self.dims) {
+            *slot = d.code(self.project, row);
+        }
+        if key.iter().all(|&c| c == 0) {
             return NO_GROUP;
         }
         let next = self.tuples.len() as u32;
-        *self.ids.entry(tuple.clone()).or_insert_with(|| {
-            self.tuples.push(tuple);
+        let tuples = &mut self.tuples;
+        *self.ids.entry(key).or_insert_with(|| {
+            tuples.push(key);
             next
         })
     }
 
+    fn labels(&self, id: u32) -> Vec<Option<&str>> {
+        if self.dims.is_empty() {
+            return Vec::new();
+        }
+        self.dims
+            .iter()
+            .enumerate()
+            .map(|(i, d)| if id == NO_GROUP { None } else { d.label(self.project, self.tuples[id as usize][i]) })
+            .collect()
+    }
+
     fn json(&self, id: u32) -> Value {
         let mut map = Map::new();
-        for (i, name) in self.names.iter().enumerate() {
-            let value = if id == NO_GROUP { None } else { self.tuples[id as usize][i].clone() };
-            map.insert(name.clone(), value.map_or(Value::Null, Value::String));
+        for (name, value) in self.names.iter().zip(self.labels(id)) {
+            map.insert(name.clone(), value.map_or(Value::Null, |v| Value::String(v.to_string())));
         }
         Value::Object(map)
     }
 
-    fn sort_key(&self, id: u32) -> Vec<Option<String>> {
-        if self.dims.is_empty() {
-            Vec::new()
-        } else if id == NO_GROUP {
-            vec![None; self.dims.len()]
-        } else {
-            self.tuples[id as usize].clone()
-        }
+    fn sort_key(&self, id: u32) -> Vec<Option<&str>> {
+        self.labels(id)
     }
 }
 
@@ -270,7 +298,7 @@ fn aggregate_kind(project: &Project, plan: &Plan, filter: Option<&Compiled>, bud
         Some(other) => return Err(invalid(format!("unknown time_bucket {other}"))),
     };
     let mut groups = Groups::new(project, &plan.group_by)?;
-    let group_ids: Vec<u32> = rows.iter().map(|&r| groups.id(project, r as usize)).collect();
+    let group_ids: Vec<u32> = rows.iter().map(|&r| groups.id(r as usize)).collect();
     // Buckets: every calendar bucket of the range, so empty ones are answered too.
     let mut bucket_list: Vec<i64> = Vec::new();
     if let Some(unit) = unit {
@@ -346,14 +374,14 @@ fn breakdown(project: &Project, plan: &Plan, filter: Option<&Compiled>, budget: 
     let name = plan.prop.clone().ok_or_else(|| invalid("breakdown needs prop"))?;
     let (rows, scanned) = select(project, plan.from_us, plan.to_us, filter, budget)?;
     let mut groups = Groups::new(project, &[GroupBy { source: "prop".into(), name }])?;
-    let keys: Vec<u64> = rows.iter().map(|&r| groups.id(project, r as usize) as u64).collect();
+    let keys: Vec<u64> = rows.iter().map(|&r| groups.id(r as usize) as u64).collect();
     let persons: Vec<u32> = rows.iter().map(|&r| person(project, r as usize)).collect();
     let values = values_for(project, &rows, &prop);
     let mut ranked: Vec<(String, Option<f64>)> = aggregate(&keys, &persons, &values, &measure)
         .into_iter()
         .map(|(k, v)| {
             let id = k as u32;
-            let label = if id == NO_GROUP { NONE_KEY.to_string() } else { groups.tuples[id as usize][0].clone().unwrap_or_default() };
+            let label = groups.labels(id).first().copied().flatten().unwrap_or(NONE_KEY).to_string();
             (label, v)
         })
         .collect();
@@ -389,19 +417,14 @@ fn funnel_kind(project: &Project, plan: &Plan, filter: Option<&Compiled>, budget
         }
         mask
     };
-    let mut masks: HashMap<u32, u32> = HashMap::with_capacity(rows.len());
-    rows.retain(|&r| {
-        let m = mask_of(r as usize);
-        masks.insert(r, m);
-        plan.strict || m != 0
-    });
+    rows.retain(|&r| plan.strict || mask_of(r as usize) != 0);
     sort_by_person_time(project, &mut rows);
     let mut groups = Groups::new(project, &plan.group_by)?;
     let persons: Vec<u32> = rows.iter().map(|&r| person(project, r as usize)).collect();
     let ts: Vec<i64> = rows.iter().map(|&r| project.ts[r as usize]).collect();
-    let steps: Vec<u32> = rows.iter().map(|r| masks[r]).collect();
+    let steps: Vec<u32> = rows.iter().map(|&r| mask_of(r as usize)).collect();
     let group: Vec<u32> = if groups.active() {
-        rows.iter().map(|&r| groups.id(project, r as usize)).collect()
+        rows.iter().map(|&r| groups.id(r as usize)).collect()
     } else {
         vec![NO_GROUP; rows.len()]
     };

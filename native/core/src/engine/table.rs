@@ -184,13 +184,23 @@ impl Project {
 }
 
 /// The value of top-level key `name` of a JSON object: as text (strings as-is, numbers and
-/// booleans in JSON spelling; objects and arrays as compact JSON) and as a number (NaN when not numeric).
+/// booleans in JSON spelling; objects and arrays as JSON) and as a number (NaN when not numeric).
+/// Only the top level is tokenised into borrowed slices; nothing else is allocated.
 pub fn extract(json: &[u8], name: &str) -> (Option<String>, f64) {
-    let map: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice(json) {
-        Ok(m) => m,
-        Err(_) => return (None, f64::NAN),
-    };
-    value_text(map.get(name))
+    use crate::json::{as_str, RawObject};
+    let Ok(object) = serde_json::from_slice::<RawObject>(json) else { return (None, f64::NAN) };
+    let Some(raw) = object.get(name) else { return (None, f64::NAN) };
+    let text = raw.get().trim();
+    match text.as_bytes().first() {
+        None | Some(b'n') => (None, f64::NAN),
+        Some(b'"') => {
+            let s = as_str(raw).map(|c| c.into_owned()).unwrap_or_default();
+            let n = s.trim().parse::<f64>().ok().filter(|f| f.is_finite()).unwrap_or(f64::NAN);
+            (Some(s), n)
+        }
+        Some(b't') | Some(b'f') | Some(b'[') | Some(b'{') => (Some(text.to_string()), f64::NAN),
+        Some(_) => (Some(text.to_string()), text.parse::<f64>().ok().filter(|f| f.is_finite()).unwrap_or(f64::NAN)),
+    }
 }
 
 pub fn value_text(value: Option<&serde_json::Value>) -> (Option<String>, f64) {

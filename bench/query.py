@@ -1,0 +1,456 @@
+"""Query benchmark: the product's engine against ClickHouse (chdb) and hand-written PostgreSQL.
+
+    make bench-query             (or: .venv/bin/python bench/query.py --events 10000000)
+
+One run: generates a realistic dataset (default 10M events, 500k visitors, 30 days, ~30% of
+visitors later identified, a 4-step signup funnel with drop-off, Zipf-distributed other events),
+loads it through the product's ingest path (the native parser/encoder and the same COPY the
+API uses; HTTP is left out only to keep loading under a few minutes), mirrors the same rows
+with the same person mapping into ClickHouse via chdb, starts `reactor serve`, and prints, per
+query, the median of several runs end to end through the HTTP API (JSON included) next to
+ClickHouse, as a ratio, with the answers compared for equality. Also: the funnel in
+hand-written PostgreSQL SQL, the first query after a restart (cold), and the engine's memory
+per event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import math
+import multiprocessing as mp
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg
+
+from reactor_analytics import _native
+from reactor_analytics.store import migrate, queries
+from reactor_analytics.store.embedded import EmbeddedPostgres
+
+ADMIN_TOKEN = "bench-admin-token"
+DAY_US = 86_400 * 10**6
+FUNNEL = ["page_viewed", "signup_started", "signup_completed", "first_deploy"]
+OTHER = [f"feature_{i:02d}" for i in range(40)]
+ZIPF = [1 / (i + 1) for i in range(len(OTHER))]
+PATHS = ["/", "/pricing", "/docs", "/blog", "/app", "/app/settings", "/changelog"]
+SOURCES = ["google", "newsletter", "twitter", "hn", "direct"]
+PLANS = ["free", "pro", "team"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- the dataset ----------------------------------------------------------------------------
+
+def visitor_events(rng: random.Random, v: int, start_us: int, per_visitor: float):
+    """(ts_us, distinct_id, event, path, utm_source, plan, anonymous_id, user_id) of one visitor."""
+    anon = f"anon-{v:07d}"
+    user = f"user-{v:07d}" if rng.random() < 0.30 else None
+    t = start_us + int(rng.random() * 27 * DAY_US)
+    source = rng.choice(SOURCES)
+    plan = rng.choice(PLANS)
+    identified = False
+    out = []
+
+    def emit(event, path=None):
+        who = user if identified else anon
+        out.append((t, who, event, path, source if path else None, plan, None if identified else anon,
+                    user if identified else None))
+
+    # The funnel, with drop-off.
+    if rng.random() < 0.7:
+        emit("page_viewed", "/" if rng.random() < 0.8 else rng.choice(PATHS))
+        for step, keep in zip(FUNNEL[1:], (0.45, 0.6, 0.5)):
+            if rng.random() > keep:
+                break
+            t += int(rng.expovariate(1 / (0.8 * DAY_US)))
+            if step == "signup_completed" and user:
+                out.append((t, user, "$identify", None, None, plan, anon, user))
+                identified = True
+            emit(step)
+    if user and not identified and rng.random() < 0.5:
+        out.append((t, user, "$identify", None, None, plan, anon, user))
+        identified = True
+    # Everything else: sessions of page views and Zipf-distributed feature events.
+    target = max(1, int(rng.expovariate(1 / per_visitor)))
+    while len(out) < target:
+        t += int(rng.expovariate(1 / (1.5 * DAY_US)))
+        for _ in range(rng.randint(1, 8)):
+            t += rng.randint(5, 300) * 10**6
+            if rng.random() < 0.4:
+                emit("page_viewed", rng.choice(PATHS))
+            else:
+                emit(rng.choices(OTHER, ZIPF)[0])
+    return out
+
+
+def _generate(args) -> tuple[str, str, int]:
+    """One worker: visitors [lo, hi) → COPY rows (through the native ingest encoder) and TSV for chdb."""
+    lo, hi, seed, start_us, per_visitor, project_id, out_dir = args
+    rng = random.Random(seed)
+    copy_path, tsv_path = Path(out_dir) / f"copy-{lo}.txt", Path(out_dir) / f"ch-{lo}.tsv"
+    links = {}
+    count = 0
+    batch = []
+    received = int(time.time() * 1000)
+    with open(copy_path, "wb") as copy_out, open(tsv_path, "w") as tsv:
+        def flush():
+            if not batch:
+                return
+            body = json.dumps({"batch": batch}).encode()
+            parsed = _native.parse_request(body, "batch", received_at_ms=received, ip=None, user_agent=None,
+                                           accept_language=None)
+            copy_out.write(parsed.encode(project_id, "bench", []).copy_rows)
+            batch.clear()
+
+        for v in range(lo, hi):
+            # Nothing in the future: ingest would clamp it to the receive time.
+            visitor = [e for e in visitor_events(rng, v, start_us, per_visitor) if e[0] < received * 1000 - 60 * 10**6]
+            # Identity is resolved retroactively: once identified, all the visitor's events are the user's.
+            identified_as = next((e[7] for e in visitor if e[2] == "$identify"), None)
+            for ts, who, event, path, source, plan, anon, user in visitor:
+                e = {"event": event, "timestamp": datetime.fromtimestamp(ts / 1e6, timezone.utc).isoformat(),
+                     "properties": {"plan": plan}}
+                if anon:
+                    e["anonymous_id"] = anon
+                if user:
+                    e["user_id"] = user
+                if path:
+                    e["context"] = {"page": {"path": path, "url": f"https://app.example.com{path}?utm_source={source}"}}
+                batch.append(e)
+                if event == "$identify":
+                    links.setdefault(anon, user)
+                person = identified_as or who
+                tsv.write(f"{ts}\t{person}\t{event}\t{path or ''}\t{source or ''}\t{plan}\n")
+                count += 1
+                if len(batch) == 100:
+                    flush()
+        flush()
+    (Path(out_dir) / f"links-{lo}.json").write_text(json.dumps(links))
+    return str(copy_path), str(tsv_path), count
+
+
+def generate(events: int, visitors: int, project_id: str, out_dir: Path, workers: int, start_us: int):
+    per_visitor = events / visitors
+    step = math.ceil(visitors / (workers * 8))
+    jobs = [(lo, min(lo + step, visitors), 1000 + lo, start_us, per_visitor, project_id, str(out_dir))
+            for lo in range(0, visitors, step)]
+    with mp.Pool(workers) as pool:
+        return pool.map(_generate, jobs)
+
+
+# --- loading --------------------------------------------------------------------------------
+
+def load_postgres(db_url: str, project_id: str, parts, out_dir: Path) -> float:
+    started = time.perf_counter()
+    with psycopg.connect(db_url) as conn:
+        for copy_path, _, _ in parts:
+            queries.copy_events(conn, Path(copy_path).read_bytes())
+            conn.commit()
+        links = {}
+        for f in sorted(out_dir.glob("links-*.json")):
+            links.update(json.loads(f.read_text()))
+        items = list(links.items())
+        for i in range(0, len(items), 50_000):
+            queries.store_links(conn, project_id, items[i:i + 50_000])
+        conn.commit()
+        conn.execute("ANALYZE events")
+    return time.perf_counter() - started
+
+
+def load_chdb(parts):
+    from chdb import session
+
+    ch = session.Session()
+    ch.query("CREATE DATABASE IF NOT EXISTS bench")
+    ch.query("CREATE TABLE bench.events (ts UInt64, person String, event LowCardinality(String), "
+             "path LowCardinality(String), utm_source LowCardinality(String), plan LowCardinality(String)) "
+             "ENGINE = MergeTree ORDER BY (person, ts)")
+    started = time.perf_counter()
+    for _, tsv_path, _ in parts:
+        ch.query(f"INSERT INTO bench.events SELECT * FROM file('{tsv_path}', 'TSV', "
+                 "'ts UInt64, person String, event String, path String, utm_source String, plan String')")
+    return ch, time.perf_counter() - started
+
+
+# --- the service ----------------------------------------------------------------------------
+
+class Service:
+    def __init__(self, db_url: str, data_dir: Path):
+        self.port = free_port()
+        self.env = {**os.environ, "REACTOR_DATABASE_URL": db_url, "REACTOR_ANALYTICS_BIND": f"127.0.0.1:{self.port}",
+                    "REACTOR_ANALYTICS_WORKERS": "2", "REACTOR_ADMIN_TOKEN": ADMIN_TOKEN,
+                    "REACTOR_DATA_DIR": str(data_dir), "REACTOR_TRACING_FILTER": "warning"}
+        self.proc = None
+
+    def start(self) -> float:
+        started = time.perf_counter()
+        self.proc = subprocess.Popen([str(Path(sys.executable).parent / "reactor"), "serve"], env=self.env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        while True:
+            try:
+                if self.call("GET", "/health")[0] == 200:
+                    return time.perf_counter() - started
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError("reactor serve exited")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(60)
+
+    def call(self, method: str, path: str, body: dict | None = None, headers: dict | None = None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
+        conn.request(method, path, json.dumps(body) if body is not None else None,
+                     {"Content-Type": "application/json", "Authorization": f"Bearer {ADMIN_TOKEN}",
+                      **(headers or {})})
+        response = conn.getresponse()
+        return response.status, response.read()
+
+    def query(self, project_id: str, body: dict) -> tuple[float, dict]:
+        started = time.perf_counter()
+        status, raw = self.call("POST", "/analytics/v1/query", {"project_id": project_id, **body})
+        elapsed = time.perf_counter() - started
+        if status != 200:
+            raise RuntimeError(f"query failed: {status} {raw[:300]!r}")
+        return elapsed, json.loads(raw)["data"]
+
+    def engine_rss_bytes(self) -> int:
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                env = Path(f"/proc/{pid}/environ").read_bytes()
+            except OSError:
+                continue
+            if b"engine" in cmd and str(self.env["REACTOR_DATA_DIR"]).encode() in env:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) * 1024
+        return 0
+
+
+# --- the queries, on both sides ------------------------------------------------------------
+
+def median_time(fn, runs: int):
+    times, answer = [], None
+    for _ in range(runs):
+        started = time.perf_counter()
+        answer = fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), answer
+
+
+def ch_rows(ch, sql: str) -> list[list]:
+    return [line.split("\t") for line in str(ch.query(sql, "TSV")).splitlines() if line]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--visitors", type=int, default=500_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--pg-funnel", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time the funnel in hand-written PostgreSQL SQL")
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="reactor-bench-query-"))
+    database = EmbeddedPostgres(root, free_port())
+    database.start()
+    migrate.migrate(database.url)
+    service = Service(database.url, root / "data")
+    now_us = int(time.time() * 1e6)
+    day0 = (now_us // DAY_US - 30) * DAY_US
+    frm, to = day0, day0 + 30 * DAY_US
+    try:
+        with psycopg.connect(database.url) as conn:
+            conn.execute("INSERT INTO projects (id, org_id, slug, name) VALUES ('p_bench', 'org', 'bench', 'bench')")
+        print(f"generating {args.events:,} events for {args.visitors:,} visitors ...", file=sys.stderr)
+        t0 = time.perf_counter()
+        parts = generate(args.events, args.visitors, "p_bench", root, os.cpu_count() or 2, day0)
+        total = sum(p[2] for p in parts)
+        print(f"  {total:,} events in {time.perf_counter() - t0:.0f} s; loading PostgreSQL ...", file=sys.stderr)
+        pg_load = load_postgres(database.url, "p_bench", parts, root)
+        ch, ch_load = load_chdb(parts)
+        print(f"  PostgreSQL {pg_load:.0f} s, ClickHouse {ch_load:.0f} s; starting the service ...", file=sys.stderr)
+        warm_start = service.start()
+        rng_iso = {"from": datetime.fromtimestamp(frm / 1e6, timezone.utc).isoformat(),
+                   "to": datetime.fromtimestamp(to / 1e6, timezone.utc).isoformat()}
+        window = 7 * DAY_US
+        results = []
+
+        # 1. Funnel, 7-day window.
+        funnel_body = {"kind": "funnel", "time_range": rng_iso, "conversion_window": "7d",
+                       "steps": [{"event": "page_viewed", "filter": {"prop": {"path": {"eq": "/"}}}},
+                                 {"event": "signup_started"}, {"event": "signup_completed"},
+                                 {"event": "first_deploy"}]}
+        ours_t, ours = median_time(lambda: service.query("p_bench", funnel_body)[1], args.runs)
+        ch_sql = (f"SELECT level, count() FROM (SELECT person, windowFunnel({window}, 'strict_once')(ts, "
+                  f"event = 'page_viewed' AND path = '/' AND ts < {to}, event = 'signup_started', "
+                  f"event = 'signup_completed', event = 'first_deploy') AS level FROM bench.events "
+                  f"WHERE ts >= {frm} AND ts < {to + window} GROUP BY person) GROUP BY level")
+        ch_t, ch_answer = median_time(lambda: ch_rows(ch, ch_sql), args.runs)
+        levels = {int(level): int(n) for level, n in ch_answer}
+        ch_counts = [sum(n for level, n in levels.items() if level >= k) for k in range(1, 5)]
+        our_counts = [s["count"] for s in ours["rows"][0]["steps"]]
+        results.append(("4-step funnel, 7-day window", ours_t, ch_t, our_counts == ch_counts,
+                        f"{our_counts} vs {ch_counts}"))
+
+        # 2. Weekly retention over 4 weeks.
+        week_to = frm + 28 * DAY_US
+        retention_body = {"kind": "retention", "cohort_event": "signup_completed", "return_event": "page_viewed",
+                          "period": "week", "periods": 4,
+                          "time_range": {"from": rng_iso["from"],
+                                         "to": datetime.fromtimestamp(week_to / 1e6, timezone.utc).isoformat()}}
+        ours_t, ours = median_time(lambda: service.query("p_bench", retention_body)[1], args.runs)
+        wk = "toMonday(toDateTime(intDiv(ts, 1000000), 'UTC'))"
+        ch_sql = (f"SELECT c, count(), sum(r[1]), sum(r[2]), sum(r[3]) FROM (SELECT person, min(c0) AS c, "
+                  f"[max(w = c + 7), max(w = c + 14), max(w = c + 21)] AS r FROM (SELECT person, {wk} AS w, "
+                  f"if(event = 'signup_completed' AND ts >= {frm} AND ts < {week_to}, w, toDate('2106-01-01')) AS c0, "
+                  f"event FROM bench.events WHERE ts >= {frm} AND event IN ('signup_completed', 'page_viewed')) "
+                  f"GROUP BY person HAVING c < toDate('2106-01-01')) GROUP BY c ORDER BY c")
+        # The nested min() inside the array is resolved per person; ClickHouse needs it spelled out:
+        ch_sql = (f"WITH p AS (SELECT person, minIf({wk}, event = 'signup_completed' AND ts < {week_to}) AS c, "
+                  f"groupUniqArrayIf({wk}, event = 'page_viewed') AS weeks FROM bench.events WHERE ts >= {frm} "
+                  f"AND event IN ('signup_completed', 'page_viewed') GROUP BY person "
+                  f"HAVING countIf(event = 'signup_completed' AND ts < {week_to}) > 0) "
+                  f"SELECT c, count(), countIf(has(weeks, c + 7)), countIf(has(weeks, c + 14)), "
+                  f"countIf(has(weeks, c + 21)) FROM p GROUP BY c ORDER BY c")
+        ch_t, ch_answer = median_time(lambda: ch_rows(ch, ch_sql), args.runs)
+        ours_table = [[r["cohort"][:10], *r["returned"]] for r in ours["rows"]]
+        ch_table = [[c, int(n), int(a), int(b), int(d)] for c, n, a, b, d in ch_answer]
+        if ours_table != ch_table:
+            print("retention differs:", ours_table, ch_table, file=sys.stderr)
+        results.append(("weekly retention, 4 weeks", ours_t, ch_t, ours_table == ch_table,
+                        f"{len(ours_table)} cohorts"))
+
+        # 3. Daily unique users with a property filter.
+        dau_body = {"kind": "aggregate", "time_range": rng_iso, "measure": "unique_users", "time_bucket": "1d",
+                    "filter": {"prop": {"plan": {"eq": "pro"}}}}
+        ours_t, ours = median_time(lambda: service.query("p_bench", dau_body)[1], args.runs)
+        ch_sql = (f"SELECT toDate(toDateTime(intDiv(ts, 1000000), 'UTC')) AS d, uniqExact(person) FROM bench.events "
+                  f"WHERE ts >= {frm} AND ts < {to} AND plan = 'pro' GROUP BY d ORDER BY d")
+        ch_t, ch_answer = median_time(lambda: ch_rows(ch, ch_sql), args.runs)
+        ours_daily = {r["bucket"][:10]: r["value"] for r in ours["rows"] if r["value"]}
+        ch_daily = {d: int(n) for d, n in ch_answer}
+        results.append(("daily unique users, plan = pro", ours_t, ch_t, ours_daily == ch_daily,
+                        f"{len(ch_daily)} days"))
+
+        # 4. Top-10 breakdown.
+        top_body = {"kind": "breakdown", "time_range": rng_iso, "prop": "path", "limit": 10,
+                    "filter": {"event": {"eq": "page_viewed"}}}
+        ours_t, ours = median_time(lambda: service.query("p_bench", top_body)[1], args.runs)
+        ch_sql = (f"SELECT path, count() AS n FROM bench.events WHERE ts >= {frm} AND ts < {to} "
+                  f"AND event = 'page_viewed' GROUP BY path ORDER BY n DESC, path LIMIT 10")
+        ch_t, ch_answer = median_time(lambda: ch_rows(ch, ch_sql), args.runs)
+        ours_top = [[r["key"], r["value"]] for r in ours["rows"]]
+        ch_top = [[k or "(none)", int(n)] for k, n in ch_answer]
+        results.append(("top-10 breakdown (path of page views)", ours_t, ch_t, ours_top == ch_top, ""))
+
+        pg_funnel = None
+        if args.pg_funnel:
+            pg_funnel = time_pg_funnel(database.url, frm, to, window)
+
+        engine_rss = service.engine_rss_bytes()
+        status, raw = service.call("GET", "/_admin/doctor")
+        engine_stats = next(c for c in json.loads(raw)["analytics"]["checks"] if c["name"] == "query_engine")["engine"]
+
+        # Cold: restart the whole service, then the first funnel.
+        service.stop()
+        cold_start = time.perf_counter()
+        service.start()
+        first_t, _ = service.query("p_bench", funnel_body)
+        cold_total = time.perf_counter() - cold_start
+
+        print()
+        print(f"query benchmark — {total:,} events, {args.visitors:,} visitors, 30 days; median of {args.runs} runs; "
+              f"HTTP API end to end (JSON included) vs ClickHouse {ch_version(ch)} via chdb, same rows and persons")
+        print(f"{'':40}{'reactor':>12}{'ClickHouse':>12}{'ratio':>8}  answers")
+        for name, ours_t, ch_t, same, note in results:
+            print(f"{name:40}{ours_t * 1000:>10.0f}ms{ch_t * 1000:>10.0f}ms{ours_t / ch_t:>8.2f}  "
+                  f"{'equal' if same else 'DIFFERENT'} {note}")
+        if pg_funnel is not None:
+            funnel_t = results[0][1]
+            print(f"{'funnel in hand-written PostgreSQL SQL':40}{pg_funnel * 1000:>10.0f}ms"
+                  f"{'':12}  reactor is {pg_funnel / funnel_t:.1f}x faster")
+        print(f"cold: service restart to first funnel answer {cold_total:.1f} s (first query {first_t * 1000:.0f} ms)")
+        print(f"engine memory: {engine_stats['bytes'] / total:.0f} bytes/event in columns, "
+              f"{engine_rss / total:.0f} bytes/event resident (RSS {engine_rss / 2**20:.0f} MiB)")
+        print(f"loading: PostgreSQL COPY {pg_load:.0f} s, ClickHouse {ch_load:.0f} s; first start {warm_start:.1f} s")
+    finally:
+        service.stop()
+        database.stop("fast")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def ch_version(ch) -> str:
+    return str(ch.query("SELECT version()", "TSV")).strip()
+
+
+def time_pg_funnel(db_url: str, frm: int, to: int, window: int) -> float:
+    """The same funnel as the best plain SQL we could write: person resolution, then per attempt the
+    earliest next step inside the window (LATERAL joins over an index), then the best attempt per person."""
+    sql = """
+    CREATE TEMP TABLE fe AS
+      SELECT coalesce(l.user_id, e.distinct_id) AS person, e.event, e.ts, e.path
+      FROM events e LEFT JOIN identity_links l ON l.project_id = e.project_id AND l.anonymous_id = e.distinct_id
+      WHERE e.project_id = 'p_bench' AND e.ts >= %(frm)s AND e.ts < %(hi)s
+        AND e.event IN ('page_viewed', 'signup_started', 'signup_completed', 'first_deploy');
+    CREATE INDEX ON fe (person, event, ts);
+    ANALYZE fe;
+    """
+    query = """
+    WITH attempts AS (
+      SELECT s1.person, s1.ts AS t1, s2.ts AS t2, s3.ts AS t3, s4.ts AS t4
+      FROM fe s1
+      LEFT JOIN LATERAL (SELECT ts FROM fe WHERE person = s1.person AND event = 'signup_started'
+                         AND ts >= s1.ts AND ts <= s1.ts + %(w)s ORDER BY ts LIMIT 1) s2 ON true
+      LEFT JOIN LATERAL (SELECT ts FROM fe WHERE person = s1.person AND event = 'signup_completed'
+                         AND ts >= s2.ts AND ts <= s1.ts + %(w)s ORDER BY ts LIMIT 1) s3 ON true
+      LEFT JOIN LATERAL (SELECT ts FROM fe WHERE person = s1.person AND event = 'first_deploy'
+                         AND ts >= s3.ts AND ts <= s1.ts + %(w)s ORDER BY ts LIMIT 1) s4 ON true
+      WHERE s1.event = 'page_viewed' AND s1.path = '/' AND s1.ts < %(to)s
+    ), best AS (
+      SELECT person, max(1 + (t2 IS NOT NULL)::int + (t3 IS NOT NULL)::int + (t4 IS NOT NULL)::int) AS level
+      FROM attempts GROUP BY person
+    )
+    SELECT count(*) FILTER (WHERE level >= 1), count(*) FILTER (WHERE level >= 2),
+           count(*) FILTER (WHERE level >= 3), count(*) FILTER (WHERE level >= 4) FROM best
+    """
+    as_ts = {"frm": datetime.fromtimestamp(frm / 1e6, timezone.utc), "to": datetime.fromtimestamp(to / 1e6, timezone.utc),
+             "hi": datetime.fromtimestamp((to + window) / 1e6, timezone.utc), "w": f"{window // 10**6} seconds"}
+    with psycopg.connect(db_url) as conn:
+        conn.execute("SET work_mem = '256MB'")
+        started = time.perf_counter()
+        with conn.cursor() as cur:
+            for statement in sql.split(";"):
+                if statement.strip():
+                    cur.execute(statement, as_ts)
+            cur.execute(query.replace("%(w)s", "%(w)s::interval"), as_ts)
+            cur.fetchall()
+        elapsed = time.perf_counter() - started
+        conn.rollback()
+    return elapsed
+
+
+if __name__ == "__main__":
+    main()
