@@ -52,6 +52,12 @@ def key_principal(conn, key: str, anonymous_ids=()) -> tuple[Principal, dict]:
     return Principal(subject=f"key:{key[:keys.SHOWN_PREFIX]}", key_project=project["id"]), project
 
 
+def check_key_project(project: dict, *named: str | None) -> None:
+    """A project key acts only on its own project: any project named beside it must be that one."""
+    if {n for n in named if n} - {project["id"], project["slug"]}:
+        raise forbidden("this project key belongs to another project")
+
+
 def project_for(conn, principal: Principal, action: str, *named: str | None) -> dict:
     """The project named by the request (header and body must agree) if the principal may act on it.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from ..errors import AppError, invalid, unauthenticated
+from ..errors import invalid, unauthenticated
 from ..ingest import pipeline
 from ..observability import metrics
 from ..store import queries
@@ -67,10 +67,8 @@ def alias():
 def _consent_project(conn, body_key: str | None, body_project: str | None) -> dict:
     key = request.headers.get("X-Reactor-Project-Key") or request.args.get("key") or body_key
     if key:
-        principal, project = context.key_principal(conn, key)
-        named = {n for n in (request.headers.get("X-Reactor-Project"), body_project) if n}
-        if named - {project["id"], project["slug"]}:
-            raise AppError(403, "analytics.auth.forbidden", "this project key belongs to another project")
+        _, project = context.key_principal(conn, key)
+        context.check_key_project(project, request.headers.get("X-Reactor-Project"), body_project)
         return project
     if context.bearer() is None:
         raise unauthenticated("send X-Reactor-Project-Key")

@@ -92,9 +92,7 @@ def authenticate(conn, request: Request, key: str | None, parsed) -> tuple[Princ
 def resolve_project(conn, request: Request, principal: Principal, key_project: dict | None, parsed) -> dict:
     header = request.headers.get("X-Reactor-Project")
     if key_project is not None:
-        names = {n for n in (header, parsed.project_id) if n}
-        if names - {key_project["id"], key_project["slug"]}:
-            raise AppError(403, "analytics.auth.forbidden", "this project key belongs to another project")
+        context.check_key_project(key_project, header, parsed.project_id)
         return key_project
     return context.project_for(conn, principal, "ingest", header, parsed.project_id)
 

@@ -162,30 +162,32 @@ def audit(conn, project_id: str | None, action: str, detail: dict[str, Any]) -> 
 
 
 # --- the query engine's tails ---------------------------------------------------------------
-# Each reads rows with seq above the last one seen, plus the seqs still missing below it
-# (transactions that had taken a seq but not yet committed when the last read ran).
+# Each reads the seqs still missing below the last one seen (transactions that had taken a seq
+# but not yet committed at the last read), then the rows above it in seq order. Two statements,
+# so the range read is a plain index scan on seq.
 
+_TAIL_COLUMNS = {
+    "events": ("seq, project_id, event, (extract(epoch FROM ts) * 1000000)::bigint, distinct_id, session_id, url, "
+               "path, referrer_host, utm_source, utm_medium, utm_campaign, utm_term, utm_content, browser, os, "
+               "device_type, country, language, timezone, properties::text", "events"),
+    "links": ("seq, project_id, anonymous_id, user_id", "identity_links"),
+    "traits": ("seq, project_id, user_id, traits::text", "person_traits"),
+}
 ENGINE_TAILS = {
-    "events": (
-        "COPY (SELECT seq, project_id, event, (extract(epoch FROM ts) * 1000000)::bigint, distinct_id, "
-        "session_id, url, path, referrer_host, utm_source, utm_medium, utm_campaign, utm_term, utm_content, "
-        "browser, os, device_type, country, language, timezone, properties::text "
-        "FROM events WHERE seq > %s OR seq = ANY(%s) ORDER BY seq LIMIT %s) TO STDOUT"),
-    "links": (
-        "COPY (SELECT seq, project_id, anonymous_id, user_id FROM identity_links "
-        "WHERE seq > %s OR seq = ANY(%s) ORDER BY seq LIMIT %s) TO STDOUT"),
-    "traits": (
-        "COPY (SELECT seq, project_id, user_id, traits::text FROM person_traits "
-        "WHERE seq > %s OR seq = ANY(%s) ORDER BY seq LIMIT %s) TO STDOUT"),
+    name: (f"COPY (SELECT {columns} FROM {table} WHERE seq = ANY(%s) ORDER BY seq) TO STDOUT",
+           f"COPY (SELECT {columns} FROM {table} WHERE seq > %s ORDER BY seq LIMIT %s) TO STDOUT")
+    for name, (columns, table) in _TAIL_COLUMNS.items()
 }
 
 
 def read_tail(conn, name: str, after: int, missing: list[int], limit: int) -> bytes:
-    """COPY text rows of one tail, seq first."""
+    """COPY text rows of one tail, seq first: the missing ones, then up to `limit` newer ones."""
+    missing_sql, after_sql = ENGINE_TAILS[name]
     chunks = []
-    with conn.cursor().copy(ENGINE_TAILS[name], (after, missing, limit)) as copy:
-        for chunk in copy:
-            chunks.append(bytes(chunk))
+    for sql, params in (((missing_sql, (missing,)),) if missing else ()) + ((after_sql, (after, limit)),):
+        with conn.cursor().copy(sql, params) as copy:
+            for chunk in copy:
+                chunks.append(bytes(chunk))
     return b"".join(chunks)
 
 

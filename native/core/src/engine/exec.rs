@@ -14,8 +14,8 @@ use super::table::{hot_index, Project, Store};
 use crate::query::aggregate::{aggregate, Measure};
 use crate::query::funnel::{funnel, FunnelInput, FunnelParams, NO_GROUP};
 use crate::query::paths::{paths, Direction, PathInput};
-use crate::query::retention::{retention, RetentionInput};
-use crate::query::timebucket::{bucket_starts, parse_tz, period_index, period_start, Unit};
+use crate::query::retention::{retention_by_person, RetentionInput};
+use crate::query::timebucket::{parse_tz, period_index, period_start, Unit};
 
 pub const SESSION_GAP_US: i64 = 30 * 60 * 1_000_000;
 const NONE_KEY: &str = "(none)";
@@ -141,6 +141,8 @@ struct Groups<'p> {
     names: Vec<String>,
     ids: HashMap<[u64; MAX_DIMS], u32>,
     tuples: Vec<[u64; MAX_DIMS]>,
+    /// With one dimension: group id by value code (hot codes, then tagged property codes).
+    dense: [Vec<u32>; 2],
 }
 
 impl<'p> Groups<'p> {
@@ -154,6 +156,7 @@ impl<'p> Groups<'p> {
             names: group_by.iter().map(|g| g.name.clone()).collect(),
             ids: HashMap::new(),
             tuples: Vec::new(),
+            dense: [Vec::new(), Vec::new()],
         })
     }
 
@@ -164,6 +167,21 @@ impl<'p> Groups<'p> {
     fn id(&mut self, row: usize) -> u32 {
         if self.dims.is_empty() {
             return 0;
+        }
+        if self.dims.len() == 1 {
+            let code = self.dims[0].code(self.project, row);
+            if code == 0 {
+                return NO_GROUP;
+            }
+            let (table, index) = if code & PROP_TAG != 0 { (1, (code & !PROP_TAG) as usize) } else { (0, code as usize) };
+            if index >= self.dense[table].len() {
+                self.dense[table].resize(index + 1, u32::MAX);
+            }
+            if self.dense[table][index] == u32::MAX {
+                self.dense[table][index] = self.tuples.len() as u32;
+                self.tuples.push([code, 0, 0]);
+            }
+            return self.dense[table][index];
         }
         let mut key = [0u64; MAX_DIMS];
         for (slot, d) in key.iter_mut().zip(&self.dims) {
@@ -309,16 +327,12 @@ fn aggregate_kind(project: &Project, plan: &Plan, filter: Option<&Compiled>, bud
             at = if next > at { next } else { at + bucket_span(unit) };
         }
     }
-    let bucket_index: HashMap<i64, u64> = bucket_list.iter().enumerate().map(|(i, &b)| (b, i as u64)).collect();
-    let starts = match unit {
-        Some(unit) => bucket_starts(&rows.iter().map(|&r| project.ts[r as usize]).collect::<Vec<_>>(), tz, unit),
-        None => vec![0; rows.len()],
-    };
+    // A row's bucket: a binary search over the range's bucket starts (no time zone math per row).
     let keys: Vec<u64> = rows
         .iter()
         .enumerate()
-        .map(|(i, _)| {
-            let b = if unit.is_some() { bucket_index.get(&starts[i]).copied().unwrap_or(0) } else { 0 };
+        .map(|(i, &r)| {
+            let b = if unit.is_some() { boundary_index(&bucket_list, project.ts[r as usize]) as u64 } else { 0 };
             (b << 32) | group_ids[i] as u64
         })
         .collect();
@@ -357,6 +371,11 @@ fn aggregate_kind(project: &Project, plan: &Plan, filter: Option<&Compiled>, bud
         })
         .collect();
     Ok((Value::Array(out), scanned))
+}
+
+/// Index of the last start at or before `ts` (starts ascending, starts[0] <= ts).
+fn boundary_index(starts: &[i64], ts: i64) -> usize {
+    starts.partition_point(|&s| s <= ts).saturating_sub(1)
 }
 
 fn bucket_span(unit: Unit) -> i64 {
@@ -480,11 +499,25 @@ fn retention_kind(project: &Project, plan: &Plan, filter: Option<&Compiled>, bud
         (cohort as u8) | (((e == return_code) as u8) << 1)
     };
     rows.retain(|&r| flag(r as usize) != 0);
-    sort_by_person_time(project, &mut rows);
+    // Period starts over the scanned range; a row's period is a binary search, not time zone math.
+    let first_period = period_index(plan.from_us, tz, unit);
+    let mut starts = Vec::new();
+    let hi = plan.to_us.saturating_add(span);
+    let mut k = first_period;
+    loop {
+        let start = period_start(k, tz, unit);
+        if start > hi {
+            break;
+        }
+        starts.push(start);
+        k += 1;
+    }
     let persons: Vec<u32> = rows.iter().map(|&r| person(project, r as usize)).collect();
-    let period: Vec<i32> = rows.iter().map(|&r| period_index(project.ts[r as usize], tz, unit)).collect();
+    let period: Vec<i32> =
+        rows.iter().map(|&r| first_period + boundary_index(&starts, project.ts[r as usize]) as i32).collect();
     let flags: Vec<u8> = rows.iter().map(|&r| flag(r as usize)).collect();
-    let cohorts = retention(&RetentionInput { person: &persons, period: &period, flags: &flags }, periods);
+    let cohorts =
+        retention_by_person(&RetentionInput { person: &persons, period: &period, flags: &flags }, project.ids.len(), periods);
     let now_period = period_index(plan.now_us, tz, unit);
     let out: Vec<Value> = cohorts
         .into_iter()

@@ -16,7 +16,7 @@ pub mod timebucket;
 pub use aggregate::{aggregate, Measure};
 pub use funnel::{funnel, FunnelInput, FunnelParams, NO_GROUP};
 pub use paths::{paths, Direction, PathInput};
-pub use retention::{retention, RetentionInput};
+pub use retention::{retention, retention_by_person, RetentionInput};
 pub use timebucket::{
     bucket_start, bucket_starts, parse_tz, period_index, period_indices, period_start, Unit,
 };

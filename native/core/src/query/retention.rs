@@ -92,6 +92,58 @@ pub fn retention(input: &RetentionInput, periods: usize) -> Vec<(i32, u64, Vec<u
     out
 }
 
+/// The same answer as [`retention`] for rows in any order: per-person state lives in dense
+/// arrays indexed by person id (`person < n_persons`), so nothing is sorted. A person's cohort
+/// is their earliest cohort period (their first cohort row, as periods follow time).
+pub fn retention_by_person(input: &RetentionInput, n_persons: usize, periods: usize) -> Vec<(i32, u64, Vec<u64>)> {
+    let n = input.person.len();
+    assert!(input.period.len() == n && input.flags.len() == n, "retention: column lengths differ");
+    assert!(periods <= 128, "retention: at most 128 periods");
+    let mut cohort = vec![i32::MAX; n_persons];
+    for r in 0..n {
+        if input.flags[r] & COHORT != 0 {
+            let p = input.person[r] as usize;
+            cohort[p] = cohort[p].min(input.period[r]);
+        }
+    }
+    let mut returned = vec![0u128; n_persons];
+    for r in 0..n {
+        if input.flags[r] & RETURN != 0 {
+            let p = input.person[r] as usize;
+            let c = cohort[p];
+            if c != i32::MAX {
+                let k = input.period[r] as i64 - c as i64;
+                if k >= 1 && (k as usize) < periods {
+                    returned[p] |= 1u128 << k;
+                }
+            }
+        }
+    }
+    let mut by_cohort: std::collections::BTreeMap<i32, Vec<u64>> = std::collections::BTreeMap::new();
+    for p in 0..n_persons {
+        let c = cohort[p];
+        if c == i32::MAX {
+            continue;
+        }
+        let row = by_cohort.entry(c).or_insert_with(|| vec![0; periods.max(1)]);
+        row[0] += 1;
+        let mut bits = returned[p];
+        while bits != 0 {
+            let k = bits.trailing_zeros() as usize;
+            row[k] += 1;
+            bits &= bits - 1;
+        }
+    }
+    by_cohort
+        .into_iter()
+        .map(|(c, mut row)| {
+            let size = row[0];
+            row.truncate(periods);
+            (c, size, row)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +239,39 @@ mod tests {
                 reference(&rows, periods),
                 "iter {iter} {rows:?}"
             );
+        }
+    }
+
+    #[test]
+    fn by_person_matches_the_sorted_kernel() {
+        let mut rng = crate::query::testutil::Rng::new(77);
+        for _ in 0..300 {
+            let n = rng.range(0, 60) as usize;
+            let persons = rng.range(1, 8) as u32;
+            let mut rows: Vec<(u32, i32, u8)> = (0..n)
+                .map(|_| (rng.below(persons as u64) as u32, rng.range(0, 9) as i32, rng.range(0, 3) as u8))
+                .collect();
+            rows.sort();
+            let person: Vec<u32> = rows.iter().map(|r| r.0).collect();
+            let period: Vec<i32> = rows.iter().map(|r| r.1).collect();
+            let flags: Vec<u8> = rows.iter().map(|r| r.2).collect();
+            let periods = rng.range(1, 6) as usize;
+            let input = RetentionInput { person: &person, period: &period, flags: &flags };
+            let sorted = retention(&input, periods);
+            // Shuffle: the dense kernel must not care about order.
+            let mut order: Vec<usize> = (0..n).collect();
+            for i in (1..n).rev() {
+                order.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+            let person2: Vec<u32> = order.iter().map(|&i| person[i]).collect();
+            let period2: Vec<i32> = order.iter().map(|&i| period[i]).collect();
+            let flags2: Vec<u8> = order.iter().map(|&i| flags[i]).collect();
+            let dense = retention_by_person(
+                &RetentionInput { person: &person2, period: &period2, flags: &flags2 },
+                persons as usize,
+                periods,
+            );
+            assert_eq!(sorted, dense);
         }
     }
 }
