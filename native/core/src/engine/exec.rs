@@ -251,14 +251,21 @@ fn measure_of(plan: &Plan) -> Result<(Measure, Option<String>), ExecError> {
     Ok((measure, if needs_prop { m.prop.clone() } else { None }))
 }
 
-fn values_for(project: &Project, rows: &[u32], prop: &Option<String>) -> Vec<f64> {
-    match prop {
-        None => vec![f64::NAN; rows.len()],
+/// The columns a measure reads: persons for unique_users, values for the property measures;
+/// the kernel ignores the other, so it stays empty.
+fn measure_inputs(project: &Project, rows: &[u32], measure: &Measure, prop: &Option<String>) -> (Vec<u32>, Vec<f64>) {
+    let persons = match measure {
+        Measure::UniqueUsers => rows.iter().map(|&r| person(project, r as usize)).collect(),
+        _ => Vec::new(),
+    };
+    let values = match prop {
         Some(name) => {
             let col = project.prop_column(name);
             rows.iter().map(|&r| col.num[r as usize]).collect()
         }
-    }
+        None => Vec::new(),
+    };
+    (persons, values)
 }
 
 fn number(value: Option<f64>) -> Value {
@@ -336,8 +343,7 @@ fn aggregate_kind(project: &Project, plan: &Plan, filter: Option<&Compiled>, bud
             (b << 32) | group_ids[i] as u64
         })
         .collect();
-    let persons: Vec<u32> = rows.iter().map(|&r| person(project, r as usize)).collect();
-    let values = values_for(project, &rows, &prop);
+    let (persons, values) = measure_inputs(project, &rows, &measure, &prop);
     let mut results: HashMap<u64, Option<f64>> = aggregate(&keys, &persons, &values, &measure).into_iter().collect();
     let zero_fill = matches!(measure, Measure::Count | Measure::UniqueUsers);
     let mut group_set: Vec<u32> = group_ids.clone();
@@ -394,8 +400,7 @@ fn breakdown(project: &Project, plan: &Plan, filter: Option<&Compiled>, budget: 
     let (rows, scanned) = select(project, plan.from_us, plan.to_us, filter, budget)?;
     let mut groups = Groups::new(project, &[GroupBy { source: "prop".into(), name }])?;
     let keys: Vec<u64> = rows.iter().map(|&r| groups.id(r as usize) as u64).collect();
-    let persons: Vec<u32> = rows.iter().map(|&r| person(project, r as usize)).collect();
-    let values = values_for(project, &rows, &prop);
+    let (persons, values) = measure_inputs(project, &rows, &measure, &prop);
     let mut ranked: Vec<(String, Option<f64>)> = aggregate(&keys, &persons, &values, &measure)
         .into_iter()
         .map(|(k, v)| {

@@ -188,6 +188,13 @@ impl Project {
 /// Only the top level is tokenised into borrowed slices; nothing else is allocated.
 pub fn extract(json: &[u8], name: &str) -> (Option<String>, f64) {
     use crate::json::{as_str, RawObject};
+    // A key JSON spells without escapes must appear quoted in the text; most rows lack most
+    // keys, so this check saves parsing them.
+    if name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b' ' | b'$'))
+        && !contains_quoted(json, name.as_bytes())
+    {
+        return (None, f64::NAN);
+    }
     let Ok(object) = serde_json::from_slice::<RawObject>(json) else { return (None, f64::NAN) };
     let Some(raw) = object.get(name) else { return (None, f64::NAN) };
     let text = raw.get().trim();
@@ -203,15 +210,10 @@ pub fn extract(json: &[u8], name: &str) -> (Option<String>, f64) {
     }
 }
 
-pub fn value_text(value: Option<&serde_json::Value>) -> (Option<String>, f64) {
-    use serde_json::Value;
-    match value {
-        None | Some(Value::Null) => (None, f64::NAN),
-        Some(Value::String(s)) => (Some(s.clone()), s.trim().parse::<f64>().ok().filter(|f| f.is_finite()).unwrap_or(f64::NAN)),
-        Some(Value::Number(n)) => (Some(n.to_string()), n.as_f64().unwrap_or(f64::NAN)),
-        Some(Value::Bool(b)) => (Some(b.to_string()), f64::NAN),
-        Some(other) => (Some(other.to_string()), f64::NAN),
-    }
+fn contains_quoted(haystack: &[u8], name: &[u8]) -> bool {
+    let width = name.len() + 2;
+    haystack.len() >= width
+        && haystack.windows(width).any(|w| w[0] == b'"' && w[width - 1] == b'"' && &w[1..width - 1] == name)
 }
 
 #[derive(Default)]
