@@ -69,3 +69,26 @@ def test_cli_errors_are_clear(live_server):
     answer = reactor(live_server, "analytics", "projects", "create", "Bad Slug", token="wrong")
     assert answer.returncode == 1
     assert json.loads(answer.stdout)["error"]["code"] == "analytics.auth.unauthenticated"
+
+
+def test_query_file_prints_the_answer(live_server, tmp_path):
+    admin = live_server.env["REACTOR_ADMIN_TOKEN"]
+    slug = unique_slug("web-prod")
+    reactor(live_server, "analytics", "projects", "create", slug, token=admin)
+    rapk = reactor(live_server, "analytics", "keys", "create", slug, "--name", "k", token=admin).stdout.strip()
+    for plan in ("pro", "pro", "free"):
+        reactor(live_server, "analytics", "track", "--key", rapk, "--event", "checkout_completed",
+                "--properties", json.dumps({"plan": plan}))
+    query = tmp_path / "query.json"
+    query.write_text(json.dumps({"kind": "aggregate", "time_range": {"last": "30d"},
+                                 "filter": {"all": [{"event": {"eq": "checkout_completed"}}]},
+                                 "measure": "count", "group_by": [{"prop": "plan"}]}))
+    answer = reactor(live_server, "analytics", "query", "--project", slug, "--file", str(query), token=admin)
+    assert answer.returncode == 0, answer.stdout + answer.stderr
+    rows = json.loads(answer.stdout)["data"]["rows"]
+    assert sorted((r["group"]["plan"], r["value"]) for r in rows) == [("free", 1), ("pro", 2)]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"kind": "nope"}))
+    refused = reactor(live_server, "analytics", "query", "--project", slug, "--file", str(bad), token=admin)
+    assert refused.returncode == 1
+    assert json.loads(refused.stdout)["error"]["code"] == "analytics.query.unknown_kind"

@@ -45,6 +45,7 @@ def observe_pool(stats: dict[str, int]) -> None:
 
 def install(app: Flask, pool_stats) -> None:
     PrometheusMetrics(app, path="/metrics", export_defaults=False, registry=_registry())
+    pool_observed = [0.0]
 
     @app.before_request
     def _start_timer() -> None:
@@ -57,7 +58,11 @@ def install(app: Flask, pool_stats) -> None:
             HTTP_REQUESTS.labels(CAPABILITY, request.method, str(response.status_code)).inc()
             if started is not None:
                 HTTP_DURATION.labels(CAPABILITY, request.method).observe(time.perf_counter() - started)
-        observe_pool(pool_stats())
+        # The pool gauges move slowly; refreshing them once a second keeps them off the hot path.
+        now = time.monotonic()
+        if now - pool_observed[0] >= 1.0 or request.path == "/metrics":
+            pool_observed[0] = now
+            observe_pool(pool_stats())
         return response
 
 
