@@ -46,3 +46,20 @@ def test_bad_config_is_a_clear_error(tmp_path, text):
     path.write_text(text)
     with pytest.raises(config.ConfigError):
         config.load(env={}, path=str(path))
+
+
+def test_embedded_database_starts_from_a_relative_data_dir(tmp_path, monkeypatch):
+    """`make run` uses the default ./.reactor: a relative path must work."""
+    import psycopg
+
+    from conftest import free_port
+    from reactor_analytics.store.embedded import EmbeddedPostgres
+
+    monkeypatch.chdir(tmp_path)
+    server = EmbeddedPostgres("./.reactor", free_port())
+    try:
+        server.start()
+        with psycopg.connect(server.url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        server.stop("immediate")

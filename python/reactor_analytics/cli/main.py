@@ -19,6 +19,7 @@ import urllib.parse
 import uuid
 
 from .. import config as config_module
+from ..store.embedded import EmbeddedError
 from .http import CliError, call, events
 
 
@@ -237,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     except config_module.ConfigError as exc:
         print(f"reactor: configuration error: {exc}", file=sys.stderr)
         return 2
+    except EmbeddedError as exc:
+        print(f"reactor: embedded database: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -39,6 +39,10 @@ class EmbeddedPostgres:
     data_dir: Path
     port: int
 
+    def __post_init__(self) -> None:
+        # PostgreSQL resolves relative paths against its own data directory: hand it absolute ones.
+        self.data_dir = Path(self.data_dir).resolve()
+
     @property
     def pgdata(self) -> Path:
         return self.data_dir / "pg"
