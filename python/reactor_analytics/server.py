@@ -108,9 +108,11 @@ class EngineProcess:
     def supervise(self) -> None:
         def watch() -> None:
             while not self._stopping:
-                if self.proc is not None and self.proc.wait() is not None and not self._stopping:
+                if self.proc is not None and self.proc.wait() is not None:
+                    time.sleep(1.0)  # a shutdown (Ctrl-C reaches the whole group) sets _stopping meanwhile
+                    if self._stopping:
+                        return
                     print("query engine exited; restarting", file=sys.stderr, flush=True)
-                    time.sleep(1.0)
                     try:
                         self.start()
                     except RuntimeError as exc:
