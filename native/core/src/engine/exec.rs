@@ -69,13 +69,13 @@ fn person(project: &Project, row: usize) -> u32 {
     project.person_of[project.distinct[row] as usize]
 }
 
-fn sort_by_person_time(project: &Project, rows: &mut Vec<u32>) {
-    // Sort compact keys rather than chasing three columns per comparison.
-    let mut keys: Vec<(u32, i64, u32)> =
-        rows.iter().map(|&r| (person(project, r as usize), project.ts[r as usize], r)).collect();
+/// Rows (each with a payload that travels along) in (person, time, arrival) order. Compact keys
+/// are sorted rather than chasing three columns per comparison.
+fn sort_by_person_time<T: Copy + Ord>(project: &Project, rows: impl Iterator<Item = (u32, T)>) -> Vec<(u32, T)> {
+    let mut keys: Vec<(u32, i64, u32, T)> =
+        rows.map(|(r, t)| (person(project, r as usize), project.ts[r as usize], r, t)).collect();
     keys.sort_unstable();
-    rows.clear();
-    rows.extend(keys.into_iter().map(|(_, _, r)| r));
+    keys.into_iter().map(|(_, _, r, t)| (r, t)).collect()
 }
 
 /// One group-by dimension: a hot column (falling back to the property of the same name),
@@ -431,7 +431,7 @@ fn funnel_kind(project: &Project, plan: &Plan, filter: Option<&Compiled>, budget
         .collect::<Result<_, _>>()
         .map_err(|e| invalid(e.0))?;
     let hi = plan.to_us.saturating_add(plan.window_us);
-    let (mut rows, scanned) = select(project, plan.from_us, hi, filter, budget)?;
+    let (rows, scanned) = select(project, plan.from_us, hi, filter, budget)?;
     let mask_of = |r: usize| -> u32 {
         let mut mask = 0u32;
         for (i, ev) in step_events.iter().enumerate() {
@@ -441,12 +441,12 @@ fn funnel_kind(project: &Project, plan: &Plan, filter: Option<&Compiled>, budget
         }
         mask
     };
-    rows.retain(|&r| plan.strict || mask_of(r as usize) != 0);
-    sort_by_person_time(project, &mut rows);
+    // Each row's step mask is computed once and sorted along with it.
+    let masked = rows.iter().map(|&r| (r, mask_of(r as usize))).filter(|&(_, m)| plan.strict || m != 0);
+    let (rows, steps): (Vec<u32>, Vec<u32>) = sort_by_person_time(project, masked).into_iter().unzip();
     let mut groups = Groups::new(project, &plan.group_by)?;
     let persons: Vec<u32> = rows.iter().map(|&r| person(project, r as usize)).collect();
     let ts: Vec<i64> = rows.iter().map(|&r| project.ts[r as usize]).collect();
-    let steps: Vec<u32> = rows.iter().map(|&r| mask_of(r as usize)).collect();
     let group: Vec<u32> = if groups.active() {
         rows.iter().map(|&r| groups.id(r as usize)).collect()
     } else {
@@ -541,8 +541,8 @@ fn path_kind(project: &Project, plan: &Plan, filter: Option<&Compiled>, budget: 
         _ => return Err(invalid("a path query names exactly one of start_event and end_event")),
     };
     let anchor_code = project.strings.get(anchor_name);
-    let (mut rows, scanned) = select(project, plan.from_us, plan.to_us, filter, budget)?;
-    sort_by_person_time(project, &mut rows);
+    let (rows, scanned) = select(project, plan.from_us, plan.to_us, filter, budget)?;
+    let rows: Vec<u32> = sort_by_person_time(project, rows.into_iter().map(|r| (r, ()))).into_iter().map(|(r, _)| r).collect();
     let pageview = project.strings.get("$pageview");
     let path_col = hot_index("path").expect("path is a hot column");
     // Items: the event name, or a pageview's path.
