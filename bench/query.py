@@ -324,12 +324,6 @@ def main() -> None:
                                          "to": datetime.fromtimestamp(week_to / 1e6, timezone.utc).isoformat()}}
         ours_t, ours = median_time(lambda: service.query("p_bench", retention_body)[1], args.runs)
         wk = "toMonday(toDateTime(intDiv(ts, 1000000), 'UTC'))"
-        ch_sql = (f"SELECT c, count(), sum(r[1]), sum(r[2]), sum(r[3]) FROM (SELECT person, min(c0) AS c, "
-                  f"[max(w = c + 7), max(w = c + 14), max(w = c + 21)] AS r FROM (SELECT person, {wk} AS w, "
-                  f"if(event = 'signup_completed' AND ts >= {frm} AND ts < {week_to}, w, toDate('2106-01-01')) AS c0, "
-                  f"event FROM bench.events WHERE ts >= {frm} AND event IN ('signup_completed', 'page_viewed')) "
-                  f"GROUP BY person HAVING c < toDate('2106-01-01')) GROUP BY c ORDER BY c")
-        # The nested min() inside the array is resolved per person; ClickHouse needs it spelled out:
         ch_sql = (f"WITH p AS (SELECT person, minIf({wk}, event = 'signup_completed' AND ts < {week_to}) AS c, "
                   f"groupUniqArrayIf({wk}, event = 'page_viewed') AS weeks FROM bench.events WHERE ts >= {frm} "
                   f"AND event IN ('signup_completed', 'page_viewed') GROUP BY person "

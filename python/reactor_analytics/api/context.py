@@ -41,6 +41,12 @@ def admin_principal() -> Principal:
     return ADMIN
 
 
+def request_key() -> str | None:
+    """A project key sent in the header, or in the query string where a browser cannot set headers
+    (`navigator.sendBeacon`, pixels)."""
+    return request.headers.get("X-Reactor-Project-Key") or request.args.get("key") or request.args.get("api_key")
+
+
 def key_principal(conn, key: str, anonymous_ids=()) -> tuple[Principal, dict]:
     """The principal and project of a project public key; unknown and revoked keys are refused alike.
     The project carries `opted_out`: which of `anonymous_ids` opted out of it."""

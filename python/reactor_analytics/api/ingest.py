@@ -65,7 +65,7 @@ def alias():
 
 
 def _consent_project(conn, body_key: str | None, body_project: str | None) -> dict:
-    key = request.headers.get("X-Reactor-Project-Key") or request.args.get("key") or body_key
+    key = context.request_key() or body_key
     if key:
         _, project = context.key_principal(conn, key)
         context.check_key_project(project, request.headers.get("X-Reactor-Project"), body_project)

@@ -74,9 +74,8 @@ def parse_natively(body: bytes, kind: str, request: Request, config: Config, key
         raise invalid(code, message, **extra) from None
 
 
-def presented_key(request: Request, parsed) -> str | None:
-    return (request.headers.get("X-Reactor-Project-Key") or request.args.get("key")
-            or request.args.get("api_key") or parsed.key)
+def presented_key(parsed) -> str | None:
+    return context.request_key() or parsed.key
 
 
 def authenticate(conn, request: Request, key: str | None, parsed) -> tuple[Principal, dict | None]:
@@ -130,10 +129,10 @@ def run(request: Request, kind: str) -> IngestResult:
     check_content_type(request)
     honour_do_not_track(request, config)
     body = read_body(request)
-    header_key = request.headers.get("X-Reactor-Project-Key") or request.args.get("key") or request.args.get("api_key")
-    parsed = parse_natively(body, kind, request, config, key_auth=bool(header_key) or not request.headers.get("Authorization"))
+    key_auth = bool(context.request_key()) or not request.headers.get("Authorization")
+    parsed = parse_natively(body, kind, request, config, key_auth=key_auth)
     with services.db.connection() as conn:
-        principal, key_project = authenticate(conn, request, presented_key(request, parsed), parsed)
+        principal, key_project = authenticate(conn, request, presented_key(parsed), parsed)
         project = resolve_project(conn, request, principal, key_project, parsed)
         opted_out = drop_opted_out(conn, project, parsed)
         encoded = encode_rows(project, parsed, opted_out)
