@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from reactor_analytics.config import AuthConfig, Config, DatabaseConfig, TracingConfig
+from reactor_analytics.config import AnalyticsConfig, AuthConfig, Config, DatabaseConfig, GrpcConfig, TracingConfig
 from reactor_analytics.store import migrate
 from reactor_analytics.store.embedded import EmbeddedPostgres
 
@@ -46,10 +46,14 @@ def postgres():
 @pytest.fixture(scope="session")
 def config(postgres, tmp_path_factory) -> Config:
     data_dir = tmp_path_factory.mktemp("data")
+    # Every test talks from 127.0.0.1: rate limits and the retention schedule are off here and
+    # switched on by the tests of governance.
     return Config(
         data_dir=str(data_dir),
+        analytics=AnalyticsConfig(rate_limit_per_second=0, retention_interval_s=0),
         database=DatabaseConfig(url=postgres.url, pool_min=1, pool_max=4, pool_timeout_s=2.0),
         auth=AuthConfig(admin_token=ADMIN_TOKEN, jwt_secret=JWT_SECRET),
+        grpc=GrpcConfig(enabled=False),  # the in-process app has no gRPC server; LiveServer runs one
         tracing=TracingConfig(filter="warning"),
     )
 
@@ -60,7 +64,7 @@ def engine(config):
     from reactor_analytics.query.engine import EngineClient, socket_path
 
     env = {**os.environ, "REACTOR_DATABASE_URL": config.database.url, "REACTOR_DATA_DIR": config.data_dir,
-           "REACTOR_TRACING_FILTER": "warning"}
+           "REACTOR_TRACING_FILTER": "warning", "REACTOR_ANALYTICS_RETENTION_INTERVAL_S": "0"}
     proc = subprocess.Popen([str(VENV_BIN / "reactor"), "engine"], env=env, start_new_session=True)
     client = EngineClient(socket_path(config.data_dir), 5.0)
     deadline = time.monotonic() + 60
@@ -132,18 +136,23 @@ def events_of(postgres, project_id: str, columns: str = "*") -> list[dict]:
 class LiveServer:
     """`reactor serve` under gunicorn, as a separate process group we can kill -9."""
 
-    def __init__(self, postgres: EmbeddedPostgres, data_dir: Path, workers: int = 2):
+    def __init__(self, postgres: EmbeddedPostgres, data_dir: Path, workers: int = 2, **env: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.grpc_target = f"127.0.0.1:{free_port()}"
         self.env = {
             **os.environ,
             "REACTOR_DATABASE_URL": postgres.url,
             "REACTOR_ANALYTICS_BIND": f"127.0.0.1:{self.port}",
+            "REACTOR_GRPC_BIND": self.grpc_target,
             "REACTOR_ANALYTICS_WORKERS": str(workers),
             "REACTOR_ADMIN_TOKEN": ADMIN_TOKEN,
             "REACTOR_JWT_SECRET": JWT_SECRET,
             "REACTOR_DATA_DIR": str(data_dir),
             "REACTOR_TRACING_FILTER": "info",
+            "REACTOR_ANALYTICS_RATE_LIMIT_PER_SECOND": "0",
+            "REACTOR_ANALYTICS_RETENTION_INTERVAL_S": "0",
+            **env,
         }
         self.proc: subprocess.Popen | None = None
         self.log = data_dir / f"server-{self.port}.log"

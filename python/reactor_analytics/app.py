@@ -10,6 +10,8 @@ from . import config as config_module
 from .auth.bootstrap import with_secrets
 from .auth.tokens import TokenVerifier
 from .config import Config
+from .governance import ratelimit
+from .governance.ratelimit import RateLimiter
 from .query.engine import EngineClient, socket_path
 from .store.db import Database
 
@@ -20,6 +22,7 @@ class Services:
     db: Database
     verifier: TokenVerifier
     engine: EngineClient
+    rate_limiter: RateLimiter
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -35,17 +38,22 @@ def create_app(config: Config | None = None) -> Flask:
         verifier=TokenVerifier(config.auth.admin_token, config.auth.jwt_secret, config.auth.jwks_file,
                                config.auth.audience, config.auth.issuer),
         engine=EngineClient(socket_path(config.data_dir), config.analytics.query_timeout_ms / 1000),
+        rate_limiter=RateLimiter(ratelimit.table_path(config.data_dir), config.analytics.rate_limit_per_second,
+                                 config.analytics.rate_limit_burst),
     )
     app.extensions["reactor"] = services
 
-    from .api import admin, errors, ingest, operations, query
+    from .api import admin, errors, governance, ingest, limits, openapi, operations, query
     from .observability import requests as request_logging
 
     request_logging.install(app, config)
     metrics.install(app, services.db.stats)
     errors.install(app)
+    limits.install(app)
     app.register_blueprint(ingest.blueprint)
     app.register_blueprint(admin.blueprint)
     app.register_blueprint(operations.blueprint)
     app.register_blueprint(query.blueprint)
+    app.register_blueprint(openapi.blueprint)
+    app.register_blueprint(governance.blueprint)
     return app

@@ -37,6 +37,10 @@ class AnalyticsConfig:
     geo_db: str = ""
     workers: int = 4
     cors_origins: str = "*"
+    # Per-IP token bucket on the public endpoints, shared by every worker: refill per second, size.
+    rate_limit_per_second: float = 50.0
+    rate_limit_burst: int = 200
+    retention_interval_s: int = 3600
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ class AuthConfig:
 @dataclass(frozen=True)
 class GrpcConfig:
     bind: str = "0.0.0.0:8007"
-    enabled: bool = False
+    enabled: bool = True
 
 
 @dataclass(frozen=True)

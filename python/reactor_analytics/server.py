@@ -15,6 +15,7 @@ from gunicorn.app.base import BaseApplication
 
 from .auth.bootstrap import with_secrets
 from .config import Config
+from .governance import ratelimit
 from .store import migrate
 from .store.db import database_url
 from .store.embedded import EmbeddedPostgres
@@ -81,29 +82,29 @@ class _Gunicorn(BaseApplication):
         return app
 
 
-class EngineProcess:
-    """The query engine (`reactor engine`), started before the web workers and restarted if it dies."""
+class ChildProcess:
+    """A part of the service in its own process (`reactor engine`, `reactor grpc`), started before
+    the web workers and restarted if it dies."""
 
-    def __init__(self, config: Config) -> None:
-        self.config = config
+    def __init__(self, name: str, command: str, ready) -> None:
+        self.name = name
+        self.command = command
+        self.ready = ready
         self.proc: subprocess.Popen | None = None
         self._stopping = False
 
     def start(self, timeout: float = 600.0) -> None:
-        from .query.engine import EngineClient, socket_path
-
-        self.proc = subprocess.Popen([sys.executable, "-m", "reactor_analytics.cli.main", "engine"])
-        client = EngineClient(socket_path(self.config.data_dir), 2.0)
+        self.proc = subprocess.Popen([sys.executable, "-m", "reactor_analytics.cli.main", self.command])
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("the query engine exited while loading")
+                raise RuntimeError(f"the {self.name} exited while starting")
             try:
-                client.ping()
+                self.ready()
                 return
             except Exception:  # noqa: BLE001 - not up yet
                 time.sleep(0.1)
-        raise RuntimeError("the query engine did not start in time")
+        raise RuntimeError(f"the {self.name} did not start in time")
 
     def supervise(self) -> None:
         def watch() -> None:
@@ -112,37 +113,58 @@ class EngineProcess:
                     time.sleep(1.0)  # a shutdown (Ctrl-C reaches the whole group) sets _stopping meanwhile
                     if self._stopping:
                         return
-                    print("query engine exited; restarting", file=sys.stderr, flush=True)
+                    print(f"{self.name} exited; restarting", file=sys.stderr, flush=True)
                     try:
                         self.start()
                     except RuntimeError as exc:
-                        print(f"query engine: {exc}", file=sys.stderr, flush=True)
+                        print(f"{self.name}: {exc}", file=sys.stderr, flush=True)
 
-        threading.Thread(target=watch, daemon=True, name="engine-supervisor").start()
+        threading.Thread(target=watch, daemon=True, name=f"{self.command}-supervisor").start()
 
     def stop(self) -> None:
         self._stopping = True
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(10)
+                self.proc.wait(40)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+def children(config: Config) -> list[ChildProcess]:
+    from .query.engine import EngineClient, socket_path
+
+    engine = EngineClient(socket_path(config.data_dir), 2.0)
+    parts = [ChildProcess("query engine", "engine", engine.ping)]
+    if config.grpc.enabled:
+        from .rpc.server import probe
+
+        def grpc_ready() -> None:
+            if probe(config.grpc.bind) != "SERVING":
+                raise RuntimeError("gRPC is not serving yet")
+
+        parts.append(ChildProcess("gRPC server", "grpc", grpc_ready))
+    return parts
 
 
 def serve(config: Config) -> None:
     config = with_secrets(config)
     metrics_dir(config)
+    ratelimit.fresh_table(config.data_dir)
     _, embedded = prepare(config)
-    engine = EngineProcess(config)
-    engine.start()
-    engine.supervise()
-    print(f"reactor analytics listening on http://{config.analytics.bind}"
-          f" (admin token in {Path(config.data_dir) / 'admin_token'} unless configured)", file=sys.stderr, flush=True)
+    parts = children(config)
     try:
+        for part in parts:
+            part.start()
+            part.supervise()
+        grpc_note = f", gRPC on {config.grpc.bind}" if config.grpc.enabled else ""
+        print(f"reactor analytics listening on http://{config.analytics.bind}{grpc_note}"
+              f" (admin token in {Path(config.data_dir) / 'admin_token'} unless configured)", file=sys.stderr,
+              flush=True)
         _Gunicorn(gunicorn_settings(config)).run()
     finally:
-        engine.stop()
+        for part in reversed(parts):
+            part.stop()
         if embedded is not None:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             embedded.stop()

@@ -197,9 +197,28 @@ impl Engine {
         .map_err(|e| PyValueError::new_err(e.0))
     }
 
-    /// Forget rows of a project (erasure, retention); returns how many were live.
+    /// Forget rows of a project by seq; returns how many were live.
     fn delete_seqs(&self, py: Python<'_>, project_id: &str, seqs: Vec<i64>) -> usize {
         py.detach(|| self.store.write().unwrap().delete_seqs(project_id, &seqs))
+    }
+
+    /// Forget a person (all ids linked to `ids`) and the rows `seqs`; returns (rows, ids) forgotten.
+    fn erase_person(&self, py: Python<'_>, project_id: &str, ids: Vec<String>, seqs: Vec<i64>) -> (usize, usize) {
+        py.detach(|| {
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let erased = self.store.write().unwrap().erase_person(project_id, &ids, &seqs);
+            (erased.rows, erased.ids)
+        })
+    }
+
+    /// Retention: forget the project's rows older than `cutoff_us` (epoch µs).
+    fn drop_before(&self, py: Python<'_>, project_id: &str, cutoff_us: i64) -> usize {
+        py.detach(|| self.store.write().unwrap().drop_before(project_id, cutoff_us))
+    }
+
+    /// Whether anything the project holds contains `needle` (proves an erasure).
+    fn mentions(&self, py: Python<'_>, project_id: &str, needle: &str) -> bool {
+        py.detach(|| self.store.read().unwrap().mentions(project_id, needle))
     }
 
     /// Run a plan (JSON) and answer JSON; raises QueryError.

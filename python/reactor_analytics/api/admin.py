@@ -29,6 +29,13 @@ def _key_json(row: dict) -> dict:
             "revoked_at": row["revoked_at"].isoformat() if row["revoked_at"] else None}
 
 
+def _retention_days(value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 3650:
+        raise invalid("analytics.invalid_request", "retention_days must be an integer from 1 to 3650",
+                      field="retention_days")
+    return value
+
+
 @blueprint.post("/analytics/v1/projects")
 def create_project():
     principal = context.bearer_principal()
@@ -40,13 +47,10 @@ def create_project():
     if not _SLUG.match(slug):
         raise invalid("analytics.invalid_request", "slug must be lowercase letters, digits and '-'", field="slug")
     name = context.string_field(body, "name", required=False) or slug
-    retention = body.get("retention_days", context.services().config.analytics.retention_days_default)
-    if not isinstance(retention, int) or isinstance(retention, bool) or not 1 <= retention <= 3650:
-        raise invalid("analytics.invalid_request", "retention_days must be an integer from 1 to 3650",
-                      field="retention_days")
+    retention = _retention_days(body.get("retention_days", context.services().config.analytics.retention_days_default))
     org = principal.org_id or (body.get("org_id") if principal.admin else None) \
         or context.services().config.auth.default_org
-    if not isinstance(org, str) or len(org) > 100:
+    if not isinstance(org, str) or len(org) > 100 or not context.storable(org):
         raise invalid("analytics.invalid_request", "org_id must be a string", field="org_id")
     with context.services().db.connection() as conn:
         row = queries.insert_project(conn, keys.new_id("p"), org, slug, name, retention)
@@ -66,6 +70,23 @@ def list_projects():
         rows = queries.list_projects(conn, None if principal.admin else principal.org_id or
                                      context.services().config.auth.default_org)
     return jsonify(data=[_project_json(r) for r in rows])
+
+
+@blueprint.patch("/analytics/v1/projects/<project_ref>")
+def update_project(project_ref: str):
+    """Change a project's retention; the next retention sweep applies it."""
+    principal = context.bearer_principal()
+    body = context.json_body()
+    context.reject_unknown(body, {"retention_days"})
+    if "retention_days" not in body:
+        raise invalid("analytics.invalid_request", "retention_days is required", field="retention_days")
+    days = _retention_days(body["retention_days"])
+    with context.services().db.connection() as conn:
+        project = context.project_or_404(conn, principal, project_ref)
+        row = queries.set_retention(conn, project["id"], days)
+        queries.audit(conn, project["id"], "project.retention", {"retention_days": days, "by": principal.subject})
+        conn.commit()
+    return jsonify(data=_project_json(row))
 
 
 @blueprint.post("/analytics/v1/projects/<project_ref>/keys")
@@ -101,7 +122,7 @@ def revoke_key(project_ref: str, key_id: str):
     principal = context.bearer_principal()
     with context.services().db.connection() as conn:
         project = context.project_or_404(conn, principal, project_ref)
-        if not queries.revoke_key(conn, project["id"], key_id):
+        if not context.storable(key_id) or not queries.revoke_key(conn, project["id"], key_id):
             raise AppError(404, "analytics.not_found", "no such key in this project")
         queries.audit(conn, project["id"], "key.revoke", {"key_id": key_id, "by": principal.subject})
         conn.commit()

@@ -25,7 +25,11 @@ _HTTP_CODES = {
 def install(app: Flask) -> None:
     @app.errorhandler(AppError)
     def app_error(exc: AppError):
-        return jsonify(exc.body()), exc.status
+        response = jsonify(exc.body())
+        response.status_code = exc.status
+        if "retry_after_s" in exc.extra:
+            response.headers["Retry-After"] = str(exc.extra["retry_after_s"])
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

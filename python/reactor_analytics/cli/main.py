@@ -2,7 +2,9 @@
 
     reactor serve | migrate
     reactor token mint --sub NAME --permission P [--permission P …] [--ttl SECONDS]
-    reactor analytics projects create SLUG --name NAME | projects list
+    reactor analytics projects create SLUG --name NAME [--retention-days N] | projects list
+    reactor analytics projects set PROJECT --retention-days N
+    reactor analytics erase PROJECT --user-id ID | --anonymous-id ID
     reactor analytics keys create PROJECT --name NAME | keys list PROJECT | keys revoke PROJECT KEY_ID
     reactor analytics query --project PROJECT --file query.json
     reactor analytics track --key KEY --event NAME [--properties JSON] [--anonymous-id ID] [--user-id ID]
@@ -52,7 +54,19 @@ def cmd_engine(args) -> int:
     from ..observability.requests import log_path
 
     reactor_logging.configure(config.tracing.fmt, config.tracing.filter, log_path(config))
-    EngineServer(database_url(config), socket_path(config.data_dir)).serve_forever()
+    EngineServer(database_url(config), socket_path(config.data_dir),
+                 config.analytics.retention_interval_s).serve_forever()
+    return 0
+
+
+def cmd_grpc(args) -> int:
+    from ..observability import logging as reactor_logging
+    from ..observability.requests import log_path
+    from ..rpc.server import serve_forever
+
+    config = config_module.load()
+    reactor_logging.configure(config.tracing.fmt, config.tracing.filter, log_path(config))
+    serve_forever(config)
     return 0
 
 
@@ -91,7 +105,19 @@ def cmd_token_mint(args) -> int:
 
 
 def cmd_projects_create(args) -> int:
-    return _answer(*call("POST", "/analytics/v1/projects", {"slug": args.slug, "name": args.name or args.slug}))
+    body = {"slug": args.slug, "name": args.name or args.slug}
+    if args.retention_days is not None:
+        body["retention_days"] = args.retention_days
+    return _answer(*call("POST", "/analytics/v1/projects", body))
+
+
+def cmd_projects_set(args) -> int:
+    return _answer(*call("PATCH", f"/analytics/v1/projects/{args.project}", {"retention_days": args.retention_days}))
+
+
+def cmd_erase(args) -> int:
+    body = {"user_id": args.user_id} if args.user_id else {"anonymous_id": args.anonymous_id}
+    return _answer(*call("POST", "/analytics/v1/erase", body, headers={"X-Reactor-Project": args.project}))
 
 
 def cmd_projects_list(args) -> int:
@@ -172,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
     sub.add_parser("engine", help="run the query engine process (reactor serve starts it)").set_defaults(
         func=cmd_engine)
+    sub.add_parser("grpc", help="run the gRPC server (reactor serve starts it)").set_defaults(func=cmd_grpc)
 
     token = sub.add_parser("token", help="JWTs").add_subparsers(dest="token_command", required=True)
     mint = token.add_parser("mint", help="mint a JWT with the admin token")
@@ -196,8 +223,20 @@ def build_parser() -> argparse.ArgumentParser:
     create = projects.add_parser("create")
     create.add_argument("slug")
     create.add_argument("--name")
+    create.add_argument("--retention-days", type=int, help="keep events this many days (default 90)")
     create.set_defaults(func=cmd_projects_create)
     projects.add_parser("list").set_defaults(func=cmd_projects_list)
+    update = projects.add_parser("set", help="change a project's settings")
+    update.add_argument("project")
+    update.add_argument("--retention-days", type=int, required=True)
+    update.set_defaults(func=cmd_projects_set)
+
+    erase = analytics.add_parser("erase", help="GDPR erasure: every event, link and trait of one person")
+    erase.add_argument("project", help="project id or slug")
+    who = erase.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user-id")
+    who.add_argument("--anonymous-id")
+    erase.set_defaults(func=cmd_erase)
 
     keys = analytics.add_parser("keys").add_subparsers(dest="keys_command", required=True)
     kcreate = keys.add_parser("create")

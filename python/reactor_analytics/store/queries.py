@@ -161,6 +161,65 @@ def audit(conn, project_id: str | None, action: str, detail: dict[str, Any]) -> 
                  (project_id, action, Jsonb(detail)))
 
 
+# --- governance: quota, erasure, retention ---------------------------------------------------
+
+def count_usage(conn, org_id: str, month, events: int, quota: int) -> bool:
+    """Add stored events to the org's monthly usage unless that would pass `quota`. Runs in the
+    transaction that stored them; the row lock orders concurrent writers of one org."""
+    row = conn.execute(
+        "INSERT INTO org_usage AS u (org_id, month, events) VALUES (%(org)s, %(month)s, %(n)s) "
+        "ON CONFLICT (org_id, month) DO UPDATE SET events = u.events + excluded.events "
+        "WHERE u.events + excluded.events <= %(quota)s RETURNING events",
+        {"org": org_id, "month": month, "n": events, "quota": quota}).fetchone()
+    return row is not None and row[0] <= quota
+
+
+def usage(conn, org_id: str, month) -> int:
+    row = conn.execute("SELECT events FROM org_usage WHERE org_id = %s AND month = %s", (org_id, month)).fetchone()
+    return row[0] if row else 0
+
+
+def person_ids(conn, project_id: str, user_id: str | None, anonymous_id: str | None) -> list[str]:
+    """Every id of one person: the user (the one an anonymous id is linked to, if any) and all the
+    anonymous ids linked to them."""
+    return [row[0] for row in conn.execute(
+        "WITH person AS (SELECT coalesce(%(u)s, (SELECT user_id FROM identity_links "
+        "    WHERE project_id = %(p)s AND anonymous_id = %(a)s), %(a)s) AS id) "
+        "SELECT id FROM person UNION "
+        "SELECT l.anonymous_id FROM identity_links l, person WHERE l.project_id = %(p)s AND l.user_id = person.id",
+        {"p": project_id, "u": user_id, "a": anonymous_id}).fetchall()]
+
+
+def erase_person(conn, project_id: str, ids: list[str]) -> tuple[list[int], int, int]:
+    """Delete the events, identity links and traits of these ids: (event seqs, links, traits)."""
+    seqs = [row[0] for row in conn.execute(
+        "DELETE FROM events WHERE project_id = %(p)s AND (distinct_id = ANY(%(ids)s) OR anonymous_id = ANY(%(ids)s) "
+        "OR user_id = ANY(%(ids)s)) RETURNING seq", {"p": project_id, "ids": ids}).fetchall()]
+    links = conn.execute(
+        "DELETE FROM identity_links WHERE project_id = %(p)s AND (anonymous_id = ANY(%(ids)s) OR user_id = ANY(%(ids)s))",
+        {"p": project_id, "ids": ids}).rowcount
+    traits = conn.execute("DELETE FROM person_traits WHERE project_id = %s AND user_id = ANY(%s)",
+                          (project_id, ids)).rowcount
+    return seqs, links, traits
+
+
+def retention_policies(conn) -> list[tuple[str, int]]:
+    return [(row[0], row[1]) for row in conn.execute("SELECT id, retention_days FROM projects ORDER BY id")]
+
+
+def delete_expired(conn, project_id: str, cutoff, limit: int) -> int:
+    """Delete up to `limit` events older than `cutoff`: small batches, so ingest never waits long."""
+    return conn.execute(
+        "DELETE FROM events WHERE ctid = ANY(ARRAY(SELECT ctid FROM events WHERE project_id = %s AND ts < %s "
+        "LIMIT %s))", (project_id, cutoff, limit)).rowcount
+
+
+def set_retention(conn, project_id: str, days: int) -> dict | None:
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute(f"UPDATE projects SET retention_days = %s WHERE id = %s RETURNING {_PROJECT_FIELDS}",
+                       (days, project_id)).fetchone()
+
+
 # --- the query engine's tails ---------------------------------------------------------------
 # Each reads the seqs still missing below the last one seen (transactions that had taken a seq
 # but not yet committed at the last read), then the rows above it in seq order. Two statements,

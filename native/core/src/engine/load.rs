@@ -132,21 +132,6 @@ impl Store {
         }
         Ok(count)
     }
-
-    /// Forget rows (erasure, retention): they are never counted again.
-    pub fn delete_seqs(&mut self, project_id: &str, seqs: &[i64]) -> usize {
-        let Some(project) = self.projects.get_mut(project_id) else { return 0 };
-        let wanted: std::collections::HashSet<i64> = seqs.iter().copied().collect();
-        let mut removed = 0;
-        for row in 0..project.len() {
-            if !project.deleted[row] && wanted.contains(&project.seq[row]) {
-                project.deleted[row] = true;
-                project.live_rows -= 1;
-                removed += 1;
-            }
-        }
-        removed
-    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! streamed out of PostgreSQL (COPY text), `filter` compiles query filters to row predicates,
 //! `exec` runs a validated plan with the scan kernels of `crate::query`.
 
+pub mod erase;
 pub mod exec;
 pub mod filter;
 pub mod load;

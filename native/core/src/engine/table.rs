@@ -46,6 +46,18 @@ impl Interner {
     pub fn is_empty(&self) -> bool {
         self.list.len() <= 1
     }
+    /// Drop a string: its code stays reserved (columns keep their meaning) but resolves to "".
+    pub fn forget(&mut self, code: u32) {
+        if code == 0 || code as usize >= self.list.len() {
+            return;
+        }
+        let text = std::mem::take(&mut self.list[code as usize]);
+        self.map.remove(&text);
+    }
+    /// Whether any string held contains `needle` (used to prove erasure).
+    pub fn mentions(&self, needle: &str) -> bool {
+        self.list.iter().any(|s| s.contains(needle))
+    }
 }
 
 /// A property extracted into columns on first use: its value as text (codes into `labels`,

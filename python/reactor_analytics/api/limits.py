@@ -1,0 +1,48 @@
+"""Per-IP rate limits on the public endpoints (SPEC "Governance").
+
+Ingest without a bearer token (browsers, pixels, beacons) and any request without credentials
+spend a token; a request refused for its credentials (401) spends one too, and an address whose
+bucket is empty may not try credentials on the protected endpoints either, so guessing keys or
+tokens is slowed as much as flooding. A refused request gets 429 with `Retry-After`.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, g, request
+
+from ..errors import AppError
+from ..governance.ratelimit import retry_after
+from ..ingest import client_ip
+from .context import services
+
+_PUBLIC_BLUEPRINTS = {"ingest"}
+# Probes and documents: never limited.
+_UNLIMITED_PATHS = {"/health", "/metrics", "/analytics/v1/openapi.json"}
+
+
+def _address() -> str | None:
+    return client_ip.of(request, services().config.analytics.trust_proxy)
+
+
+def _refuse(wait: float) -> AppError:
+    return AppError(429, "analytics.rate_limited", "too many requests from this address; slow down",
+                    retry_after_s=int(retry_after(wait)))
+
+
+def install(app: Flask) -> None:
+    @app.before_request
+    def spend_public_token() -> None:
+        if request.method == "OPTIONS" or request.endpoint is None or request.path in _UNLIMITED_PATHS:
+            return
+        public = request.blueprint in _PUBLIC_BLUEPRINTS and not request.headers.get("Authorization")
+        credentials = request.headers.get("Authorization") or request.headers.get("X-Reactor-Project-Key")
+        g.rate_spent = public or not credentials
+        wait = services().rate_limiter.take(_address(), spend=g.rate_spent)
+        if wait:
+            raise _refuse(wait)
+
+    @app.after_request
+    def spend_on_refused_credentials(response):
+        if response.status_code == 401 and not g.get("rate_spent"):
+            services().rate_limiter.take(_address())
+        return response

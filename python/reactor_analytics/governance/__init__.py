@@ -1,0 +1,1 @@
+"""Governance: GDPR erasure, retention, the monthly org quota and per-IP rate limits."""

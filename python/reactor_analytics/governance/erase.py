@@ -1,0 +1,39 @@
+"""GDPR erasure of one person: every event, identity link and trait of all their linked ids,
+from PostgreSQL and from the query engine, with an audit record that holds no personal data.
+
+PostgreSQL forgets first, in one transaction; then the engine forgets the same ids and rows, so
+the very next query no longer counts them. Erasing again is harmless: it finds nothing in the
+record, and the engine, which still knows the person's links, forgets anything left in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import AppError
+from ..store import queries
+
+
+@dataclass(frozen=True)
+class Erased:
+    events: int
+    identity_links: int
+    traits: int
+
+    def as_dict(self) -> dict:
+        return {"events": self.events, "identity_links": self.identity_links, "traits": self.traits}
+
+
+def erase(db, engine, project: dict, by: str, user_id: str | None = None,
+          anonymous_id: str | None = None) -> Erased:
+    if (user_id is None) == (anonymous_id is None):
+        raise AppError(400, "analytics.invalid_request", "name exactly one of user_id or anonymous_id")
+    with db.connection() as conn:
+        ids = queries.person_ids(conn, project["id"], user_id, anonymous_id)
+        seqs, links, traits = queries.erase_person(conn, project["id"], ids)
+        erased = Erased(events=len(seqs), identity_links=links, traits=traits)
+        queries.audit(conn, project["id"], "erase", {**erased.as_dict(), "by": by,
+                                                     "by_id_kind": "user_id" if user_id else "anonymous_id"})
+        conn.commit()
+    engine.call({"op": "erase", "project": project["id"], "ids": ids, "seqs": seqs})
+    return erased
