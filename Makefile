@@ -7,20 +7,26 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NATIVE_SOURCES := $(shell find native -name '*.rs' -o -name 'Cargo.toml' | grep -v target)
 SO_STAMP := $(VENV)/.native-built
+PROTOS  := $(shell find proto -name '*.proto')
+GRPC_GEN := python/reactor_analytics/rpc/gen/analytics_pb2.py
 
 .PHONY: run test test-rust test-python setup bench bench-ingest bench-query clean
 
-setup: $(SO_STAMP)
+setup: $(SO_STAMP) $(GRPC_GEN)
 
 $(STAMP): pyproject.toml scripts/system-deps.sh
 	./scripts/system-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check 'maturin>=1.5,<2'
+	$(BIN)/pip install -q --disable-pip-version-check 'maturin>=1.5,<2' 'grpcio-tools>=1.60'
 	touch $(STAMP)
 
 $(SO_STAMP): $(STAMP) $(NATIVE_SOURCES)
 	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --extras test
 	touch $(SO_STAMP)
+
+# gRPC modules are generated from proto/ by the build (scripts/gen_proto.py), never edited.
+$(GRPC_GEN): $(STAMP) $(PROTOS) scripts/gen_proto.py
+	$(BIN)/python scripts/gen_proto.py
 
 run: setup
 	$(BIN)/reactor serve
@@ -43,4 +49,4 @@ bench-query: setup
 	$(BIN)/python bench/query.py
 
 clean:
-	rm -rf $(VENV) native/target .reactor
+	rm -rf $(VENV) native/target .reactor python/reactor_analytics/rpc/gen

@@ -50,7 +50,7 @@ def request_key() -> str | None:
 def key_principal(conn, key: str, anonymous_ids=()) -> tuple[Principal, dict]:
     """The principal and project of a project public key; unknown and revoked keys are refused alike.
     The project carries `opted_out`: which of `anonymous_ids` opted out of it."""
-    if not keys.looks_like_key(key):
+    if not isinstance(key, str) or not keys.looks_like_key(key):  # a body's "key" can be any JSON value
         raise unauthenticated("invalid project key")
     project = queries.project_for_key(conn, keys.key_hash(key), anonymous_ids)
     if project is None:
@@ -58,9 +58,33 @@ def key_principal(conn, key: str, anonymous_ids=()) -> tuple[Principal, dict]:
     return Principal(subject=f"key:{key[:keys.SHOWN_PREFIX]}", key_project=project["id"]), project
 
 
+def storable(text: str) -> bool:
+    """Whether PostgreSQL can hold the text: JSON can escape a NUL or a lone UTF-16 surrogate into a
+    Python string, and either would make the query fail (a 500) instead of answering the client."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _project_names(named: tuple) -> set[str]:
+    """The project names a request gives (header, body, query string); absent or empty ones are skipped."""
+    names = set()
+    for name in named:
+        if name is None or name == "":
+            continue
+        if not isinstance(name, str):
+            raise invalid("analytics.invalid_request", "project_id must be a string", field="project_id")
+        names.add(name)
+    return names
+
+
 def check_key_project(project: dict, *named: str | None) -> None:
     """A project key acts only on its own project: any project named beside it must be that one."""
-    if {n for n in named if n} - {project["id"], project["slug"]}:
+    if _project_names(named) - {project["id"], project["slug"]}:
         raise forbidden("this project key belongs to another project")
 
 
@@ -70,7 +94,9 @@ def project_for(conn, principal: Principal, action: str, *named: str | None) -> 
     A project that does not exist and one the caller may not touch get the same answer, so a
     credential learns nothing about other projects.
     """
-    names = {n for n in named if n}
+    names = _project_names(named)
+    if not all(storable(n) for n in names):  # no project has such a name: the answer for an unknown one
+        raise forbidden(f"this credential may not {action} in that project")
     if len(names) > 1:
         # Two names may still denote one project (its id and its slug).
         found = {(queries.find_project(conn, n) or {}).get("id") for n in names}
@@ -118,14 +144,14 @@ def string_field(body: dict, name: str, required: bool = True, max_len: int = 20
         if required:
             raise invalid("analytics.invalid_request", f"{name} is required", field=name)
         return None
-    if not isinstance(value, str) or not value.strip() or len(value) > max_len or "\x00" in value:
+    if not isinstance(value, str) or not value.strip() or len(value) > max_len or not storable(value):
         raise invalid("analytics.invalid_request", f"{name} must be a non-empty string of at most {max_len} characters",
                       field=name)
     return value
 
 
 def project_or_404(conn, principal: Principal, id_or_slug: str) -> dict:
-    project = queries.find_project(conn, id_or_slug)
+    project = queries.find_project(conn, id_or_slug) if storable(id_or_slug) else None
     if project is None or not (principal.admin or principal.can_create_projects()
                                and (principal.org_id is None or principal.org_id == project["org_id"])):
         raise not_found("no such project")

@@ -31,7 +31,8 @@ def _answer(kind: str):
     if request.method == "OPTIONS":
         return Response(status=204)
     try:
-        result = pipeline.run(request, kind)
+        services = context.services()
+        result = pipeline.ingest(services, pipeline.from_http(request, kind, services.config))
     except pipeline.DoNotTrack:
         metrics.EVENTS_DROPPED.labels("do_not_track").inc()
         return Response(status=204)

@@ -58,10 +58,23 @@ def _engine_probe() -> dict:
     return {"engine": context.services().engine.ping()}
 
 
+def _grpc_probe() -> dict:
+    from ..rpc.server import probe
+
+    bind = context.services().config.grpc.bind
+    status = probe(bind)
+    if status != "SERVING":
+        raise RuntimeError(f"gRPC reports {status}")
+    return {"bind": bind}
+
+
 def checks() -> list[dict]:
-    """Each part of the service and whether it works."""
-    return [_check("database", _database_probe), _check("migrations", _migrations_probe),
-            _check("native_core", _native_probe), _check("query_engine", _engine_probe)]
+    """Each part of the service and whether it works (gRPC when it is enabled)."""
+    results = [_check("database", _database_probe), _check("migrations", _migrations_probe),
+               _check("native_core", _native_probe), _check("query_engine", _engine_probe)]
+    if context.services().config.grpc.enabled:
+        results.append(_check("grpc", _grpc_probe))
+    return results
 
 
 @blueprint.get("/health")
@@ -100,8 +113,11 @@ def logs():
                                  args.get("level") or None)
     except logstream.StreamError as exc:
         raise invalid("analytics.invalid_request", str(exc)) from None
+    except OverflowError:  # a duration reaching before year 1, e.g. since=999999d
+        raise invalid("analytics.invalid_request", "since reaches too far back") from None
     offset = request.headers.get("Last-Event-ID", "0")
-    if not offset.isdigit():
+    # ASCII digits only ("²".isdigit() is true) and a size seek() takes; checked before the stream starts.
+    if not (offset.isascii() and offset.isdigit()) or len(offset) > 18:
         raise invalid("analytics.invalid_request", "Last-Event-ID must be a log offset")
     path = log_path(config)
     slot = None

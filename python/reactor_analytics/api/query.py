@@ -25,14 +25,14 @@ def _event_json(row: dict) -> dict:
     return out
 
 
-def run(principal, body: dict, header_project: str | None) -> dict:
+def run(principal, body: dict, header_project: str | None, timeout_s: float | None = None) -> dict:
     """Authorise, validate, execute; the `data` of the answer. Shared by HTTP and the CLI path."""
     services = context.services()
     started = time.perf_counter()
     with services.db.connection() as conn:
         project = context.project_for(conn, principal, "query", header_project, body.get("project_id"))
     plan = query_plan.build(body, project["id"], services.config.analytics)
-    result = services.engine.query(plan)
+    result = services.engine.query(plan, timeout_s)
     rows = result["rows"]
     if plan["kind"] == "events" and rows:
         with services.db.connection() as conn:

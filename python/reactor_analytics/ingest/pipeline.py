@@ -1,10 +1,12 @@
-"""The ingest pipeline.
+"""The ingest pipeline, one code path for both transports (HTTP and gRPC).
 
-A request runs these steps in order; each either enriches the request or stops it with a
-typed error, and the list below is the whole path from HTTP body to durable row:
+A transport turns its request into an `IngestCall` (HTTP: `from_http`, which also checks the
+media type and honours DNT / Sec-GPC; gRPC: `rpc.service`), then `ingest` runs these steps in
+order; each either enriches the call or stops it with a typed error, and the list below is the
+whole path from body to durable row:
 
-    check_content_type -> honour_do_not_track -> read_body -> parse_natively ->
-    authenticate -> resolve_project -> drop_opted_out -> encode_rows -> write_durably
+    parse_natively -> authenticate -> resolve_project -> check_quota -> drop_opted_out ->
+    encode_rows -> write_durably
 
 Python never touches events one by one: the native core parses, validates and normalises the
 whole body and encodes the accepted rows in PostgreSQL's COPY format; Python hands those bytes
@@ -24,6 +26,7 @@ from ..api import context
 from ..auth.tokens import Principal
 from ..config import Config
 from ..errors import AppError, invalid, unauthenticated
+from ..governance import quota
 from ..store import queries
 from . import client_ip
 
@@ -57,14 +60,41 @@ def read_body(request: Request) -> bytes:
     return request.get_data(cache=False)
 
 
-def parse_natively(body: bytes, kind: str, request: Request, config: Config, key_auth: bool):
+@dataclass(frozen=True)
+class IngestCall:
+    """One ingest request, whichever transport brought it. `body` is the HTTP API's JSON body."""
+    kind: str
+    body: bytes
+    key: str | None = None
+    bearer: str | None = None
+    project_header: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    accept_language: str | None = None
+
+
+def from_http(request: Request, kind: str, config: Config) -> IngestCall:
+    check_content_type(request)
+    honour_do_not_track(request, config)
+    body = read_body(request)
+    key = context.request_key()
+    bearer = context.bearer() if not key else None
+    browser = bool(key) or bearer is None  # a browser's UA and language describe its visitor
+    return IngestCall(
+        kind=kind, body=body, key=key, bearer=bearer, project_header=request.headers.get("X-Reactor-Project"),
+        ip=client_ip.of(request, config.analytics.trust_proxy),
+        user_agent=request.headers.get("User-Agent") if browser else None,
+        accept_language=request.headers.get("Accept-Language") if browser else None)
+
+
+def parse_natively(call: IngestCall, config: Config):
     try:
         return _native.parse_request(
-            body, kind,
+            call.body, call.kind,
             received_at_ms=int(time.time() * 1000),
-            ip=client_ip.of(request, config.analytics.trust_proxy),
-            user_agent=request.headers.get("User-Agent") if key_auth else None,
-            accept_language=request.headers.get("Accept-Language") if key_auth else None,
+            ip=call.ip,
+            user_agent=call.user_agent,
+            accept_language=call.accept_language,
             max_properties_bytes=config.analytics.max_properties_bytes,
             max_batch_events=config.analytics.max_batch_events,
         )
@@ -74,26 +104,25 @@ def parse_natively(body: bytes, kind: str, request: Request, config: Config, key
         raise invalid(code, message, **extra) from None
 
 
-def presented_key(parsed) -> str | None:
-    return context.request_key() or parsed.key
-
-
-def authenticate(conn, request: Request, key: str | None, parsed) -> tuple[Principal, dict | None]:
+def authenticate(conn, verifier, call: IngestCall, parsed) -> tuple[Principal, dict | None]:
     """A project key wins for browsers; otherwise a JWT bearer with ingest permission."""
+    key = call.key or parsed.key
     if key:
         return context.key_principal(conn, key, parsed.anonymous_ids)
-    token = context.bearer()
-    if token is None:
+    if call.bearer is None:
         raise unauthenticated("send X-Reactor-Project-Key or an Authorization bearer token")
-    return context.services().verifier.verify(token), None
+    return verifier.verify(call.bearer), None
 
 
-def resolve_project(conn, request: Request, principal: Principal, key_project: dict | None, parsed) -> dict:
-    header = request.headers.get("X-Reactor-Project")
+def resolve_project(conn, call: IngestCall, principal: Principal, key_project: dict | None, parsed) -> dict:
     if key_project is not None:
-        context.check_key_project(key_project, header, parsed.project_id)
+        context.check_key_project(key_project, call.project_header, parsed.project_id)
         return key_project
-    return context.project_for(conn, principal, "ingest", header, parsed.project_id)
+    return context.project_for(conn, principal, "ingest", call.project_header, parsed.project_id)
+
+
+def check_quota(project: dict, config: Config) -> None:
+    quota.check(project["org_id"], config.analytics.quota_per_org_monthly)
 
 
 def drop_opted_out(conn, project: dict, parsed) -> list[str]:
@@ -106,8 +135,8 @@ def encode_rows(project: dict, parsed, opted_out: list[str]):
     return parsed.encode(project["id"], project["slug"], opted_out)
 
 
-def write_durably(conn, project: dict, encoded) -> int:
-    """One transaction: events, identity links and traits. It commits before we answer.
+def write_durably(conn, project: dict, encoded, quota_per_org: int) -> int:
+    """One transaction: events, identity links, traits and the org's usage. It commits before we answer.
 
     Events are COPYed straight into the table; only when a message_id is already stored (a
     client retry) does the transaction start over with the slower merge that skips it.
@@ -119,22 +148,19 @@ def write_durably(conn, project: dict, encoded) -> int:
         stored = queries.merge_events(conn, encoded.copy_rows)
     queries.store_links(conn, project["id"], encoded.links)
     queries.store_traits(conn, project["id"], encoded.traits)
+    quota.count(conn, project["org_id"], stored, quota_per_org)
     conn.commit()
     return stored
 
 
-def run(request: Request, kind: str) -> IngestResult:
-    services = context.services()
+def ingest(services, call: IngestCall) -> IngestResult:
     config = services.config
-    check_content_type(request)
-    honour_do_not_track(request, config)
-    body = read_body(request)
-    key_auth = bool(context.request_key()) or not request.headers.get("Authorization")
-    parsed = parse_natively(body, kind, request, config, key_auth=key_auth)
+    parsed = parse_natively(call, config)
     with services.db.connection() as conn:
-        principal, key_project = authenticate(conn, request, presented_key(parsed), parsed)
-        project = resolve_project(conn, request, principal, key_project, parsed)
+        principal, key_project = authenticate(conn, services.verifier, call, parsed)
+        project = resolve_project(conn, call, principal, key_project, parsed)
+        check_quota(project, config)
         opted_out = drop_opted_out(conn, project, parsed)
         encoded = encode_rows(project, parsed, opted_out)
-        stored = write_durably(conn, project, encoded)
+        stored = write_durably(conn, project, encoded, config.analytics.quota_per_org_monthly)
     return IngestResult(accepted=encoded.accepted, rejected=list(encoded.rejected), stored=stored)

@@ -31,6 +31,8 @@ QUOTA_EXCEEDED = Counter("reactor_quota_exceeded_total", "Requests refused for a
                          ["tenant"])
 EVENTS_ACCEPTED = Counter("reactor_analytics_events_accepted_total", "Events accepted, by endpoint.",
                           ["endpoint"])
+GRPC_REQUESTS = Counter("reactor_grpc_requests_total", "gRPC calls by method and status code.",
+                        ["method", "code"])
 EVENTS_REJECTED = Counter("reactor_analytics_events_rejected_total", "Events rejected, by reason.", ["reason"])
 EVENTS_DROPPED = Counter("reactor_analytics_events_dropped_total",
                          "Requests dropped without storing, by cause (do_not_track).", ["cause"])

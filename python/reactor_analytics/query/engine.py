@@ -23,6 +23,7 @@ import structlog
 
 from .. import _native
 from ..errors import AppError, unavailable
+from ..governance.retention import Retention
 from ..store import queries
 
 log = structlog.get_logger(target="reactor_analytics.engine")
@@ -56,10 +57,11 @@ def _recv(sock: socket.socket) -> dict:
 
 
 class EngineServer:
-    def __init__(self, db_url: str, socket_path: Path) -> None:
+    def __init__(self, db_url: str, socket_path: Path, retention_interval_s: float = 0) -> None:
         self.db_url = db_url
         self.socket_path = socket_path
         self.engine = _native.Engine()
+        self.retention = Retention(db_url, self.engine, retention_interval_s)
         self._sync_lock = threading.Lock()
         self._conn: psycopg.Connection | None = None
         self.last_sync = 0.0
@@ -105,9 +107,13 @@ class EngineServer:
             except _native.QueryError as exc:
                 return {"ok": False, "code": exc.args[0], "message": exc.args[1]}
             return {"ok": True, "result": json.loads(result)}
-        if op == "delete":
-            removed = self.engine.delete_seqs(request["project"], request["seqs"])
-            return {"ok": True, "removed": removed}
+        if op == "erase":
+            rows, ids = self.engine.erase_person(request["project"], request["ids"], request["seqs"])
+            return {"ok": True, "rows": rows, "ids": ids}
+        if op == "mentions":
+            return {"ok": True, "mentions": self.engine.mentions(request["project"], request["needle"])}
+        if op == "retention":
+            return {"ok": True, "removed": self.retention.sweep()}
         if op == "sync":
             return {"ok": True}
         return {"ok": False, "code": "invalid", "message": f"unknown op {op!r}"}
@@ -133,6 +139,7 @@ class EngineServer:
         loaded = self._initial_load()
         log.info("engine loaded", rows=loaded, seconds=round(time.monotonic() - started, 2))
         threading.Thread(target=self._keep_fresh, args=(poll_seconds,), daemon=True).start()
+        self.retention.start()
         with Server(str(self.socket_path), Handler) as server:
             os.chmod(self.socket_path, 0o600)
             server.serve_forever()
@@ -184,8 +191,11 @@ class EngineClient:
             raise AppError(400, "analytics.query.invalid", answer.get("message", "invalid query"))
         return answer
 
-    def query(self, plan: dict) -> dict:
-        return self.call({"op": "query", "plan": plan})["result"]
+    def query(self, plan: dict, timeout_s: float | None = None) -> dict:
+        """Run a plan; `timeout_s` (a caller's deadline) shortens the configured budget."""
+        if timeout_s is not None:
+            timeout_s = max(0.001, min(timeout_s, self.timeout_s))
+        return self.call({"op": "query", "plan": plan}, timeout_s)["result"]
 
     def ping(self) -> dict:
         return self.call({"op": "ping"}, timeout_s=2.0)["stats"]

@@ -1,0 +1,75 @@
+"""`reactor grpc`: the gRPC server, started and supervised by `reactor serve` next to gunicorn.
+
+It serves `reactor.analytics.v1.Analytics`, the standard health-checking service and server
+reflection on `[grpc] bind`. SIGTERM stops taking calls (health turns NOT_SERVING) and lets
+calls in flight finish within the grace period.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from concurrent import futures
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from ..config import Config
+from .gen import analytics_pb2, analytics_pb2_grpc
+from .service import AnalyticsService
+
+log = structlog.get_logger(target="reactor_analytics.grpc")
+SERVICE = analytics_pb2.DESCRIPTOR.services_by_name["Analytics"].full_name
+GRACE_S = 30.0
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+def build(config: Config, app=None) -> tuple[grpc.Server, health.HealthServicer]:
+    if app is None:
+        from ..app import create_app
+
+        app = create_app(config)
+    workers = max(4, config.database.pool_max)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
+                         maximum_concurrent_rpcs=workers * 8,
+                         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                                  ("grpc.so_reuseport", 0)])
+    analytics_pb2_grpc.add_AnalyticsServicer_to_server(AnalyticsService(app), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in (SERVICE, ""):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection((SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    if server.add_insecure_port(config.grpc.bind) == 0:
+        raise RuntimeError(f"cannot bind gRPC to {config.grpc.bind}")
+    return server, health_servicer
+
+
+def serve_forever(config: Config) -> None:
+    server, health_servicer = build(config)
+    server.start()
+    log.info("grpc listening", bind=config.grpc.bind)
+    stopping = threading.Event()
+
+    def stop(signum, frame) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping.wait(0.5):
+        pass
+    health_servicer.enter_graceful_shutdown()
+    server.stop(GRACE_S).wait()
+    log.info("grpc stopped")
+
+
+def probe(bind: str, timeout_s: float = 1.0) -> str:
+    """The health status the server reports for the Analytics service (for /health and doctor)."""
+    host, _, port = bind.rpartition(":")
+    target = f"{'127.0.0.1' if host in ('', '0.0.0.0', '[::]', '::') else host}:{port}"
+    with grpc.insecure_channel(target) as channel:
+        answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=SERVICE),
+                                                           timeout=timeout_s)
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)

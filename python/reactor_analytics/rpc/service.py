@@ -1,0 +1,154 @@
+"""The Analytics servicer: each call becomes the HTTP API's request and runs the same code.
+
+Ingest builds the JSON body HTTP would receive (properties, context and traits are embedded as
+the caller's JSON bytes, untouched) and runs `pipeline.ingest`; Query runs `api.query.run`;
+Erase runs `governance.erase`. Credentials come from the `authorization` metadata, the project
+from the request or the `x-reactor-project` metadata. A call past its deadline does no work.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import grpc
+import orjson
+import structlog
+
+from ..api import context as api_context
+from ..api import query as query_api
+from ..errors import AppError, invalid, unauthenticated
+from ..governance import erase as erasure
+from ..ingest import pipeline
+from ..observability import metrics
+from .errors import to_status
+from .gen import analytics_pb2, analytics_pb2_grpc
+
+log = structlog.get_logger(target="reactor_analytics.grpc")
+
+
+def _metadata(ctx: grpc.ServicerContext) -> dict[str, str]:
+    return {k.lower(): v for k, v in ctx.invocation_metadata() if isinstance(v, str)}
+
+
+def _bearer(metadata: dict[str, str]) -> str:
+    scheme, _, token = metadata.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthenticated("send authorization: Bearer <token> metadata")
+    return token.strip()
+
+
+def _json(raw: bytes):
+    return orjson.Fragment(raw) if raw else None
+
+
+def _event(e: analytics_pb2.Event) -> dict:
+    out = {"event": e.event, "anonymous_id": e.anonymous_id or None, "user_id": e.user_id or None,
+           "properties": _json(e.properties), "context": _json(e.context),
+           "timestamp": e.timestamp or None, "message_id": e.message_id or None}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _clean(body: dict) -> dict:
+    return {k: v for k, v in body.items() if v not in (None, "")}
+
+
+def _rpc(kind: str):
+    """Run a handler in the app's context; AppError leaves as a gRPC status, anything else as INTERNAL."""
+    def wrap(handler):
+        @functools.wraps(handler)
+        def call(self, request, ctx: grpc.ServicerContext):
+            remaining = ctx.time_remaining()
+            if remaining is not None and remaining <= 0:
+                ctx.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the call started")
+            status = None
+            try:
+                with self.app.app_context():
+                    answer = handler(self, request, ctx, _metadata(ctx))
+            except AppError as exc:
+                status = to_status(exc)
+            except Exception as exc:  # noqa: BLE001 - never a stack trace to the caller
+                log.error("unhandled gRPC error", method=kind, error_type=type(exc).__name__, exc_info=exc)
+                status = to_status(AppError(500, "analytics.internal", "internal error"))
+            if status is None:
+                metrics.GRPC_REQUESTS.labels(kind, "OK").inc()
+                return answer
+            metrics.GRPC_REQUESTS.labels(kind, status.code.name).inc()
+            ctx.abort_with_status(status)
+        return call
+    return wrap
+
+
+class AnalyticsService(analytics_pb2_grpc.AnalyticsServicer):
+    def __init__(self, app) -> None:
+        self.app = app
+        self.services = app.extensions["reactor"]
+
+    def _ingest(self, kind: str, project: str, body: dict, metadata: dict) -> analytics_pb2.IngestReply:
+        if project:
+            body["project_id"] = project  # named twice (request and metadata), both must agree, as over HTTP
+        call = pipeline.IngestCall(kind=kind, body=orjson.dumps(body), bearer=_bearer(metadata),
+                                   project_header=metadata.get("x-reactor-project"))
+        result = pipeline.ingest(self.services, call)
+        metrics.EVENTS_ACCEPTED.labels(kind).inc(result.accepted)
+        for rejection in result.rejected:
+            metrics.EVENTS_REJECTED.labels(rejection["reason"]).inc()
+        if kind != "batch" and result.rejected and result.rejected[0]["reason"] != "opted_out":
+            first = result.rejected[0]
+            raise invalid(f"analytics.event.{first['reason']}", first["message"],
+                          **{k: v for k, v in first.items() if k not in ("index", "reason", "message")})
+        return analytics_pb2.IngestReply(accepted=result.accepted, rejected=[
+            analytics_pb2.Rejection(index=r.get("index", 0), reason=r["reason"], message=r.get("message", ""),
+                                    field=str(r.get("field", ""))) for r in result.rejected])
+
+    @_rpc("track")
+    def Track(self, request, ctx, metadata):
+        return self._ingest("track", request.project, _event(request.event), metadata)
+
+    @_rpc("batch")
+    def Batch(self, request, ctx, metadata):
+        body = _clean({"batch": [_event(e) for e in request.events], "sent_at": request.sent_at})
+        body.setdefault("batch", [])
+        return self._ingest("batch", request.project, body, metadata)
+
+    @_rpc("identify")
+    def Identify(self, request, ctx, metadata):
+        body = _clean({"anonymous_id": request.anonymous_id, "user_id": request.user_id,
+                       "traits": _json(request.traits), "timestamp": request.timestamp,
+                       "message_id": request.message_id})
+        return self._ingest("identify", request.project, body, metadata)
+
+    @_rpc("alias")
+    def Alias(self, request, ctx, metadata):
+        body = _clean({"previous_id": request.previous_id, "user_id": request.user_id,
+                       "timestamp": request.timestamp, "message_id": request.message_id})
+        return self._ingest("alias", request.project, body, metadata)
+
+    @_rpc("query")
+    def Query(self, request, ctx, metadata):
+        principal = self.services.verifier.verify(_bearer(metadata))
+        try:
+            body = orjson.loads(request.query or b"{}")
+        except orjson.JSONDecodeError:
+            raise invalid("analytics.invalid_json", "query is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise invalid("analytics.invalid_request", "query must be a JSON object")
+        if request.project:
+            body.setdefault("project_id", request.project)
+        data = query_api.run(principal, body, metadata.get("x-reactor-project"), timeout_s=ctx.time_remaining())
+        return analytics_pb2.QueryReply(kind=data["kind"], rows=orjson.dumps(data["rows"]),
+                                        took_ms=data["meta"]["took_ms"], rows_scanned=data["meta"]["rows_scanned"])
+
+    @_rpc("erase")
+    def Erase(self, request, ctx, metadata):
+        principal = self.services.verifier.verify(_bearer(metadata))
+        which = request.WhichOneof("person")
+        if which is None:
+            raise invalid("analytics.invalid_request", "name exactly one of user_id or anonymous_id")
+        value = getattr(request, which)
+        api_context.string_field({which: value}, which)
+        with self.services.db.connection() as conn:
+            project = api_context.project_for(conn, principal, "erase", metadata.get("x-reactor-project"),
+                                              request.project)
+        erased = erasure.erase(self.services.db, self.services.engine, project, principal.subject,
+                               **{which: value})
+        return analytics_pb2.EraseReply(**erased.as_dict())

@@ -1,0 +1,191 @@
+"""The gRPC service, as `reactor serve` runs it: same pipeline, engine, permissions and errors as HTTP."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import grpc
+import psycopg
+import pytest
+import requests
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from conftest import ADMIN_TOKEN, LiveServer, unique_slug
+from reactor_analytics.rpc.errors import error_info
+from reactor_analytics.rpc.gen import analytics_pb2 as pb
+from reactor_analytics.rpc.gen import analytics_pb2_grpc as pb_grpc
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def server(postgres, tmp_path_factory):
+    live = LiveServer(postgres, tmp_path_factory.mktemp("grpc")).start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def channel(server):
+    with grpc.insecure_channel(server.grpc_target) as ch:
+        grpc.channel_ready_future(ch).result(timeout=30)
+        yield ch
+
+
+def _project(server) -> tuple[str, str]:
+    slug = unique_slug("grpc")
+    data = requests.post(server.url + "/analytics/v1/projects", json={"slug": slug}, headers=ADMIN, timeout=10).json()
+    return data["data"]["id"], slug
+
+
+def _token(server, *permissions: str) -> list[tuple[str, str]]:
+    minted = requests.post(server.url + "/_admin/tokens", json={"sub": "svc", "permissions": list(permissions)},
+                           headers=ADMIN, timeout=10).json()["data"]["token"]
+    return [("authorization", f"Bearer {minted}")]
+
+
+def _code(call) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as failed:
+        call()
+    info = error_info(failed.value)
+    return failed.value.code(), info.reason if info else ""
+
+
+def test_health_reflection_and_http_health_report_grpc(server, channel):
+    health = health_pb2_grpc.HealthStub(channel)
+    for service in ("", "reactor.analytics.v1.Analytics"):
+        assert health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status == \
+            health_pb2.HealthCheckResponse.SERVING
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    answer = next(stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]),
+                                            timeout=5))
+    names = {s.name for s in answer.list_services_response.service}
+    assert {"reactor.analytics.v1.Analytics", "grpc.health.v1.Health"} <= names
+    body = requests.get(server.url + "/health", timeout=10).json()
+    assert body["parts"]["grpc"] == "ok"
+    doctor = requests.get(server.url + "/_admin/doctor", headers=ADMIN, timeout=10).json()
+    assert any(c["name"] == "grpc" and c["status"] == "ok" for c in doctor["analytics"]["checks"])
+
+
+def test_ingest_query_and_erase_over_grpc(server, channel, postgres):
+    project_id, slug = _project(server)
+    stub = pb_grpc.AnalyticsStub(channel)
+    md = _token(server, f"analytics:{slug}:ingest", f"analytics:{slug}:query", f"analytics:{slug}:erase")
+    props = b'{"plan":"pro","cents":9007199254740993}'
+    assert stub.Track(pb.TrackRequest(project=slug, event=pb.Event(
+        event="signup", anonymous_id="anon_g", properties=props, message_id="m-track")), metadata=md).accepted == 1
+    batch = stub.Batch(pb.BatchRequest(project=project_id, events=[
+        pb.Event(event="view", anonymous_id="anon_g", message_id=f"m-{i}") for i in range(5)] + [
+        pb.Event(event="", anonymous_id="anon_g")]), metadata=md)
+    assert batch.accepted == 5 and [r.reason for r in batch.rejected] == ["invalid_name"] and batch.rejected[0].index == 5
+    assert stub.Identify(pb.IdentifyRequest(project=slug, anonymous_id="anon_g", user_id="u_g",
+                                            traits=b'{"email":"g@mail.test"}'), metadata=md).accepted == 1
+    assert stub.Alias(pb.AliasRequest(project=slug, previous_id="anon_g2", user_id="u_g"), metadata=md).accepted == 1
+    # A retry with the same message_id is stored once.
+    stub.Track(pb.TrackRequest(project=slug, event=pb.Event(event="signup", anonymous_id="anon_g",
+                                                              message_id="m-track")), metadata=md)
+    with psycopg.connect(postgres.url) as conn:
+        stored = conn.execute("SELECT properties FROM events WHERE project_id = %s AND message_id = 'm-track'",
+                              (project_id,)).fetchall()
+    assert stored == [({"plan": "pro", "cents": 9007199254740993},)]
+
+    answer = stub.Query(pb.QueryRequest(project=slug, query=json.dumps(
+        {"kind": "aggregate", "time_range": {"last": "1d"}, "measure": "unique_users"}).encode()), metadata=md)
+    assert answer.kind == "aggregate" and json.loads(answer.rows)[0]["value"] == 1
+    http = requests.post(server.url + "/analytics/v1/query", json={
+        "kind": "aggregate", "time_range": {"last": "1d"}}, headers={"Authorization": md[0][1],
+                                                                     "X-Reactor-Project": slug}, timeout=10).json()
+    assert json.loads(stub.Query(pb.QueryRequest(project=slug, query=b'{"kind":"aggregate","time_range":{"last":"1d"}}'),
+                                 metadata=md).rows) == http["data"]["rows"]
+
+    erased = stub.Erase(pb.EraseRequest(project=slug, user_id="u_g"), metadata=md)
+    assert (erased.events, erased.identity_links, erased.traits) == (8, 2, 1)
+    again = stub.Query(pb.QueryRequest(project=slug, query=b'{"kind":"aggregate","time_range":{"last":"1d"}}'),
+                       metadata=md)
+    assert json.loads(again.rows)[0]["value"] == 0
+
+
+def test_grpc_errors_carry_the_http_error_codes(server, channel):
+    project_id, slug = _project(server)
+    other_id, other = _project(server)
+    stub = pb_grpc.AnalyticsStub(channel)
+    md = _token(server, f"analytics:{slug}:ingest", f"analytics:{slug}:query")
+    event = pb.Event(event="e", anonymous_id="a")
+    cases = [
+        (lambda: stub.Track(pb.TrackRequest(project=slug, event=event)),
+         grpc.StatusCode.UNAUTHENTICATED, "analytics.auth.unauthenticated"),
+        (lambda: stub.Track(pb.TrackRequest(project=slug, event=event), metadata=[("authorization", "Bearer x.y.z")]),
+         grpc.StatusCode.UNAUTHENTICATED, "analytics.auth.unauthenticated"),
+        (lambda: stub.Track(pb.TrackRequest(project=other, event=event), metadata=md),
+         grpc.StatusCode.PERMISSION_DENIED, "analytics.auth.forbidden"),
+        (lambda: stub.Track(pb.TrackRequest(project=slug, event=event), metadata=md + [("x-reactor-project", other)]),
+         grpc.StatusCode.PERMISSION_DENIED, "analytics.auth.forbidden"),
+        (lambda: stub.Erase(pb.EraseRequest(project=slug, user_id="u"), metadata=md),
+         grpc.StatusCode.PERMISSION_DENIED, "analytics.auth.forbidden"),
+        (lambda: stub.Erase(pb.EraseRequest(project=slug), metadata=md),
+         grpc.StatusCode.INVALID_ARGUMENT, "analytics.invalid_request"),
+        (lambda: stub.Track(pb.TrackRequest(project=slug, event=pb.Event(event="e", anonymous_id="a",
+                                                                         properties=b"{not json")), metadata=md),
+         grpc.StatusCode.INVALID_ARGUMENT, "analytics.invalid_json"),
+        (lambda: stub.Track(pb.TrackRequest(project=slug, event=pb.Event(
+            event="e", anonymous_id="a", properties=json.dumps({"x": "y" * 40_000}).encode())), metadata=md),
+         grpc.StatusCode.INVALID_ARGUMENT, "analytics.event.properties_too_large"),
+        (lambda: stub.Batch(pb.BatchRequest(project=slug, events=[event] * 101), metadata=md),
+         grpc.StatusCode.INVALID_ARGUMENT, "analytics.batch.too_many_events"),
+        (lambda: stub.Track(pb.TrackRequest(event=event), metadata=md),
+         grpc.StatusCode.INVALID_ARGUMENT, "analytics.project.missing"),
+        (lambda: stub.Query(pb.QueryRequest(project=slug, query=b"[1]"), metadata=md),
+         grpc.StatusCode.INVALID_ARGUMENT, "analytics.invalid_request"),
+        (lambda: stub.Query(pb.QueryRequest(project=slug, query=b'{"kind":"nope"}'), metadata=md),
+         grpc.StatusCode.INVALID_ARGUMENT, "analytics.query.unknown_kind"),
+    ]
+    for call, status, reason in cases:
+        assert _code(call) == (status, reason)
+    # An expired deadline does no work.
+    with pytest.raises(grpc.RpcError) as late:
+        stub.Track(pb.TrackRequest(project=slug, event=pb.Event(event="late", anonymous_id="a")), metadata=md,
+                   timeout=0.000001)
+    assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_sigterm_finishes_calls_in_flight_and_loses_nothing_acknowledged(postgres, tmp_path):
+    import threading
+
+    live = LiveServer(postgres, tmp_path).start()
+    project_id, slug = _project(live)
+    md = _token(live, f"analytics:{slug}:ingest")
+    acknowledged: list[str] = []
+    stop = threading.Event()
+
+    def send() -> None:
+        with grpc.insecure_channel(live.grpc_target) as ch:
+            stub = pb_grpc.AnalyticsStub(ch)
+            n = 0
+            while not stop.is_set():
+                ids = [f"{uuid.uuid4().hex}" for _ in range(20)]
+                try:
+                    stub.Batch(pb.BatchRequest(project=slug, events=[
+                        pb.Event(event="e", anonymous_id="a", message_id=i) for i in ids]), metadata=md, timeout=10)
+                except grpc.RpcError:
+                    if n > 0:
+                        return
+                    continue
+                acknowledged.extend(ids)
+                n += 1
+
+    threads = [threading.Thread(target=send) for _ in range(3)]
+    for t in threads:
+        t.start()
+    import time
+
+    time.sleep(1.5)
+    live.stop()
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert acknowledged
+    with psycopg.connect(postgres.url) as conn:
+        stored = {r[0] for r in conn.execute("SELECT message_id FROM events WHERE project_id = %s", (project_id,))}
+    assert set(acknowledged) <= stored
