@@ -9,7 +9,8 @@ user agents, unique message ids) and prints:
   * HTTP /batch events/s at peak (closed loop), and p50/p99 batch latency at 80% of that peak
     (open loop, paced);
   * HTTP /track single-event requests/s with p50/p99;
-and the ratio HTTP / COPY.
+  * gRPC `Batch` events/s at peak (closed loop, same events, a JWT as server callers use);
+and the ratios HTTP / COPY and gRPC / COPY.
 """
 
 from __future__ import annotations
@@ -144,6 +145,58 @@ def run_load(url: str, path: str, bodies: list[bytes], key: str, clients: int, r
             "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
 
 
+def _grpc_requests(bodies: list[bytes], slug: str) -> list[bytes]:
+    """The same batches as gRPC BatchRequests, serialised before the clock starts."""
+    from reactor_analytics.rpc.gen import analytics_pb2 as pb
+
+    requests = []
+    for body in bodies:
+        events = [pb.Event(event=e["event"], anonymous_id=e.get("anonymous_id", ""), user_id=e.get("user_id", ""),
+                           message_id=e["message_id"], properties=json.dumps(e["properties"]).encode(),
+                           context=json.dumps(e["context"]).encode()) for e in json.loads(body)["batch"]]
+        requests.append(pb.BatchRequest(project=slug, events=events).SerializeToString())
+    return requests
+
+
+def _grpc_client(target: str, token: str, requests: list[bytes], out: mp.Queue, start_at: float) -> None:
+    import grpc
+
+    from reactor_analytics.rpc.gen import analytics_pb2 as pb
+
+    with grpc.insecure_channel(target) as channel:
+        batch = channel.unary_unary("/reactor.analytics.v1.Analytics/Batch", request_serializer=None,
+                                    response_deserializer=pb.IngestReply.FromString)
+        metadata = (("authorization", f"Bearer {token}"),)
+        latencies, failures = [], 0
+        while time.time() < start_at:
+            time.sleep(0.001)
+        for request in requests:
+            t0 = time.perf_counter()
+            try:
+                batch(request, metadata=metadata, timeout=60)
+            except grpc.RpcError:
+                failures += 1
+            latencies.append(time.perf_counter() - t0)
+    out.put((latencies, failures, time.perf_counter()))
+
+
+def run_grpc_load(target: str, token: str, requests: list[bytes], clients: int) -> dict:
+    out: mp.Queue = mp.Queue()
+    start_at = time.time() + 0.5
+    procs = [mp.Process(target=_grpc_client, args=(target, token, requests[i::clients], out, start_at))
+             for i in range(clients)]
+    for proc in procs:
+        proc.start()
+    results = [out.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    elapsed = max(time.time() - start_at, 1e-9)
+    latencies = sorted(l for r in results for l in r[0])
+    return {"requests": len(latencies), "failures": sum(r[1] for r in results), "rps": len(latencies) / elapsed,
+            "p50_ms": 1000 * latencies[len(latencies) // 2],
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
+
+
 # --- the COPY ceiling --------------------------------------------------------------------
 
 def copy_ceiling(db_url: str, project_id: str, bodies: list[bytes]) -> dict:
@@ -174,7 +227,9 @@ def main() -> None:
     database.start()
     migrate.migrate(database.url)
     port = free_port()
+    grpc_target = f"127.0.0.1:{free_port()}"
     env = {**os.environ, "REACTOR_DATABASE_URL": database.url, "REACTOR_ANALYTICS_BIND": f"127.0.0.1:{port}",
+           "REACTOR_GRPC_BIND": grpc_target, "REACTOR_ANALYTICS_RATE_LIMIT_PER_SECOND": "0",
            "REACTOR_ANALYTICS_WORKERS": str(args.workers), "REACTOR_ADMIN_TOKEN": ADMIN_TOKEN,
            "REACTOR_DATA_DIR": str(root / "data"), "REACTOR_TRACING_FILTER": "warning",
            "REACTOR_DATABASE_POOL_MIN": "1", "REACTOR_DATABASE_POOL_MAX": "2"}
@@ -193,6 +248,9 @@ def main() -> None:
         http_project = admin(url, "POST", "/analytics/v1/projects", {"slug": "bench-http"})["data"]
         key = admin(url, "POST", "/analytics/v1/projects/bench-http/keys", {"name": "bench"})["data"]["key"]
         copy_project = admin(url, "POST", "/analytics/v1/projects", {"slug": "bench-copy"})["data"]
+        grpc_project = admin(url, "POST", "/analytics/v1/projects", {"slug": "bench-grpc"})["data"]
+        token = admin(url, "POST", "/_admin/tokens", {"sub": "bench", "permissions": [
+            "analytics:bench-grpc:ingest"]})["data"]["token"]
 
         print(f"generating {args.events:,} events ...", file=sys.stderr)
         warm = batches(5_000, 100, seed=1)
@@ -201,6 +259,7 @@ def main() -> None:
         copy_bodies = batches(args.events, 100, seed=4)
         rng = random.Random(5)
         track_bodies = [json.dumps(make_event(rng)).encode() for _ in range(args.track_requests)]
+        grpc_requests = _grpc_requests(batches(args.events, 100, seed=6), "bench-grpc")
 
         run_load(url, "/analytics/v1/batch", warm, key, args.clients)
         copy = copy_ceiling(database.url, copy_project["id"], copy_bodies)
@@ -208,10 +267,14 @@ def main() -> None:
         peak_events = peak["rps"] * 100
         paced = run_load(url, "/analytics/v1/batch", paced_bodies, key, args.clients, rate=0.8 * peak["rps"])
         track = run_load(url, "/analytics/v1/track", track_bodies, key, args.clients)
+        grpc_peak = run_grpc_load(grpc_target, token, grpc_requests, args.clients)
+        grpc_events = grpc_peak["rps"] * 100
 
         with psycopg.connect(database.url) as conn:
             stored = conn.execute("SELECT count(*) FROM events WHERE project_id = %s",
                                   (http_project["id"],)).fetchone()[0]
+            grpc_stored = conn.execute("SELECT count(*) FROM events WHERE project_id = %s",
+                                       (grpc_project["id"],)).fetchone()[0]
         expected = (len(warm) + len(peak_bodies) + len(paced_bodies)) * 100 + len(track_bodies)
 
         print()
@@ -223,10 +286,14 @@ def main() -> None:
         print(f"{'/batch p50 / p90 / p99 ms at 80% of peak':44}{paced['p50_ms']:>8.1f} /{paced['p90_ms']:>6.1f} /"
               f"{paced['p99_ms']:>6.1f}"
               f"   ({paced['rps'] * 100:,.0f} events/s offered)")
+        print(f"{'gRPC Batch of 100, events/s (peak)':44}{grpc_events:>16,.0f}{copy['events_per_s']:>18,.0f}"
+              f"{grpc_events / copy['events_per_s']:>8.2f}   (gRPC / HTTP {grpc_events / peak_events:.2f})")
+        print(f"{'gRPC Batch p50 / p99 ms at peak':44}{grpc_peak['p50_ms']:>8.1f} /{grpc_peak['p99_ms']:>6.1f}")
         print(f"{'/track requests/s':44}{track['rps']:>16,.0f}")
         print(f"{'/track p50 / p99 ms':44}{track['p50_ms']:>8.1f} /{track['p99_ms']:>6.1f}")
-        failures = peak["failures"] + paced["failures"] + track["failures"]
-        print(f"non-200 answers: {failures}; events stored {stored:,} of {expected:,} sent")
+        failures = peak["failures"] + paced["failures"] + track["failures"] + grpc_peak["failures"]
+        print(f"failed answers: {failures}; events stored {stored:,} of {expected:,} sent over HTTP, "
+              f"{grpc_stored:,} of {len(grpc_requests) * 100:,} over gRPC")
     finally:
         os.killpg(server.pid, 15)
         server.wait(30)

@@ -66,6 +66,8 @@ class AuthConfig:
 class GrpcConfig:
     bind: str = "0.0.0.0:8007"
     enabled: bool = True
+    # Server processes sharing the port (SO_REUSEPORT), like gunicorn's workers.
+    workers: int = 2
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,9 @@ class _Gunicorn(BaseApplication):
         return app
 
 
+_STOPPED = (0, -signal.SIGTERM, -signal.SIGINT)
+
+
 class ChildProcess:
     """A part of the service in its own process (`reactor engine`, `reactor grpc`), started before
     the web workers and restarted if it dies."""
@@ -110,7 +113,10 @@ class ChildProcess:
         def watch() -> None:
             while not self._stopping:
                 if self.proc is not None and self.proc.wait() is not None:
-                    time.sleep(1.0)  # a shutdown (Ctrl-C reaches the whole group) sets _stopping meanwhile
+                    # A stop signal to the whole group (Ctrl-C, SIGTERM) is a shutdown, not a crash.
+                    if self.proc.returncode in _STOPPED or self._stopping:
+                        return
+                    time.sleep(1.0)
                     if self._stopping:
                         return
                     print(f"{self.name} exited; restarting", file=sys.stderr, flush=True)
@@ -143,7 +149,8 @@ def children(config: Config) -> list[ChildProcess]:
             if probe(config.grpc.bind) != "SERVING":
                 raise RuntimeError("gRPC is not serving yet")
 
-        parts.append(ChildProcess("gRPC server", "grpc", grpc_ready))
+        parts.extend(ChildProcess(f"gRPC server {n + 1}", "grpc", grpc_ready)
+                     for n in range(max(1, config.grpc.workers)))
     return parts
 
 
@@ -153,6 +160,7 @@ def serve(config: Config) -> None:
     ratelimit.fresh_table(config.data_dir)
     _, embedded = prepare(config)
     parts = children(config)
+    master = os.getpid()
     try:
         for part in parts:
             part.start()
@@ -163,8 +171,10 @@ def serve(config: Config) -> None:
               flush=True)
         _Gunicorn(gunicorn_settings(config)).run()
     finally:
-        for part in reversed(parts):
-            part.stop()
-        if embedded is not None:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            embedded.stop()
+        # A gunicorn worker unwinds through here from its fork; only the master cleans up.
+        if os.getpid() == master:
+            for part in reversed(parts):
+                part.stop()
+            if embedded is not None:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                embedded.stop()

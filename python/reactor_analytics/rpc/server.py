@@ -35,7 +35,7 @@ def build(config: Config, app=None) -> tuple[grpc.Server, health.HealthServicer]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
                          maximum_concurrent_rpcs=workers * 8,
                          options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                                  ("grpc.so_reuseport", 0)])
+                                  ("grpc.so_reuseport", 1 if config.grpc.workers > 1 else 0)])
     analytics_pb2_grpc.add_AnalyticsServicer_to_server(AnalyticsService(app), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
