@@ -85,3 +85,27 @@ def parse_user_agent(ua: str) -> tuple[str | None, str | None, DeviceType | None
 
 def country_for_timezone(tz: str) -> str | None:
     """ISO 3166-1 alpha-2 country of an IANA timezone (``Europe/Berlin`` → ``DE``), or None."""
+
+class QueryError(Exception):
+    """args: (code, message); code is "invalid" or "timeout"."""
+
+class Engine:
+    """The query engine's columnar store of every project's events (one per engine process)."""
+
+    def __init__(self) -> None: ...
+    def tail_position(self, name: str) -> tuple[int, list[int]]:
+        """(highest seq read, seqs still missing below it) of the tail "events", "links" or "traits"."""
+    def append(self, name: str, data: bytes) -> int:
+        """Append COPY text rows read from a tail; returns how many rows were read."""
+    def delete_seqs(self, project_id: str, seqs: list[int]) -> int:
+        """Forget rows by seq; returns how many were live."""
+    def erase_person(self, project_id: str, ids: list[str], seqs: list[int]) -> tuple[int, int]:
+        """Forget a person (every id linked to `ids`) and the rows `seqs`: (rows, ids) forgotten."""
+    def drop_before(self, project_id: str, cutoff_us: int) -> int:
+        """Retention: forget rows older than `cutoff_us` (epoch µs)."""
+    def mentions(self, project_id: str, needle: str) -> bool:
+        """Whether anything the project holds contains `needle`."""
+    def execute(self, plan_json: str) -> str:
+        """Run a plan (JSON) and answer JSON; raises QueryError."""
+    def stats(self) -> dict[str, int]:
+        """{"projects", "rows", "bytes"}."""
