@@ -209,3 +209,10 @@ def test_row_budget_answers_504(client, project, app):
         services.config = original
     assert answer.status_code == 504
     assert answer.get_json()["error"]["code"] == "analytics.query.timeout"
+
+
+def test_nan_and_infinity_are_not_json(client, project):
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        answer = client.post("/analytics/v1/query", data='{"kind": "aggregate", "limit": %s}' % constant,
+                             headers={**ADMIN, "Content-Type": "application/json", "X-Reactor-Project": project.id})
+        assert answer.status_code == 400 and answer.get_json()["error"]["code"] == "analytics.invalid_json"

@@ -113,6 +113,10 @@ def project_for(conn, principal: Principal, action: str, *named: str | None) -> 
     return project
 
 
+def _not_json(constant: str):
+    raise ValueError(f"{constant} is not JSON")  # Python's parser would take NaN and Infinity
+
+
 def json_body(required: bool = True) -> dict:
     """The request body as a JSON object (admin endpoints; ingest parses in the native core)."""
     content_type = request.mimetype
@@ -124,7 +128,7 @@ def json_body(required: bool = True) -> dict:
             raise invalid("analytics.invalid_json", "the body must be a JSON object")
         return {}
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_constant=_not_json)
     except (ValueError, RecursionError):
         raise invalid("analytics.invalid_json", "the body is not valid JSON") from None
     if not isinstance(value, dict):

@@ -92,6 +92,50 @@ _EVENT_FIELDS = {
     "project_id": _PROJECT_ID,
 }
 
+_ONE_ID_REQUIRED = [{"required": ["anonymous_id"]}, {"required": ["user_id"]}]
+_DURATION = {"type": "string", "pattern": r"^\d{1,5}(s|m|h|d|w)$"}
+_QUERY_COMMON = {
+    "project_id": _PROJECT_ID,
+    "time_range": {"description": 'Default {"last": "30d"}.', "oneOf": [
+        {"type": "object", "required": ["last"], "additionalProperties": False, "properties": {"last": _DURATION}},
+        {"type": "object", "required": ["from"], "additionalProperties": False,
+         "properties": {"from": {"type": "string", "format": "date-time"},
+                        "to": {"type": "string", "format": "date-time"}}}]},
+    "timezone": {"type": "string", "description": "IANA name; default UTC."},
+    "filter": _ref("Filter"),
+}
+_LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000}
+# kind -> (required fields, the kind's own fields)
+_QUERY_FIELDS: dict = {
+    "events": ([], {"limit": _LIMIT}),
+    "aggregate": ([], {"measure": _ref("Measure"), "group_by": _ref("GroupBy"),
+                       "time_bucket": {"type": "string", "enum": ["1h", "1d", "1w", "1mo"]}}),
+    "funnel": (["steps"], {"steps": {"type": "array", "minItems": 1, "maxItems": 20, "items": {
+                               "type": "object", "required": ["event"], "additionalProperties": False,
+                               "properties": {"event": _STRING, "filter": _ref("Filter")}}},
+                           "conversion_window": _DURATION, "group_by": _ref("GroupBy"),
+                           "order": {"type": "string", "enum": ["sequential", "strict"]}}),
+    "retention": (["cohort_event"], {"cohort_event": _STRING, "return_event": _STRING,
+                                     "period": {"type": "string", "enum": ["day", "week"]},
+                                     "periods": {"type": "integer", "minimum": 1, "maximum": 90}}),
+    "breakdown": (["prop"], {"prop": _STRING, "measure": _ref("Measure"), "limit": _LIMIT}),
+    "path": ([], {"start_event": _STRING, "end_event": _STRING,
+                  "depth": {"type": "integer", "minimum": 1, "maximum": 20}, "limit": _LIMIT}),
+}
+_QUERY_KINDS = {kind: f"{kind.capitalize()}Query" for kind in _QUERY_FIELDS}
+
+
+def _query_kind(kind: str) -> dict:
+    required, own = _QUERY_FIELDS[kind]
+    schema = {"type": "object", "required": ["kind", *required], "additionalProperties": False,
+              "properties": {**_QUERY_COMMON, "kind": {"type": "string", "enum": [kind]}, **own}}
+    if kind == "path":
+        schema["description"] = "Exactly one of start_event and end_event."
+        schema["oneOf"] = [{"required": ["start_event"], "not": {"required": ["end_event"]}},
+                           {"required": ["end_event"], "not": {"required": ["start_event"]}}]
+    return schema
+
+
 _INGEST_SECURITY = [{"projectKey": []}, {"projectKeyQuery": []}, {"bearerJwt": []}]
 _JWT = [{"bearerJwt": []}]
 _ADMIN_API = [{"bearerJwt": []}, {"adminToken": []}]
@@ -109,17 +153,20 @@ SCHEMAS: dict = {
     },
     "Event": {
         "type": "object", "properties": _EVENT_FIELDS,
-        "description": "One event; `anonymous_id` or `user_id` is required.",
+        "description": "One event; `anonymous_id` or `user_id` is required (a batch rejects the event alone).",
     },
     "TrackRequest": {
-        "type": "object", "required": ["event"],
+        "type": "object", "required": ["event"], "anyOf": _ONE_ID_REQUIRED,
         "properties": {**_EVENT_FIELDS, "key": _BODY_KEY, "api_key": _BODY_KEY},
         "additionalProperties": False,
     },
     "BatchRequest": {
         "type": "object",
+        "oneOf": [{"required": ["batch"], "not": {"required": ["events"]}},
+                  {"required": ["events"], "not": {"required": ["batch"]}}],
         "properties": {"batch": {"type": "array", "minItems": 1, "maxItems": 100, "items": _ref("Event")},
-                       "events": {"type": "array", "description": "Alias of `batch`.", "items": _ref("Event")},
+                       "events": {"type": "array", "minItems": 1, "maxItems": 100, "items": _ref("Event"),
+                                  "description": "Another name for `batch`; send one of the two."},
                        "sent_at": _TIME, "project_id": _PROJECT_ID, "key": _BODY_KEY, "api_key": _BODY_KEY},
         "additionalProperties": False,
         "description": "Up to 100 events; the body is at most 1 MiB.",
@@ -186,42 +233,13 @@ SCHEMAS: dict = {
                    "additionalProperties": False}],
     },
     "QueryRequest": {
-        "type": "object", "required": ["kind"],
-        "description": "One schema for every kind; fields other than the common ones belong to their kind "
-                       "(events: limit; aggregate: measure, group_by, time_bucket; funnel: steps, "
-                       "conversion_window, group_by, order; retention: cohort_event, return_event, period, "
-                       "periods; breakdown: prop, measure, limit; path: start_event | end_event, depth, limit).",
-        "properties": {
-            "project_id": _PROJECT_ID,
-            "kind": {"type": "string", "enum": ["events", "aggregate", "funnel", "retention", "breakdown", "path"]},
-            "time_range": {"oneOf": [
-                {"type": "object", "required": ["last"], "additionalProperties": False,
-                 "properties": {"last": {"type": "string", "pattern": r"^\d{1,5}(s|m|h|d|w)$"}}},
-                {"type": "object", "required": ["from"], "additionalProperties": False,
-                 "properties": {"from": {"type": "string", "format": "date-time"},
-                                "to": {"type": "string", "format": "date-time"}}}]},
-            "timezone": {"type": "string", "description": "IANA name; default UTC."},
-            "filter": _ref("Filter"),
-            "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
-            "measure": _ref("Measure"),
-            "group_by": _ref("GroupBy"),
-            "time_bucket": {"type": "string", "enum": ["1h", "1d", "1w", "1mo"]},
-            "steps": {"type": "array", "minItems": 1, "maxItems": 20,
-                      "items": {"type": "object", "required": ["event"], "additionalProperties": False,
-                                "properties": {"event": _STRING, "filter": _ref("Filter")}}},
-            "conversion_window": {"type": "string", "pattern": r"^\d{1,5}(s|m|h|d|w)$"},
-            "order": {"type": "string", "enum": ["sequential", "strict"]},
-            "cohort_event": _STRING,
-            "return_event": _STRING,
-            "period": {"type": "string", "enum": ["day", "week"]},
-            "periods": {"type": "integer", "minimum": 1, "maximum": 90},
-            "prop": _STRING,
-            "start_event": _STRING,
-            "end_event": _STRING,
-            "depth": {"type": "integer", "minimum": 1, "maximum": 20},
-        },
-        "additionalProperties": False,
+        "description": "One endpoint, one schema per `kind`; the common fields are project_id, kind, "
+                       "time_range, timezone and filter.",
+        "oneOf": [_ref(name) for name in _QUERY_KINDS.values()],
+        "discriminator": {"propertyName": "kind",
+                          "mapping": {kind: f"#/components/schemas/{name}" for kind, name in _QUERY_KINDS.items()}},
     },
+    **{name: _query_kind(kind) for kind, name in _QUERY_KINDS.items()},
     "QueryResult": _data({
         "type": "object", "required": ["kind", "rows", "meta"],
         "properties": {"kind": {"type": "string"},

@@ -50,7 +50,7 @@ def build(config: Config, app=None) -> tuple[grpc.Server, health.HealthServicer]
 def serve_forever(config: Config) -> None:
     server, health_servicer = build(config)
     server.start()
-    log.info("grpc listening", bind=config.grpc.bind)
+    log.info("grpc listening", port=config.grpc.bind.rpartition(":")[2])  # never an address in a log line
     stopping = threading.Event()
 
     def stop(signum, frame) -> None:
