@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from flask import current_app, request
 
@@ -88,11 +89,13 @@ def check_key_project(project: dict, *named: str | None) -> None:
         raise forbidden("this project key belongs to another project")
 
 
-def project_for(conn, principal: Principal, action: str, *named: str | None) -> dict:
+def project_for(conn, principal: Principal, action: str, *named: str | None,
+                anonymous_ids: Sequence[str] | None = None) -> dict:
     """The project named by the request (header and body must agree) if the principal may act on it.
 
     A project that does not exist and one the caller may not touch get the same answer, so a
-    credential learns nothing about other projects.
+    credential learns nothing about other projects. With `anonymous_ids` (ingest), the project
+    carries `opted_out` as `key_principal`'s does.
     """
     names = _project_names(named)
     if not all(storable(n) for n in names):  # no project has such a name: the answer for an unknown one
@@ -107,7 +110,7 @@ def project_for(conn, principal: Principal, action: str, *named: str | None) -> 
             names = {principal.key_project}
         else:
             raise invalid("analytics.project.missing", "name the project with X-Reactor-Project or project_id")
-    project = queries.find_project(conn, next(iter(names)))
+    project = queries.find_project(conn, next(iter(names)), anonymous_ids)
     if project is None or not principal.can(action, project):
         raise forbidden(f"this credential may not {action} in that project")
     return project

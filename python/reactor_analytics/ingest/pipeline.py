@@ -118,17 +118,16 @@ def resolve_project(conn, call: IngestCall, principal: Principal, key_project: d
     if key_project is not None:
         context.check_key_project(key_project, call.project_header, parsed.project_id)
         return key_project
-    return context.project_for(conn, principal, "ingest", call.project_header, parsed.project_id)
+    return context.project_for(conn, principal, "ingest", call.project_header, parsed.project_id,
+                               anonymous_ids=parsed.anonymous_ids)
 
 
 def check_quota(project: dict, config: Config) -> None:
     quota.check(project["org_id"], config.analytics.quota_per_org_monthly)
 
 
-def drop_opted_out(conn, project: dict, parsed) -> list[str]:
-    if "opted_out" in project:  # looked up with the project key, in the same round trip
-        return project["opted_out"]
-    return queries.opted_out(conn, project["id"], parsed.anonymous_ids)
+def drop_opted_out(project: dict) -> list[str]:
+    return project["opted_out"]  # looked up with the project, in the same round trip
 
 
 def encode_rows(project: dict, parsed, opted_out: list[str]):
@@ -160,7 +159,7 @@ def ingest(services, call: IngestCall) -> IngestResult:
         principal, key_project = authenticate(conn, services.verifier, call, parsed)
         project = resolve_project(conn, call, principal, key_project, parsed)
         check_quota(project, config)
-        opted_out = drop_opted_out(conn, project, parsed)
+        opted_out = drop_opted_out(project)
         encoded = encode_rows(project, parsed, opted_out)
         stored = write_durably(conn, project, encoded, config.analytics.quota_per_org_monthly)
     return IngestResult(accepted=encoded.accepted, rejected=list(encoded.rejected), stored=stored)

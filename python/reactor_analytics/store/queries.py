@@ -48,10 +48,17 @@ def list_projects(conn, org_id: str | None) -> list[dict]:
         f"SELECT {_PROJECT_FIELDS} FROM projects WHERE org_id = %s ORDER BY created_at, id", (org_id,)).fetchall()
 
 
-def find_project(conn, id_or_slug: str) -> dict | None:
+def find_project(conn, id_or_slug: str, anonymous_ids: Sequence[str] | None = None) -> dict | None:
+    """A project by id or slug; with `anonymous_ids`, also which of them opted out of it
+    (`opted_out`), so ingest learns both in one round trip."""
     cur = conn.cursor(row_factory=dict_row)
+    if anonymous_ids is None:
+        return cur.execute(f"SELECT {_PROJECT_FIELDS} FROM projects WHERE id = %s OR slug = %s",
+                           (id_or_slug, id_or_slug)).fetchone()
     return cur.execute(
-        f"SELECT {_PROJECT_FIELDS} FROM projects WHERE id = %s OR slug = %s", (id_or_slug, id_or_slug)).fetchone()
+        f"SELECT {_PROJECT_FIELDS}, ARRAY(SELECT o.anonymous_id FROM consent_opt_outs o "
+        "  WHERE o.project_id = p.id AND o.anonymous_id = ANY(%s)) AS opted_out "
+        "FROM projects p WHERE id = %s OR slug = %s", (list(anonymous_ids), id_or_slug, id_or_slug)).fetchone()
 
 
 def insert_key(conn, key_id: str, project_id: str, name: str, prefix: str, key_hash: bytes) -> dict:
@@ -88,15 +95,6 @@ def project_for_key(conn, key_hash: bytes, anonymous_ids: Sequence[str] = ()) ->
 
 
 # --- ingest --------------------------------------------------------------------------------
-
-def opted_out(conn, project_id: str, anonymous_ids: Sequence[str]) -> list[str]:
-    if not anonymous_ids:
-        return []
-    rows = conn.execute(
-        "SELECT anonymous_id FROM consent_opt_outs WHERE project_id = %s AND anonymous_id = ANY(%s)",
-        (project_id, list(anonymous_ids))).fetchall()
-    return [row[0] for row in rows]
-
 
 def copy_events(conn, copy_rows: bytes) -> int:
     """Bulk-load native-encoded rows straight into events. Raises UniqueViolation when a
