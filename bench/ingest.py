@@ -106,6 +106,7 @@ def _client(host: str, port: int, path: str, bodies: list[bytes], key: str, inte
     latencies, failures = [], 0
     while time.time() < start_at:
         time.sleep(0.001)
+    cpu = time.process_time()
     next_send = time.perf_counter()
     for body in bodies:
         if interval:
@@ -120,7 +121,7 @@ def _client(host: str, port: int, path: str, bodies: list[bytes], key: str, inte
         latencies.append(time.perf_counter() - t0)
         if response.status != 200:
             failures += 1
-    out.put((latencies, failures, time.perf_counter()))
+    out.put((latencies, failures, time.process_time() - cpu))
 
 
 def run_load(url: str, path: str, bodies: list[bytes], key: str, clients: int, rate: float | None = None) -> dict:
@@ -140,6 +141,7 @@ def run_load(url: str, path: str, bodies: list[bytes], key: str, clients: int, r
     elapsed = max(time.time() - started, 1e-9)
     latencies = sorted(l for r in results for l in r[0])
     return {"requests": len(latencies), "failures": sum(r[1] for r in results), "seconds": elapsed,
+            "client_cpu_s": sum(r[2] for r in results),
             "rps": len(latencies) / elapsed, "p50_ms": 1000 * latencies[len(latencies) // 2],
             "p90_ms": 1000 * latencies[int(len(latencies) * 0.90)],
             "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
@@ -170,6 +172,7 @@ def _grpc_client(target: str, token: str, requests: list[bytes], out: mp.Queue, 
         latencies, failures = [], 0
         while time.time() < start_at:
             time.sleep(0.001)
+        cpu = time.process_time()
         for request in requests:
             t0 = time.perf_counter()
             try:
@@ -177,7 +180,8 @@ def _grpc_client(target: str, token: str, requests: list[bytes], out: mp.Queue, 
             except grpc.RpcError:
                 failures += 1
             latencies.append(time.perf_counter() - t0)
-    out.put((latencies, failures, time.perf_counter()))
+        cpu = time.process_time() - cpu
+    out.put((latencies, failures, cpu))
 
 
 def run_grpc_load(target: str, token: str, requests: list[bytes], clients: int) -> dict:
@@ -193,6 +197,7 @@ def run_grpc_load(target: str, token: str, requests: list[bytes], clients: int) 
     elapsed = max(time.time() - start_at, 1e-9)
     latencies = sorted(l for r in results for l in r[0])
     return {"requests": len(latencies), "failures": sum(r[1] for r in results), "rps": len(latencies) / elapsed,
+            "seconds": elapsed, "client_cpu_s": sum(r[2] for r in results),
             "p50_ms": 1000 * latencies[len(latencies) // 2],
             "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
 
@@ -289,6 +294,8 @@ def main() -> None:
         print(f"{'gRPC Batch of 100, events/s (peak)':44}{grpc_events:>16,.0f}{copy['events_per_s']:>18,.0f}"
               f"{grpc_events / copy['events_per_s']:>8.2f}   (gRPC / HTTP {grpc_events / peak_events:.2f})")
         print(f"{'gRPC Batch p50 / p99 ms at peak':44}{grpc_peak['p50_ms']:>8.1f} /{grpc_peak['p99_ms']:>6.1f}")
+        print(f"{'load generators, CPU s per 1,000 batches':44}{'HTTP':>8}{peak['client_cpu_s'] * 1000 / peak['requests']:>7.2f}"
+              f"   gRPC{grpc_peak['client_cpu_s'] * 1000 / grpc_peak['requests']:>7.2f}   (they share the machine's cores)")
         print(f"{'/track requests/s':44}{track['rps']:>16,.0f}")
         print(f"{'/track p50 / p99 ms':44}{track['p50_ms']:>8.1f} /{track['p99_ms']:>6.1f}")
         failures = peak["failures"] + paced["failures"] + track["failures"] + grpc_peak["failures"]
