@@ -202,6 +202,15 @@ def run_grpc_load(target: str, token: str, requests: list[bytes], clients: int) 
             "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
 
 
+def combined(runs: list[dict]) -> dict:
+    """Several runs as one: requests over total time; latency quantiles weighted by requests."""
+    requests = sum(r["requests"] for r in runs)
+    weight = lambda key: sum(r[key] * r["requests"] for r in runs) / requests  # noqa: E731
+    return {"requests": requests, "failures": sum(r["failures"] for r in runs),
+            "rps": requests / sum(r["seconds"] for r in runs), "p50_ms": weight("p50_ms"),
+            "p99_ms": max(r["p99_ms"] for r in runs), "client_cpu_s": sum(r["client_cpu_s"] for r in runs)}
+
+
 # --- the COPY ceiling --------------------------------------------------------------------
 
 def copy_ceiling(db_url: str, project_id: str, bodies: list[bytes]) -> dict:
@@ -268,12 +277,18 @@ def main() -> None:
 
         run_load(url, "/analytics/v1/batch", warm, key, args.clients)
         copy = copy_ceiling(database.url, copy_project["id"], copy_bodies)
-        peak = run_load(url, "/analytics/v1/batch", peak_bodies, key, args.clients)
+        # HTTP and gRPC peaks take turns, half the batches each time, so neither always meets the
+        # bigger table and the later checkpoints.
+        half, halves = len(peak_bodies) // 2, []
+        for part in (slice(0, half), slice(half, None)):
+            halves.append((run_load(url, "/analytics/v1/batch", peak_bodies[part], key, args.clients),
+                           run_grpc_load(grpc_target, token, grpc_requests[part], args.clients)))
+        peak = combined([h for h, _ in halves])
+        grpc_peak = combined([g for _, g in halves])
         peak_events = peak["rps"] * 100
+        grpc_events = grpc_peak["rps"] * 100
         paced = run_load(url, "/analytics/v1/batch", paced_bodies, key, args.clients, rate=0.8 * peak["rps"])
         track = run_load(url, "/analytics/v1/track", track_bodies, key, args.clients)
-        grpc_peak = run_grpc_load(grpc_target, token, grpc_requests, args.clients)
-        grpc_events = grpc_peak["rps"] * 100
 
         with psycopg.connect(database.url) as conn:
             stored = conn.execute("SELECT count(*) FROM events WHERE project_id = %s",
@@ -287,13 +302,13 @@ def main() -> None:
         print(f"{'':44}{'reactor HTTP':>16}{'PostgreSQL COPY':>18}{'ratio':>8}")
         print(f"{'/batch of 100, events/s (peak)':44}{peak_events:>16,.0f}{copy['events_per_s']:>18,.0f}"
               f"{peak_events / copy['events_per_s']:>8.2f}")
-        print(f"{'/batch p50 / p99 ms at peak':44}{peak['p50_ms']:>8.1f} /{peak['p99_ms']:>6.1f}")
+        print(f"{'/batch p50 / max-p99 ms at peak':44}{peak['p50_ms']:>8.1f} /{peak['p99_ms']:>6.1f}")
         print(f"{'/batch p50 / p90 / p99 ms at 80% of peak':44}{paced['p50_ms']:>8.1f} /{paced['p90_ms']:>6.1f} /"
               f"{paced['p99_ms']:>6.1f}"
               f"   ({paced['rps'] * 100:,.0f} events/s offered)")
         print(f"{'gRPC Batch of 100, events/s (peak)':44}{grpc_events:>16,.0f}{copy['events_per_s']:>18,.0f}"
               f"{grpc_events / copy['events_per_s']:>8.2f}   (gRPC / HTTP {grpc_events / peak_events:.2f})")
-        print(f"{'gRPC Batch p50 / p99 ms at peak':44}{grpc_peak['p50_ms']:>8.1f} /{grpc_peak['p99_ms']:>6.1f}")
+        print(f"{'gRPC Batch p50 / max-p99 ms at peak':44}{grpc_peak['p50_ms']:>8.1f} /{grpc_peak['p99_ms']:>6.1f}")
         print(f"{'load generators, CPU s per 1,000 batches':44}{'HTTP':>8}{peak['client_cpu_s'] * 1000 / peak['requests']:>7.2f}"
               f"   gRPC{grpc_peak['client_cpu_s'] * 1000 / grpc_peak['requests']:>7.2f}   (they share the machine's cores)")
         print(f"{'/track requests/s':44}{track['rps']:>16,.0f}")
