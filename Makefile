@@ -10,7 +10,7 @@ SO_STAMP := $(VENV)/.native-built
 PROTOS  := $(shell find proto -name '*.proto')
 GRPC_GEN := python/reactor_analytics/rpc/gen/analytics_pb2.py
 
-.PHONY: run test test-rust test-python setup bench bench-ingest bench-query clean
+.PHONY: run test test-rust test-python setup bench bench-ingest bench-query bench-sdk clean
 
 setup: $(SO_STAMP) $(GRPC_GEN)
 
@@ -39,10 +39,13 @@ test-rust:
 test-python: setup
 	$(BIN)/pytest -q
 
-bench: bench-ingest bench-query
+bench: bench-ingest bench-query bench-sdk
 
 bench-ingest: setup
 	$(BIN)/python bench/ingest.py
+
+bench-sdk: setup
+	$(BIN)/python bench/sdk.py
 
 bench-query: setup
 	$(BIN)/python -c "import chdb" 2>/dev/null || $(BIN)/pip install -q 'chdb>=4'
