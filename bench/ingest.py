@@ -202,6 +202,30 @@ def run_grpc_load(target: str, token: str, requests: list[bytes], clients: int) 
             "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
 
 
+def service_cpu(group: int) -> dict[str, float]:
+    """CPU seconds used so far by the service's processes (the process group of `reactor serve`):
+    the web workers and the gRPC servers."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {"web": 0.0, "grpc": 0.0}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) != group:  # pgrp
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        if "cli.main grpc" in cmdline:
+            used["grpc"] += seconds
+        elif "reactor serve" in cmdline:
+            used["web"] += seconds
+    return used
+
+
 def combined(runs: list[dict]) -> dict:
     """Several runs as one: requests over total time; latency quantiles weighted by requests."""
     requests = sum(r["requests"] for r in runs)
@@ -280,9 +304,15 @@ def main() -> None:
         # HTTP and gRPC peaks take turns, half the batches each time, so neither always meets the
         # bigger table and the later checkpoints.
         half, halves = len(peak_bodies) // 2, []
+        cpu = {"web": 0.0, "grpc": 0.0}
         for part in (slice(0, half), slice(half, None)):
-            halves.append((run_load(url, "/analytics/v1/batch", peak_bodies[part], key, args.clients),
-                           run_grpc_load(grpc_target, token, grpc_requests[part], args.clients)))
+            before = service_cpu(server.pid)["web"]
+            http_run = run_load(url, "/analytics/v1/batch", peak_bodies[part], key, args.clients)
+            cpu["web"] += service_cpu(server.pid)["web"] - before
+            before = service_cpu(server.pid)["grpc"]
+            grpc_run = run_grpc_load(grpc_target, token, grpc_requests[part], args.clients)
+            cpu["grpc"] += service_cpu(server.pid)["grpc"] - before
+            halves.append((http_run, grpc_run))
         peak = combined([h for h, _ in halves])
         grpc_peak = combined([g for _, g in halves])
         peak_events = peak["rps"] * 100
@@ -309,6 +339,8 @@ def main() -> None:
         print(f"{'gRPC Batch of 100, events/s (peak)':44}{grpc_events:>16,.0f}{copy['events_per_s']:>18,.0f}"
               f"{grpc_events / copy['events_per_s']:>8.2f}   (gRPC / HTTP {grpc_events / peak_events:.2f})")
         print(f"{'gRPC Batch p50 / max-p99 ms at peak':44}{grpc_peak['p50_ms']:>8.1f} /{grpc_peak['p99_ms']:>6.1f}")
+        print(f"{'service CPU s per 1,000 batches':44}{'HTTP':>8}{cpu['web'] * 1000 / peak['requests']:>7.2f}"
+              f"   gRPC{cpu['grpc'] * 1000 / grpc_peak['requests']:>7.2f}   (web workers / gRPC servers)")
         print(f"{'load generators, CPU s per 1,000 batches':44}{'HTTP':>8}{peak['client_cpu_s'] * 1000 / peak['requests']:>7.2f}"
               f"   gRPC{grpc_peak['client_cpu_s'] * 1000 / grpc_peak['requests']:>7.2f}   (they share the machine's cores)")
         print(f"{'/track requests/s':44}{track['rps']:>16,.0f}")

@@ -418,3 +418,25 @@ def test_lost_answers_are_retried_with_the_same_message_ids_and_stored_once(live
     per_message, per_n = stored_per_message(postgres, project_id)
     assert set(per_message) == set(first + second) and set(per_message.values()) == {1}
     assert per_n == Counter(range(50))
+
+
+def test_a_sender_abandoned_at_shutdown_stops_instead_of_spinning(make_client):
+    from reactor_analytics.client.errors import RetryableError
+
+    class Down(Destination):
+        name = "down"
+
+        def send(self, batch):
+            raise RetryableError("unreachable")
+
+    analytics = make_client(Down(), flush_at=5, retry_base=0.05, max_retries=1000)
+    for i in range(50):
+        analytics.track("e", anonymous_id="a")
+    time.sleep(0.2)
+    sender = analytics._senders["down"]
+    cpu = time.process_time()
+    assert analytics.close(timeout=0.3) is False
+    sender._thread.join(2)
+    assert not sender._thread.is_alive()
+    time.sleep(0.5)
+    assert time.process_time() - cpu < 0.4  # nothing left burning the caller's CPU

@@ -126,7 +126,7 @@ class Sender:
     def _run(self) -> None:
         lane = self.lane
         next_tick = time.monotonic() + self.flush_interval
-        while True:
+        while not self._abandon.is_set():  # abandoned at shutdown: what is left stays unsent
             lane.wake.clear()  # before looking at the lane, so no wake-up is lost
             now = time.monotonic()
             due = now >= next_tick
