@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
-from ..errors import invalid, unauthenticated
+from ..errors import unauthenticated
 from ..ingest import pipeline
 from ..observability import metrics
 from ..store import queries
@@ -36,12 +36,6 @@ def _answer(kind: str):
     except pipeline.DoNotTrack:
         metrics.EVENTS_DROPPED.labels("do_not_track").inc()
         return Response(status=204)
-    metrics.EVENTS_ACCEPTED.labels(kind).inc(result.accepted)
-    for rejection in result.rejected:
-        metrics.EVENTS_REJECTED.labels(rejection["reason"]).inc()
-    if kind != "batch" and result.rejected and result.rejected[0]["reason"] != "opted_out":
-        rejection = {k: v for k, v in result.rejected[0].items() if k not in ("index", "reason", "message")}
-        raise invalid(f"analytics.event.{result.rejected[0]['reason']}", result.rejected[0]["message"], **rejection)
     return jsonify(data={"accepted": result.accepted, "rejected": result.rejected})
 
 

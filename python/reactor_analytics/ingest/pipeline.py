@@ -27,6 +27,7 @@ from ..auth.tokens import Principal
 from ..config import Config
 from ..errors import AppError, invalid, unauthenticated
 from ..governance import quota
+from ..observability import metrics
 from ..store import queries
 from . import client_ip
 
@@ -152,6 +153,19 @@ def write_durably(conn, project: dict, encoded, quota_per_org: int) -> int:
     return stored
 
 
+def settle(kind: str, result: IngestResult) -> IngestResult:
+    """Count the outcome. A single event (track, identify, alias) that was refused is the
+    request's error; a batch reports its refused events and goes on."""
+    metrics.EVENTS_ACCEPTED.labels(kind).inc(result.accepted)
+    for rejection in result.rejected:
+        metrics.EVENTS_REJECTED.labels(rejection["reason"]).inc()
+    if kind != "batch" and result.rejected and result.rejected[0]["reason"] != "opted_out":
+        first = result.rejected[0]
+        raise invalid(f"analytics.event.{first['reason']}", first["message"],
+                      **{k: v for k, v in first.items() if k not in ("index", "reason", "message")})
+    return result
+
+
 def ingest(services, call: IngestCall) -> IngestResult:
     config = services.config
     parsed = parse_natively(call, config)
@@ -162,4 +176,4 @@ def ingest(services, call: IngestCall) -> IngestResult:
         opted_out = drop_opted_out(project)
         encoded = encode_rows(project, parsed, opted_out)
         stored = write_durably(conn, project, encoded, config.analytics.quota_per_org_monthly)
-    return IngestResult(accepted=encoded.accepted, rejected=list(encoded.rejected), stored=stored)
+    return settle(call.kind, IngestResult(accepted=encoded.accepted, rejected=list(encoded.rejected), stored=stored))

@@ -89,13 +89,6 @@ class AnalyticsService(analytics_pb2_grpc.AnalyticsServicer):
         call = pipeline.IngestCall(kind=kind, body=orjson.dumps(body), bearer=_bearer(metadata),
                                    project_header=metadata.get("x-reactor-project"))
         result = pipeline.ingest(self.services, call)
-        metrics.EVENTS_ACCEPTED.labels(kind).inc(result.accepted)
-        for rejection in result.rejected:
-            metrics.EVENTS_REJECTED.labels(rejection["reason"]).inc()
-        if kind != "batch" and result.rejected and result.rejected[0]["reason"] != "opted_out":
-            first = result.rejected[0]
-            raise invalid(f"analytics.event.{first['reason']}", first["message"],
-                          **{k: v for k, v in first.items() if k not in ("index", "reason", "message")})
         return analytics_pb2.IngestReply(accepted=result.accepted, rejected=[
             analytics_pb2.Rejection(index=r.get("index", 0), reason=r["reason"], message=r.get("message", ""),
                                     field=str(r.get("field", ""))) for r in result.rejected])
