@@ -216,3 +216,13 @@ def test_nan_and_infinity_are_not_json(client, project):
         answer = client.post("/analytics/v1/query", data='{"kind": "aggregate", "limit": %s}' % constant,
                              headers={**ADMIN, "Content-Type": "application/json", "X-Reactor-Project": project.id})
         assert answer.status_code == 400 and answer.get_json()["error"]["code"] == "analytics.invalid_json"
+
+
+def test_a_lone_surrogate_in_a_query_is_invalid_json(client, project):
+    body = '{"kind": "breakdown", "prop": "\\ud800x", "time_range": {"last": "1d"}}'
+    answer = client.post("/analytics/v1/query", data=body,
+                         headers={**ADMIN, "Content-Type": "application/json", "X-Reactor-Project": project.id})
+    assert answer.status_code == 400 and answer.get_json()["error"]["code"] == "analytics.invalid_json"
+    paired = '{"kind": "breakdown", "prop": "\\ud83d\\ude00", "time_range": {"last": "1d"}}'  # an emoji
+    assert client.post("/analytics/v1/query", data=paired, headers={
+        **ADMIN, "Content-Type": "application/json", "X-Reactor-Project": project.id}).status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 from flask import current_app, request
@@ -116,6 +117,9 @@ def project_for(conn, principal: Principal, action: str, *named: str | None,
     return project
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def _not_json(constant: str):
     raise ValueError(f"{constant} is not JSON")  # Python's parser would take NaN and Infinity
 
@@ -136,6 +140,11 @@ def json_body(required: bool = True) -> dict:
         raise invalid("analytics.invalid_json", "the body is not valid JSON") from None
     if not isinstance(value, dict):
         raise invalid("analytics.invalid_request", "the body must be a JSON object")
+    if _SURROGATE_ESCAPE.search(raw):
+        try:  # an escaped lone UTF-16 surrogate parses, but no text can hold it
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise invalid("analytics.invalid_json", "the body holds a lone UTF-16 surrogate") from None
     return value
 
 
