@@ -187,3 +187,13 @@ def test_minting_needs_the_admin_token(client, project):
     tok = token(["analytics:project:create", "analytics:*:ingest"])
     answer = client.post("/_admin/tokens", json={"sub": "x", "permissions": []}, headers=bearer(tok))
     assert answer.status_code == 401
+
+
+def test_a_remembered_token_still_expires(client, project):
+    """Verified tokens are remembered until their exp, never past it."""
+    tok = token([f"analytics:{project.id}:ingest"], exp_in=2)
+    assert client.post("/analytics/v1/track", json=ev(), headers=bearer(tok, project.id)).status_code == 200
+    assert client.post("/analytics/v1/track", json=ev(), headers=bearer(tok, project.id)).status_code == 200
+    time.sleep(2.1)
+    answer = client.post("/analytics/v1/track", json=ev(), headers=bearer(tok, project.id))
+    assert answer.status_code == 401 and "expired" in answer.get_json()["error"]["message"]

@@ -46,6 +46,7 @@ class Principal:
 
 
 ADMIN = Principal(subject="admin", admin=True)
+_REMEMBERED = 4096  # verified tokens kept per process
 
 
 class TokenVerifier:
@@ -56,6 +57,7 @@ class TokenVerifier:
         self._audience = audience or None
         self._issuer = issuer or None
         self._jwks: list[PyJWK] = []
+        self._verified: dict[str, tuple[Principal, float]] = {}
         if jwks_file:
             document = json.loads(Path(jwks_file).read_text())
             for entry in document.get("keys", []):
@@ -87,8 +89,20 @@ class TokenVerifier:
         raise unauthenticated("unsupported token algorithm")
 
     def verify(self, token: str) -> Principal:
+        """The principal of a bearer token. A verified JWT is remembered until it expires, so a
+        server caller reusing its token pays for the signature check once."""
         if self.is_admin_token(token):
             return ADMIN
+        known = self._verified.get(token)
+        if known is not None and known[1] > time.time():
+            return known[0]
+        principal, expires = self._verify_jwt(token)
+        if len(self._verified) >= _REMEMBERED:
+            self._verified.clear()
+        self._verified[token] = (principal, expires)
+        return principal
+
+    def _verify_jwt(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -107,7 +121,7 @@ class TokenVerifier:
             raise unauthenticated("the permissions claim must be a list of strings")
         org = claims.get("org_id")
         return Principal(subject=str(claims["sub"]), permissions=frozenset(permissions),
-                         org_id=org if isinstance(org, str) else None)
+                         org_id=org if isinstance(org, str) else None), float(claims["exp"])
 
     def mint(self, subject: str, permissions: list[str], ttl_seconds: int, org_id: str | None = None) -> str:
         if not self._secret:
