@@ -142,6 +142,20 @@ def bucket_start(ts_us: int, tz: ZoneInfo, unit: str) -> int:
     return _instant(datetime(day.year, day.month, day.day, tzinfo=tz))
 
 
+def next_bucket_start(start_us: int, tz: ZoneInfo, unit: str) -> int:
+    """The bucket after the one starting at `start_us`: an hour later, or the next local midnight
+    (days of 23 or 25 hours included)."""
+    if unit == "1h":
+        nxt = bucket_start(start_us + 3600 * 10**6, tz, unit)
+        return nxt if nxt > start_us else start_us + 3600 * 10**6
+    day = _local(start_us, tz).date()
+    if unit == "1mo":
+        day = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    else:
+        day += timedelta(days=7 if unit == "1w" else 1)
+    return _instant(datetime(day.year, day.month, day.day, tzinfo=tz))
+
+
 def iso(ts_us: int, tz: ZoneInfo) -> str:
     return _local(ts_us, tz).isoformat()
 
@@ -208,9 +222,7 @@ def aggregate(data: Data, plan: dict) -> list[dict]:
         at = bucket_start(plan["from_us"], tz, unit)
         while at < plan["to_us"]:
             buckets.append(at)
-            step = {"1h": 3600, "1d": 86400, "1w": 7 * 86400, "1mo": 31 * 86400}[unit] * 10**6
-            nxt = bucket_start(at + step, tz, unit)
-            at = nxt if nxt > at else at + step
+            at = next_bucket_start(at, tz, unit)
     cells: dict = defaultdict(list)
     for r in rows:
         b = bucket_start(r.ts, tz, unit) if unit else None

@@ -226,3 +226,25 @@ def test_a_lone_surrogate_in_a_query_is_invalid_json(client, project):
     paired = '{"kind": "breakdown", "prop": "\\ud83d\\ude00", "time_range": {"last": "1d"}}'  # an emoji
     assert client.post("/analytics/v1/query", data=paired, headers={
         **ADMIN, "Content-Type": "application/json", "X-Reactor-Project": project.id}).status_code == 200
+
+
+def test_daily_buckets_follow_local_midnights_across_a_25_hour_day(client, project):
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    day = datetime.now(berlin).date() - timedelta(days=1)
+    while (datetime(day.year, day.month, day.day, tzinfo=berlin) + timedelta(days=1)).utcoffset() \
+            == datetime(day.year, day.month, day.day, tzinfo=berlin).utcoffset():
+        day -= timedelta(days=1)  # the most recent day whose offset changes: 23 or 25 hours long
+    midnight = datetime(day.year, day.month, day.day, tzinfo=berlin)
+    next_midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), berlin)
+    last_minutes = next_midnight.astimezone(timezone.utc) - timedelta(minutes=30)
+    send(client, project,
+         {"event": "e", "anonymous_id": "a", "timestamp": (midnight + timedelta(minutes=30)).isoformat()},
+         {"event": "e", "anonymous_id": "a", "timestamp": last_minutes.isoformat()},
+         {"event": "e", "anonymous_id": "a", "timestamp": (next_midnight + timedelta(minutes=30)).isoformat()})
+    rows = query(client, project, {"kind": "aggregate", "time_bucket": "1d", "timezone": "Europe/Berlin",
+                                   "time_range": {"from": midnight.isoformat(),
+                                                  "to": (next_midnight + timedelta(days=1)).isoformat()}}
+                 ).get_json()["data"]["rows"]
+    assert rows == [{"bucket": midnight.isoformat(), "value": 2}, {"bucket": next_midnight.isoformat(), "value": 1}]

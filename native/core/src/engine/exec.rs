@@ -330,7 +330,7 @@ fn aggregate_kind(project: &Project, plan: &Plan, filter: Option<&Compiled>, bud
         let mut at = crate::query::timebucket::bucket_start(plan.from_us, tz, unit);
         while at < plan.to_us {
             bucket_list.push(at);
-            let next = crate::query::timebucket::bucket_start(at + bucket_span(unit), tz, unit);
+            let next = crate::query::timebucket::next_bucket_start(at, tz, unit).unwrap_or(at + bucket_span(unit));
             at = if next > at { next } else { at + bucket_span(unit) };
         }
     }

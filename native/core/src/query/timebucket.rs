@@ -45,6 +45,12 @@ pub fn bucket_start(ts_us: i64, tz: Tz, unit: Unit) -> i64 {
     bucket_start_opt(ts_us, tz, unit).unwrap_or_else(|| utc_bucket_start(ts_us, unit))
 }
 
+/// Start of the bucket after the one starting at `start` (itself a bucket start): the next local
+/// midnight for a day even when the day has 23 or 25 hours.
+pub fn next_bucket_start(start: i64, tz: Tz, unit: Unit) -> Option<i64> {
+    bucket_end(start, tz, unit)
+}
+
 /// `bucket_start` for every row. Each bucket's `[start, end)` is computed once and reused
 /// for every row falling in it (the previous row's bucket is tried first), so the cost is
 /// a few time-zone lookups per distinct bucket plus a cheap check per row.
@@ -691,5 +697,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn next_bucket_start_crosses_a_25_hour_day() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_micros();
+        let oct25 = bucket_start(at("2026-10-25T12:00:00Z"), tz, Unit::Day);
+        assert_eq!(oct25, at("2026-10-24T22:00:00Z"));
+        assert_eq!(next_bucket_start(oct25, tz, Unit::Day), Some(at("2026-10-25T23:00:00Z")));
+        let mar29 = bucket_start(at("2026-03-29T12:00:00Z"), tz, Unit::Day);
+        assert_eq!(next_bucket_start(mar29, tz, Unit::Day), Some(at("2026-03-29T22:00:00Z")));
+        let hour = at("2026-10-25T00:00:00Z");
+        assert_eq!(next_bucket_start(hour, tz, Unit::Hour), Some(at("2026-10-25T01:00:00Z")));
     }
 }
