@@ -97,8 +97,6 @@ class Engine:
         """(highest seq read, seqs still missing below it) of the tail "events", "links" or "traits"."""
     def append(self, name: str, data: bytes) -> int:
         """Append COPY text rows read from a tail; returns how many rows were read."""
-    def delete_seqs(self, project_id: str, seqs: list[int]) -> int:
-        """Forget rows by seq; returns how many were live."""
     def erase_person(self, project_id: str, ids: list[str], seqs: list[int]) -> tuple[int, int]:
         """Forget a person (every id linked to `ids`) and the rows `seqs`: (rows, ids) forgotten."""
     def drop_before(self, project_id: str, cutoff_us: int) -> int:

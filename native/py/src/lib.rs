@@ -197,11 +197,6 @@ impl Engine {
         .map_err(|e| PyValueError::new_err(e.0))
     }
 
-    /// Forget rows of a project by seq; returns how many were live.
-    fn delete_seqs(&self, py: Python<'_>, project_id: &str, seqs: Vec<i64>) -> usize {
-        py.detach(|| self.store.write().unwrap().delete_seqs(project_id, &seqs))
-    }
-
     /// Forget a person (all ids linked to `ids`) and the rows `seqs`; returns (rows, ids) forgotten.
     fn erase_person(&self, py: Python<'_>, project_id: &str, ids: Vec<String>, seqs: Vec<i64>) -> (usize, usize) {
         py.detach(|| {

@@ -1,4 +1,4 @@
-//! Forgetting rows: GDPR erasure of a person, retention of old rows, deletes by seq.
+//! Forgetting rows: GDPR erasure of a person and retention of old rows.
 //!
 //! Forgotten rows are not just hidden: the project is compacted, so their columns, properties,
 //! and any string only they used leave memory. An erased person's ids and traits are dropped too.
@@ -26,7 +26,7 @@ impl Store {
             (1..project.person_of.len() as u32).filter(|&code| persons.contains(&project.person_of[code as usize])),
         );
         let seqs: HashSet<i64> = seqs.iter().copied().collect();
-        let rows = project.mark_deleted(|p, row| codes.contains(&p.distinct[row]) || seqs.contains(&p.seq[row]));
+        let rows = project.forget_rows(|p, row| codes.contains(&p.distinct[row]) || seqs.contains(&p.seq[row]));
         for &code in &codes {
             project.person_of[code as usize] = code;
             project.users.remove(&code);
@@ -34,29 +34,13 @@ impl Store {
             project.ids.forget(code);
         }
         project.trait_cache.lock().unwrap().clear();
-        project.compact();
         Erased { rows, ids: codes.len() }
     }
 
     /// Retention: forget rows older than `cutoff` (epoch µs); returns how many were live.
     pub fn drop_before(&mut self, project_id: &str, cutoff: i64) -> usize {
         let Some(project) = self.projects.get_mut(project_id) else { return 0 };
-        let removed = project.mark_deleted(|p, row| p.ts[row] < cutoff);
-        if removed > 0 {
-            project.compact();
-        }
-        removed
-    }
-
-    /// Forget rows by seq; returns how many were live.
-    pub fn delete_seqs(&mut self, project_id: &str, seqs: &[i64]) -> usize {
-        let Some(project) = self.projects.get_mut(project_id) else { return 0 };
-        let wanted: HashSet<i64> = seqs.iter().copied().collect();
-        let removed = project.mark_deleted(|p, row| wanted.contains(&p.seq[row]));
-        if removed > 0 {
-            project.compact();
-        }
-        removed
+        project.forget_rows(|p, row| p.ts[row] < cutoff)
     }
 
     /// Whether any string the project holds (ids, event names, hot columns, properties, traits)
@@ -73,21 +57,18 @@ impl Store {
 }
 
 impl Project {
-    fn mark_deleted(&mut self, doomed: impl Fn(&Project, usize) -> bool) -> usize {
-        let mut removed = 0;
-        for row in 0..self.len() {
-            if !self.deleted[row] && doomed(self, row) {
-                self.deleted[row] = true;
-                self.live_rows -= 1;
-                removed += 1;
-            }
+    /// Drop the rows `doomed` picks, compacting when any went; returns how many.
+    fn forget_rows(&mut self, doomed: impl Fn(&Project, usize) -> bool) -> usize {
+        let keep: Vec<usize> = (0..self.len()).filter(|&row| !doomed(self, row)).collect();
+        let removed = self.len() - keep.len();
+        if removed > 0 {
+            self.compact(&keep);
         }
         removed
     }
 
-    /// Rebuild the columns from live rows only, re-interning the strings they use.
-    fn compact(&mut self) {
-        let keep: Vec<usize> = (0..self.len()).filter(|&row| !self.deleted[row]).collect();
+    /// Rebuild the columns from the rows `keep` only, re-interning the strings they use.
+    fn compact(&mut self, keep: &[usize]) {
         let old = std::mem::take(&mut self.strings);
         let mut strings = Interner::new();
         let mut remap = vec![u32::MAX; old.len()];
@@ -110,14 +91,12 @@ impl Project {
         let mut props = Vec::with_capacity(self.props.len());
         let mut offsets = Vec::with_capacity(keep.len() + 1);
         offsets.push(0);
-        for &row in &keep {
+        for &row in keep {
             props.extend_from_slice(self.row_props(row));
             offsets.push(props.len() as u64);
         }
         self.props = props;
         self.props_off = offsets;
-        self.deleted = vec![false; keep.len()];
-        self.live_rows = keep.len();
         self.prop_cache.lock().unwrap().clear();
         self.trait_cache.lock().unwrap().clear();
     }
@@ -197,7 +176,7 @@ mod tests {
         assert_eq!(store.projects["p"].ts, vec![30, 40]);
         assert!(!store.mentions("p", "secret-a"));
         assert_eq!(store.drop_before("missing", 100), 0);
-        assert_eq!(store.delete_seqs("p", &[3]), 1);
+        assert_eq!(store.erase_person("p", &[], &[3]).rows, 1);
         assert_eq!(store.projects["p"].seq, vec![4]);
     }
 }

@@ -47,13 +47,13 @@ impl Budget {
     }
 }
 
-/// Rows of the project in [lo, hi) passing `filter` (not deleted); also the count examined.
+/// Rows of the project in [lo, hi) passing `filter`; also the count examined.
 fn select(project: &Project, lo: i64, hi: i64, filter: Option<&Compiled>, budget: &Budget) -> Result<(Vec<u32>, u64), ExecError> {
     let mut in_range = 0u64;
     let mut out = Vec::new();
     for row in 0..project.len() {
         let ts = project.ts[row];
-        if ts < lo || ts >= hi || project.deleted[row] {
+        if ts < lo || ts >= hi {
             continue;
         }
         in_range += 1;

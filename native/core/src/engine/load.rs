@@ -89,8 +89,6 @@ impl Store {
             let props = unescape(fields[EVENT_FIELDS - 1]).unwrap_or(Cow::Borrowed("{}"));
             project.props.extend_from_slice(props.as_bytes());
             project.props_off.push(project.props.len() as u64);
-            project.deleted.push(false);
-            project.live_rows += 1;
             count += 1;
         }
         Ok(count)
@@ -180,11 +178,11 @@ mod tests {
     }
 
     #[test]
-    fn deleted_rows_are_marked() {
+    fn rows_erased_by_seq_are_dropped() {
         let mut store = Store::default();
         let data = event_line(7, "p", "a", 1, "x", "{}") + &event_line(8, "p", "a", 2, "y", "{}");
         store.append_events(data.as_bytes()).unwrap();
-        assert_eq!(store.delete_seqs("p", &[8, 99]), 1);
-        assert_eq!(store.projects["p"].live_rows, 1);
+        assert_eq!(store.erase_person("p", &[], &[8, 99]).rows, 1);
+        assert_eq!(store.projects["p"].len(), 1);
     }
 }

@@ -85,8 +85,6 @@ pub struct Project {
     /// Raw JSON of each row's properties: `props[off[i]..off[i+1]]`.
     pub props: Vec<u8>,
     pub props_off: Vec<u64>,
-    pub deleted: Vec<bool>,
-    pub live_rows: usize,
     pub strings: Interner,
     /// Distinct ids (anonymous and user ids), and the person each resolves to.
     pub ids: Interner,
@@ -109,8 +107,6 @@ impl Default for Project {
             hot: vec![Vec::new(); HOT_COLUMNS.len()],
             props: Vec::new(),
             props_off: vec![0],
-            deleted: Vec::new(),
-            live_rows: 0,
             strings: Interner::new(),
             ids: Interner::new(),
             person_of: vec![0],
@@ -249,7 +245,7 @@ impl Store {
             .map(|p| {
                 p.seq.capacity() * 8 + p.ts.capacity() * 8 + p.event.capacity() * 4 + p.distinct.capacity() * 4
                     + p.hot.iter().map(|h| h.capacity() * 4).sum::<usize>()
-                    + p.props.capacity() + p.props_off.capacity() * 8 + p.deleted.capacity()
+                    + p.props.capacity() + p.props_off.capacity() * 8
                     + p.person_of.capacity() * 4
             })
             .sum()
