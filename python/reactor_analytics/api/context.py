@@ -20,10 +20,14 @@ def services() -> Services:
 
 
 def bearer() -> str | None:
-    header = request.headers.get("Authorization", "")
-    if not header:
+    return bearer_of(request.headers.get("Authorization", ""))
+
+
+def bearer_of(authorization: str) -> str | None:
+    """The token of an `Authorization` header (or gRPC metadata) value; None when it is empty."""
+    if not authorization:
         return None
-    scheme, _, token = header.partition(" ")
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthenticated("the Authorization header must be 'Bearer <token>'")
     return token.strip()

@@ -26,7 +26,7 @@ def _address() -> str | None:
 
 def _refuse(wait: float) -> AppError:
     return AppError(429, "analytics.rate_limited", "too many requests from this address; slow down",
-                    retry_after_s=int(retry_after(wait)))
+                    retry_after_s=retry_after(wait))
 
 
 def install(app: Flask) -> None:

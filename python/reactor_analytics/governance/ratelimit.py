@@ -73,8 +73,9 @@ class RateLimiter:
         return wait
 
 
-def retry_after(wait: float) -> str:
-    return str(max(1, math.ceil(wait)))
+def retry_after(wait: float) -> int:
+    """Whole seconds for a `Retry-After` header: at least 1."""
+    return max(1, math.ceil(wait))
 
 
 def fresh_table(data_dir: str) -> Path:

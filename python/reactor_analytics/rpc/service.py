@@ -31,25 +31,26 @@ def _metadata(ctx: grpc.ServicerContext) -> dict[str, str]:
 
 
 def _bearer(metadata: dict[str, str]) -> str:
-    scheme, _, token = metadata.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = api_context.bearer_of(metadata.get("authorization", ""))
+    if token is None:
         raise unauthenticated("send authorization: Bearer <token> metadata")
-    return token.strip()
+    return token
 
 
 def _json(raw: bytes):
     return orjson.Fragment(raw) if raw else None
 
 
-def _event(e: analytics_pb2.Event) -> dict:
-    out = {"event": e.event, "anonymous_id": e.anonymous_id or None, "user_id": e.user_id or None,
-           "properties": _json(e.properties), "context": _json(e.context),
-           "timestamp": e.timestamp or None, "message_id": e.message_id or None}
-    return {k: v for k, v in out.items() if v is not None}
-
-
 def _clean(body: dict) -> dict:
+    """Proto3 leaves unset fields empty; the HTTP body leaves them out."""
     return {k: v for k, v in body.items() if v not in (None, "")}
+
+
+def _event(e: analytics_pb2.Event) -> dict:
+    # `event` stays even when empty, so an empty name is refused as over HTTP.
+    return {"event": e.event, **_clean({
+        "anonymous_id": e.anonymous_id, "user_id": e.user_id, "properties": _json(e.properties),
+        "context": _json(e.context), "timestamp": e.timestamp, "message_id": e.message_id})}
 
 
 def _rpc(kind: str):

@@ -30,6 +30,9 @@ CREATE TEMP TABLE ingest_staging (
 # --- projects and keys ---------------------------------------------------------------------
 
 _PROJECT_FIELDS = "id, org_id, slug, name, retention_days, created_at"
+# Which of the anonymous ids (one array parameter) opted out of project `p`.
+_OPTED_OUT = ("ARRAY(SELECT o.anonymous_id FROM consent_opt_outs o "
+              "WHERE o.project_id = p.id AND o.anonymous_id = ANY(%s)) AS opted_out")
 
 
 def insert_project(conn, project_id: str, org_id: str, slug: str, name: str, retention_days: int) -> dict | None:
@@ -55,10 +58,8 @@ def find_project(conn, id_or_slug: str, anonymous_ids: Sequence[str] | None = No
     if anonymous_ids is None:
         return cur.execute(f"SELECT {_PROJECT_FIELDS} FROM projects WHERE id = %s OR slug = %s",
                            (id_or_slug, id_or_slug)).fetchone()
-    return cur.execute(
-        f"SELECT {_PROJECT_FIELDS}, ARRAY(SELECT o.anonymous_id FROM consent_opt_outs o "
-        "  WHERE o.project_id = p.id AND o.anonymous_id = ANY(%s)) AS opted_out "
-        "FROM projects p WHERE id = %s OR slug = %s", (list(anonymous_ids), id_or_slug, id_or_slug)).fetchone()
+    return cur.execute(f"SELECT {_PROJECT_FIELDS}, {_OPTED_OUT} FROM projects p WHERE id = %s OR slug = %s",
+                       (list(anonymous_ids), id_or_slug, id_or_slug)).fetchone()
 
 
 def insert_key(conn, key_id: str, project_id: str, name: str, prefix: str, key_hash: bytes) -> dict:
@@ -88,8 +89,7 @@ def project_for_key(conn, key_hash: bytes, anonymous_ids: Sequence[str] = ()) ->
     the ingest hot path learns both in one round trip."""
     cur = conn.cursor(row_factory=dict_row)
     return cur.execute(
-        "SELECT p.id, p.org_id, p.slug, ARRAY(SELECT o.anonymous_id FROM consent_opt_outs o "
-        "  WHERE o.project_id = p.id AND o.anonymous_id = ANY(%s)) AS opted_out "
+        f"SELECT p.id, p.org_id, p.slug, {_OPTED_OUT} "
         "FROM project_keys k JOIN projects p ON p.id = k.project_id "
         "WHERE k.key_hash = %s AND k.revoked_at IS NULL", (list(anonymous_ids), key_hash)).fetchone()
 
