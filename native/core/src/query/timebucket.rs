@@ -701,14 +701,13 @@ mod tests {
 
     #[test]
     fn next_bucket_start_crosses_a_25_hour_day() {
-        let tz: Tz = "Europe/Berlin".parse().unwrap();
-        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_micros();
-        let oct25 = bucket_start(at("2026-10-25T12:00:00Z"), tz, Unit::Day);
-        assert_eq!(oct25, at("2026-10-24T22:00:00Z"));
-        assert_eq!(next_bucket_start(oct25, tz, Unit::Day), Some(at("2026-10-25T23:00:00Z")));
-        let mar29 = bucket_start(at("2026-03-29T12:00:00Z"), tz, Unit::Day);
-        assert_eq!(next_bucket_start(mar29, tz, Unit::Day), Some(at("2026-03-29T22:00:00Z")));
-        let hour = at("2026-10-25T00:00:00Z");
-        assert_eq!(next_bucket_start(hour, tz, Unit::Hour), Some(at("2026-10-25T01:00:00Z")));
+        let berlin = tz("Europe/Berlin");
+        let oct25 = bucket_start(utc("2026-10-25T12:00:00Z"), berlin, Unit::Day);
+        assert_eq!(oct25, utc("2026-10-24T22:00:00Z"));
+        assert_eq!(next_bucket_start(oct25, berlin, Unit::Day), Some(utc("2026-10-25T23:00:00Z")));
+        let mar29 = bucket_start(utc("2026-03-29T12:00:00Z"), berlin, Unit::Day);
+        assert_eq!(next_bucket_start(mar29, berlin, Unit::Day), Some(utc("2026-03-29T22:00:00Z")));
+        let hour = utc("2026-10-25T00:00:00Z");
+        assert_eq!(next_bucket_start(hour, berlin, Unit::Hour), Some(utc("2026-10-25T01:00:00Z")));
     }
 }
