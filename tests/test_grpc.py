@@ -111,6 +111,8 @@ def test_grpc_errors_carry_the_http_error_codes(server, channel):
     project_id, slug = _project(server)
     other_id, other = _project(server)
     stub = pb_grpc.AnalyticsStub(channel)
+    raw_batch = channel.unary_unary("/reactor.analytics.v1.Analytics/Batch", request_serializer=None,
+                                    response_deserializer=pb.IngestReply.FromString)
     md = _token(server, f"analytics:{slug}:ingest", f"analytics:{slug}:query")
     event = pb.Event(event="e", anonymous_id="a")
     cases = [
@@ -140,6 +142,16 @@ def test_grpc_errors_carry_the_http_error_codes(server, channel):
          grpc.StatusCode.INVALID_ARGUMENT, "analytics.invalid_request"),
         (lambda: stub.Query(pb.QueryRequest(project=slug, query=b'{"kind":"nope"}'), metadata=md),
          grpc.StatusCode.INVALID_ARGUMENT, "analytics.query.unknown_kind"),
+        # Batch reaches the native core as wire bytes: properties must be one JSON value (no way to
+        # smuggle a second event or a project_id into the body), and bytes that are not a
+        # BatchRequest are the caller's error.
+        (lambda: stub.Batch(pb.BatchRequest(project=slug, events=[pb.Event(
+            event="e", anonymous_id="a", properties=b'{}, {"event": "x", "anonymous_id": "b"}')]), metadata=md),
+         grpc.StatusCode.INVALID_ARGUMENT, "analytics.invalid_json"),
+        (lambda: raw_batch(b"\x12\x05\x0a\x01", metadata=md),
+         grpc.StatusCode.INVALID_ARGUMENT, "analytics.invalid_request"),
+        (lambda: raw_batch(b"\x0a\x02\xff\xfe", metadata=md),
+         grpc.StatusCode.INVALID_ARGUMENT, "analytics.invalid_request"),
     ]
     for call, status, reason in cases:
         assert _code(call) == (status, reason)

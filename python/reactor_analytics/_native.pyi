@@ -57,6 +57,12 @@ class ParsedRequest:
         rejected ``opted_out``.
         """
 
+def batch_body_from_proto(data: bytes) -> bytes:
+    """The `/batch` JSON body of a serialized gRPC `BatchRequest`: its events with empty fields
+    left out (the name always stays), `sent_at`, and `project` as `project_id`. Properties and
+    context are embedded as sent and must each be one JSON value (`analytics.invalid_json`);
+    bytes that are not a `BatchRequest` raise `IngestError` `analytics.invalid_request`."""
+
 def parse_request(
     body: bytes,
     kind: RequestKindName | str,

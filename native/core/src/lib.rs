@@ -13,6 +13,7 @@ pub mod engine;
 pub mod enrich;
 pub mod ip;
 pub mod json;
+pub mod proto_wire;
 pub mod query;
 pub mod reject;
 pub mod time;

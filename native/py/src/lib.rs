@@ -167,7 +167,9 @@ struct Engine {
 impl Engine {
     #[new]
     fn new() -> Self {
-        Engine { store: std::sync::RwLock::new(core::engine::Store::default()) }
+        Engine {
+            store: std::sync::RwLock::new(core::engine::Store::default()),
+        }
     }
 
     /// (highest seq read, seqs still missing below it) of the tail `events`, `links` or `traits`.
@@ -191,24 +193,41 @@ impl Engine {
                 "events" => store.append_events(data),
                 "links" => store.append_links(data),
                 "traits" => store.set_traits(data),
-                other => Err(core::engine::load::LoadError(format!("unknown tail {other}"))),
+                other => Err(core::engine::load::LoadError(format!(
+                    "unknown tail {other}"
+                ))),
             }
         })
         .map_err(|e| PyValueError::new_err(e.0))
     }
 
     /// Forget a person (all ids linked to `ids`) and the rows `seqs`; returns (rows, ids) forgotten.
-    fn erase_person(&self, py: Python<'_>, project_id: &str, ids: Vec<String>, seqs: Vec<i64>) -> (usize, usize) {
+    fn erase_person(
+        &self,
+        py: Python<'_>,
+        project_id: &str,
+        ids: Vec<String>,
+        seqs: Vec<i64>,
+    ) -> (usize, usize) {
         py.detach(|| {
             let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-            let erased = self.store.write().unwrap().erase_person(project_id, &ids, &seqs);
+            let erased = self
+                .store
+                .write()
+                .unwrap()
+                .erase_person(project_id, &ids, &seqs);
             (erased.rows, erased.ids)
         })
     }
 
     /// Retention: forget the project's rows older than `cutoff_us` (epoch µs).
     fn drop_before(&self, py: Python<'_>, project_id: &str, cutoff_us: i64) -> usize {
-        py.detach(|| self.store.write().unwrap().drop_before(project_id, cutoff_us))
+        py.detach(|| {
+            self.store
+                .write()
+                .unwrap()
+                .drop_before(project_id, cutoff_us)
+        })
     }
 
     /// Whether anything the project holds contains `needle` (proves an erasure).
@@ -219,8 +238,11 @@ impl Engine {
     /// Run a plan (JSON) and answer JSON; raises QueryError.
     fn execute(&self, py: Python<'_>, plan_json: &str) -> PyResult<String> {
         let result = py.detach(|| {
-            let plan: core::engine::plan::Plan = serde_json::from_str(plan_json)
-                .map_err(|e| core::engine::exec::ExecError { code: "invalid", message: e.to_string() })?;
+            let plan: core::engine::plan::Plan =
+                serde_json::from_str(plan_json).map_err(|e| core::engine::exec::ExecError {
+                    code: "invalid",
+                    message: e.to_string(),
+                })?;
             let store = self.store.read().unwrap();
             core::engine::execute(&store, &plan).map(|v| v.to_string())
         });
@@ -232,7 +254,10 @@ impl Engine {
         let store = self.store.read().unwrap();
         let d = PyDict::new(py);
         d.set_item("projects", store.projects.len())?;
-        d.set_item("rows", store.projects.values().map(|p| p.len()).sum::<usize>())?;
+        d.set_item(
+            "rows",
+            store.projects.values().map(|p| p.len()).sum::<usize>(),
+        )?;
         d.set_item("bytes", store.memory_bytes())?;
         Ok(d)
     }
@@ -272,6 +297,15 @@ fn parse_request(
         .map_err(|e| ingest_error(py, e))
 }
 
+/// The `/batch` JSON body of a serialized gRPC `BatchRequest` (see `_native.pyi`).
+#[pyfunction]
+fn batch_body_from_proto<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let body = py
+        .detach(|| core::proto_wire::batch_body(data))
+        .map_err(|e| ingest_error(py, e))?;
+    Ok(PyBytes::new(py, &body))
+}
+
 /// IPv4 → /24, IPv6 → /48, as text; None when `ip` is not an address.
 #[pyfunction]
 fn truncate_ip(ip: &str) -> Option<String> {
@@ -306,6 +340,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ParsedRequest>()?;
     m.add_class::<EncodedBatch>()?;
     m.add_function(wrap_pyfunction!(parse_request, m)?)?;
+    m.add_function(wrap_pyfunction!(batch_body_from_proto, m)?)?;
     m.add_function(wrap_pyfunction!(truncate_ip, m)?)?;
     m.add_function(wrap_pyfunction!(parse_user_agent, m)?)?;
     m.add_function(wrap_pyfunction!(country_for_timezone, m)?)?;

@@ -17,8 +17,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ..config import Config
-from .gen import analytics_pb2, analytics_pb2_grpc
-from .service import AnalyticsService
+from .gen import analytics_pb2
+from .service import AnalyticsService, register
 
 log = structlog.get_logger(target="reactor_analytics.grpc")
 SERVICE = analytics_pb2.DESCRIPTOR.services_by_name["Analytics"].full_name
@@ -36,7 +36,7 @@ def build(config: Config, app=None) -> tuple[grpc.Server, health.HealthServicer]
                          maximum_concurrent_rpcs=workers * 8,
                          options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                                   ("grpc.so_reuseport", 1 if config.grpc.workers > 1 else 0)])
-    analytics_pb2_grpc.add_AnalyticsServicer_to_server(AnalyticsService(app), server)
+    register(AnalyticsService(app), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in (SERVICE, ""):

@@ -14,6 +14,7 @@ import grpc
 import orjson
 import structlog
 
+from .. import _native
 from ..api import context as api_context
 from ..api import query as query_api
 from ..errors import AppError, invalid, unauthenticated
@@ -84,10 +85,12 @@ class AnalyticsService(analytics_pb2_grpc.AnalyticsServicer):
         self.app = app
         self.services = app.extensions["reactor"]
 
-    def _ingest(self, kind: str, project: str, body: dict, metadata: dict) -> analytics_pb2.IngestReply:
-        if project:
-            body["project_id"] = project  # named twice (request and metadata), both must agree, as over HTTP
-        call = pipeline.IngestCall(kind=kind, body=orjson.dumps(body), bearer=_bearer(metadata),
+    def _ingest(self, kind: str, project: str, body: dict | bytes, metadata: dict) -> analytics_pb2.IngestReply:
+        if isinstance(body, dict):
+            if project:
+                body["project_id"] = project  # named twice (request and metadata), both must agree, as over HTTP
+            body = orjson.dumps(body)
+        call = pipeline.IngestCall(kind=kind, body=body, bearer=_bearer(metadata),
                                    project_header=metadata.get("x-reactor-project"))
         result = pipeline.ingest(self.services, call)
         return analytics_pb2.IngestReply(accepted=result.accepted, rejected=[
@@ -99,10 +102,13 @@ class AnalyticsService(analytics_pb2_grpc.AnalyticsServicer):
         return self._ingest("track", request.project, _event(request.event), metadata)
 
     @_rpc("batch")
-    def Batch(self, request, ctx, metadata):
-        body = _clean({"batch": [_event(e) for e in request.events], "sent_at": request.sent_at})
-        body.setdefault("batch", [])
-        return self._ingest("batch", request.project, body, metadata)
+    def Batch(self, request: bytes, ctx, metadata):
+        # The serialized BatchRequest goes to the native core as it came off the wire (see `register`).
+        try:
+            body = _native.batch_body_from_proto(request)
+        except _native.IngestError as exc:
+            raise invalid(exc.code, exc.message) from None
+        return self._ingest("batch", "", body, metadata)
 
     @_rpc("identify")
     def Identify(self, request, ctx, metadata):
@@ -146,3 +152,20 @@ class AnalyticsService(analytics_pb2_grpc.AnalyticsServicer):
         erased = erasure.erase(self.services.db, self.services.engine, project, principal.subject,
                                **{which: value})
         return analytics_pb2.EraseReply(**erased.as_dict())
+
+
+def register(servicer: AnalyticsService, server: grpc.Server) -> None:
+    """The generated registration, except that `Batch` takes its request as the serialized bytes:
+    the native core reads them without a Python object per event."""
+    pb = analytics_pb2
+    calls = {"Track": pb.TrackRequest, "Batch": None, "Identify": pb.IdentifyRequest, "Alias": pb.AliasRequest,
+             "Query": pb.QueryRequest, "Erase": pb.EraseRequest}
+    replies = {"Query": pb.QueryReply, "Erase": pb.EraseReply}
+    handlers = {
+        name: grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, name), request_deserializer=request.FromString if request else None,
+            response_serializer=replies.get(name, pb.IngestReply).SerializeToString)
+        for name, request in calls.items()}
+    service = pb.DESCRIPTOR.services_by_name["Analytics"].full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+    server.add_registered_method_handlers(service, handlers)
