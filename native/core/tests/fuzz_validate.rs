@@ -27,9 +27,35 @@ const SEEDS: &[(&str, RequestKind)] = &[
 
 /// Tokens that keep many mutants valid JSON, so they reach validation and encoding.
 const TOKENS: &[&[u8]] = &[
-    b"\"", b"{", b"}", b"[", b"]", b",", b":", b"\\", b"\\u0000", b"\\ud800", b"\\udc00\\ud800", b"0", b"-",
-    b"e999", b"9223372036854775808", b"null", b"true", b"\"\"", b"{}", b"[]", b"\"$bogus\"", b"\"x\":1,",
-    b"\\t", b"\\\\N", b"\xc3\xa9", b"\xe2\x80\xae", b"\xff", b"\xed\xa0\x80", b"\xef\xbb\xbf",
+    b"\"",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b",",
+    b":",
+    b"\\",
+    b"\\u0000",
+    b"\\ud800",
+    b"\\udc00\\ud800",
+    b"0",
+    b"-",
+    b"e999",
+    b"9223372036854775808",
+    b"null",
+    b"true",
+    b"\"\"",
+    b"{}",
+    b"[]",
+    b"\"$bogus\"",
+    b"\"x\":1,",
+    b"\\t",
+    b"\\\\N",
+    b"\xc3\xa9",
+    b"\xe2\x80\xae",
+    b"\xff",
+    b"\xed\xa0\x80",
+    b"\xef\xbb\xbf",
 ];
 
 /// xorshift64*: deterministic, no dependency.
@@ -82,7 +108,12 @@ fn check(body: &[u8], kind: RequestKind) -> bool {
             return false;
         }
     };
-    let opted_out: Vec<&str> = req.anonymous_ids.iter().take(1).map(String::as_str).collect();
+    let opted_out: Vec<&str> = req
+        .anonymous_ids
+        .iter()
+        .take(1)
+        .map(String::as_str)
+        .collect();
     let enc = encode(&req, "p_fuzz", "fuzz", &opted_out);
     assert_eq!(enc.accepted + enc.rejected.len(), req.event_count());
     assert!(!enc.copy_rows.contains(&0), "NUL in COPY rows");
@@ -101,14 +132,21 @@ fn mutated_bodies_of_every_kind_never_panic() {
     for round in 0..40_000 {
         let (seed, seed_kind) = SEEDS[round % SEEDS.len()];
         // Mostly the seed's own kind; sometimes another, so bodies meet the wrong shape too.
-        let kind = if rng.below(4) == 0 { SEEDS[rng.below(SEEDS.len())].1 } else { seed_kind };
+        let kind = if rng.below(4) == 0 {
+            SEEDS[rng.below(SEEDS.len())].1
+        } else {
+            seed_kind
+        };
         let mut body = seed.as_bytes().to_vec();
         mutate(&mut rng, &mut body);
         parsed += check(&body, kind) as usize;
         total += 1;
     }
     // The mutants must not all die in the tokenizer, or this test says little.
-    assert!(parsed * 20 > total, "only {parsed} of {total} mutants parsed");
+    assert!(
+        parsed * 20 > total,
+        "only {parsed} of {total} mutants parsed"
+    );
 }
 
 #[test]
@@ -119,7 +157,9 @@ fn random_json_alphabet_bytes_never_panic() {
     let mut rng = Rng(0x0bad_cafe_f00d_0001);
     for _ in 0..20_000 {
         let len = rng.below(256);
-        let body: Vec<u8> = (0..len).map(|_| ALPHABET[rng.below(ALPHABET.len())]).collect();
+        let body: Vec<u8> = (0..len)
+            .map(|_| ALPHABET[rng.below(ALPHABET.len())])
+            .collect();
         let kind = SEEDS[rng.below(SEEDS.len())].1;
         check(&body, kind);
     }

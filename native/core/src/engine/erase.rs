@@ -18,15 +18,22 @@ impl Store {
     /// their linked ids), the rows `seqs` (deleted from PostgreSQL by the same erasure), their
     /// links and their traits.
     pub fn erase_person(&mut self, project_id: &str, ids: &[&str], seqs: &[i64]) -> Erased {
-        let Some(project) = self.projects.get_mut(project_id) else { return Erased::default() };
+        let Some(project) = self.projects.get_mut(project_id) else {
+            return Erased::default();
+        };
         let given: Vec<u32> = ids.iter().filter_map(|id| project.ids.get(id)).collect();
-        let persons: HashSet<u32> = given.iter().map(|&code| project.person_of[code as usize]).collect();
+        let persons: HashSet<u32> = given
+            .iter()
+            .map(|&code| project.person_of[code as usize])
+            .collect();
         let mut codes: HashSet<u32> = given.into_iter().collect();
         codes.extend(
-            (1..project.person_of.len() as u32).filter(|&code| persons.contains(&project.person_of[code as usize])),
+            (1..project.person_of.len() as u32)
+                .filter(|&code| persons.contains(&project.person_of[code as usize])),
         );
         let seqs: HashSet<i64> = seqs.iter().copied().collect();
-        let rows = project.forget_rows(|p, row| codes.contains(&p.distinct[row]) || seqs.contains(&p.seq[row]));
+        let rows = project
+            .forget_rows(|p, row| codes.contains(&p.distinct[row]) || seqs.contains(&p.seq[row]));
         for &code in &codes {
             project.person_of[code as usize] = code;
             project.users.remove(&code);
@@ -34,25 +41,36 @@ impl Store {
             project.ids.forget(code);
         }
         project.trait_cache.lock().unwrap().clear();
-        Erased { rows, ids: codes.len() }
+        Erased {
+            rows,
+            ids: codes.len(),
+        }
     }
 
     /// Retention: forget rows older than `cutoff` (epoch µs); returns how many were live.
     pub fn drop_before(&mut self, project_id: &str, cutoff: i64) -> usize {
-        let Some(project) = self.projects.get_mut(project_id) else { return 0 };
+        let Some(project) = self.projects.get_mut(project_id) else {
+            return 0;
+        };
         project.forget_rows(|p, row| p.ts[row] < cutoff)
     }
 
     /// Whether any string the project holds (ids, event names, hot columns, properties, traits)
     /// contains `needle`.
     pub fn mentions(&self, project_id: &str, needle: &str) -> bool {
-        let Some(p) = self.projects.get(project_id) else { return false };
+        let Some(p) = self.projects.get(project_id) else {
+            return false;
+        };
         let props = String::from_utf8_lossy(&p.props);
         p.ids.mentions(needle)
             || p.strings.mentions(needle)
             || props.contains(needle)
             || p.traits.values().any(|t| t.contains(needle))
-            || p.prop_cache.lock().unwrap().values().any(|c| c.labels.mentions(needle))
+            || p.prop_cache
+                .lock()
+                .unwrap()
+                .values()
+                .any(|c| c.labels.mentions(needle))
     }
 }
 
@@ -107,7 +125,14 @@ mod tests {
     use super::*;
     use crate::engine::table::HOT_COLUMNS;
 
-    fn event_line(seq: i64, event: &str, ts: i64, distinct: &str, url: &str, props: &str) -> String {
+    fn event_line(
+        seq: i64,
+        event: &str,
+        ts: i64,
+        distinct: &str,
+        url: &str,
+        props: &str,
+    ) -> String {
         let mut line = format!("{seq}\tp\t{event}\t{ts}\t{distinct}\t\\N\t{url}");
         for _ in 2..HOT_COLUMNS.len() {
             line.push_str("\t\\N");
@@ -117,13 +142,21 @@ mod tests {
 
     fn store() -> Store {
         let mut store = Store::default();
-        let data = event_line(1, "view", 10, "anon_a", "https://x/secret-a", r#"{"email":"a@x.io"}"#)
-            + &event_line(2, "signup", 20, "u_42", "https://x/home", "{}")
+        let data = event_line(
+            1,
+            "view",
+            10,
+            "anon_a",
+            "https://x/secret-a",
+            r#"{"email":"a@x.io"}"#,
+        ) + &event_line(2, "signup", 20, "u_42", "https://x/home", "{}")
             + &event_line(3, "view", 30, "anon_b", "https://x/home", r#"{"k":"b"}"#)
             + &event_line(4, "view", 40, "anon_c", "https://x/other", "{}");
         store.append_events(data.as_bytes()).unwrap();
         store.append_links(b"1\tp\tanon_a\tu_42\n").unwrap();
-        store.set_traits(b"1\tp\tu_42\t{\"name\":\"Ada Secret\"}\n").unwrap();
+        store
+            .set_traits(b"1\tp\tu_42\t{\"name\":\"Ada Secret\"}\n")
+            .unwrap();
         store
     }
 
@@ -157,7 +190,9 @@ mod tests {
         let mut store = store();
         store.erase_person("p", &["u_42"], &[]);
         assert_eq!(store.erase_person("p", &["u_42"], &[]), Erased::default());
-        store.append_events(event_line(9, "view", 50, "u_42", "\\N", "{}").as_bytes()).unwrap();
+        store
+            .append_events(event_line(9, "view", 50, "u_42", "\\N", "{}").as_bytes())
+            .unwrap();
         let p = &store.projects["p"];
         assert_eq!(p.ids.resolve(p.distinct[2]), "u_42");
     }

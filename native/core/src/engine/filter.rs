@@ -32,12 +32,20 @@ fn value_text(value: &Value) -> Option<String> {
 }
 
 fn label_number(label: &str) -> f64 {
-    label.trim().parse::<f64>().ok().filter(|f| f.is_finite()).unwrap_or(f64::NAN)
+    label
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .unwrap_or(f64::NAN)
 }
 
 fn scalar_matches(label: &str, value: &Value) -> bool {
     match value {
-        Value::Number(n) => label_number(label) == n.as_f64().unwrap_or(f64::NAN) || value_text(value).as_deref() == Some(label),
+        Value::Number(n) => {
+            label_number(label) == n.as_f64().unwrap_or(f64::NAN)
+                || value_text(value).as_deref() == Some(label)
+        }
         other => value_text(other).as_deref() == Some(label),
     }
 }
@@ -48,7 +56,9 @@ pub fn accept(labels: &Interner, op: &str, value: &Value) -> Result<Vec<bool>, F
     let n = labels.len();
     let mut out = vec![false; n];
     let numeric = |cmp: fn(f64, f64) -> bool| -> Result<Vec<bool>, FilterError> {
-        let target = value.as_f64().ok_or_else(|| FilterError(format!("{op} needs a number")))?;
+        let target = value
+            .as_f64()
+            .ok_or_else(|| FilterError(format!("{op} needs a number")))?;
         let mut out = vec![false; n];
         for (code, slot) in out.iter_mut().enumerate().skip(1) {
             let number = label_number(labels.resolve(code as u32));
@@ -68,7 +78,9 @@ pub fn accept(labels: &Interner, op: &str, value: &Value) -> Result<Vec<bool>, F
             }
         }
         "in" => {
-            let options = value.as_array().ok_or_else(|| FilterError("in needs a list".into()))?;
+            let options = value
+                .as_array()
+                .ok_or_else(|| FilterError("in needs a list".into()))?;
             for (code, slot) in out.iter_mut().enumerate().skip(1) {
                 let label = labels.resolve(code as u32);
                 *slot = options.iter().any(|v| scalar_matches(label, v));
@@ -79,7 +91,9 @@ pub fn accept(labels: &Interner, op: &str, value: &Value) -> Result<Vec<bool>, F
         "lt" => return numeric(|a, b| a < b),
         "lte" => return numeric(|a, b| a <= b),
         "contains" => {
-            let needle = value.as_str().ok_or_else(|| FilterError("contains needs a string".into()))?;
+            let needle = value
+                .as_str()
+                .ok_or_else(|| FilterError("contains needs a string".into()))?;
             for (code, slot) in out.iter_mut().enumerate().skip(1) {
                 *slot = labels.resolve(code as u32).contains(needle);
             }
@@ -98,8 +112,18 @@ pub fn accept(labels: &Interner, op: &str, value: &Value) -> Result<Vec<bool>, F
 
 pub fn compile(filter: &Filter, project: &Project) -> Result<Compiled, FilterError> {
     Ok(match filter {
-        Filter::All(items) => Compiled::All(items.iter().map(|f| compile(f, project)).collect::<Result<_, _>>()?),
-        Filter::Any(items) => Compiled::Any(items.iter().map(|f| compile(f, project)).collect::<Result<_, _>>()?),
+        Filter::All(items) => Compiled::All(
+            items
+                .iter()
+                .map(|f| compile(f, project))
+                .collect::<Result<_, _>>()?,
+        ),
+        Filter::Any(items) => Compiled::Any(
+            items
+                .iter()
+                .map(|f| compile(f, project))
+                .collect::<Result<_, _>>()?,
+        ),
         Filter::Not(inner) => Compiled::Not(Box::new(compile(inner, project)?)),
         Filter::Event(Cond { op, value }) => Compiled::Event(accept(&project.strings, op, value)?),
         Filter::Prop(NamedCond { name, op, value }) => match hot_index(name) {
@@ -162,12 +186,27 @@ mod tests {
     #[test]
     fn operators_over_labels() {
         let l = labels(&["pro", "free", "3", "10.5", "abc"]);
-        assert_eq!(accept(&l, "eq", &json!("pro")).unwrap(), vec![false, true, false, false, false, false]);
-        assert_eq!(accept(&l, "neq", &json!("pro")).unwrap(), vec![true, false, true, true, true, true]);
+        assert_eq!(
+            accept(&l, "eq", &json!("pro")).unwrap(),
+            vec![false, true, false, false, false, false]
+        );
+        assert_eq!(
+            accept(&l, "neq", &json!("pro")).unwrap(),
+            vec![true, false, true, true, true, true]
+        );
         assert_eq!(accept(&l, "eq", &json!(3.0)).unwrap()[3], true);
-        assert_eq!(accept(&l, "gt", &json!(5)).unwrap(), vec![false, false, false, false, true, false]);
-        assert_eq!(accept(&l, "in", &json!(["free", 3])).unwrap(), vec![false, false, true, true, false, false]);
-        assert_eq!(accept(&l, "contains", &json!("b")).unwrap(), vec![false, false, false, false, false, true]);
+        assert_eq!(
+            accept(&l, "gt", &json!(5)).unwrap(),
+            vec![false, false, false, false, true, false]
+        );
+        assert_eq!(
+            accept(&l, "in", &json!(["free", 3])).unwrap(),
+            vec![false, false, true, true, false, false]
+        );
+        assert_eq!(
+            accept(&l, "contains", &json!("b")).unwrap(),
+            vec![false, false, false, false, false, true]
+        );
         assert_eq!(accept(&l, "exists", &json!(true)).unwrap()[0], false);
         assert!(accept(&l, "like", &json!("x")).is_err());
         assert!(accept(&l, "gt", &json!("x")).is_err());

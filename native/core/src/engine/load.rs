@@ -47,7 +47,9 @@ fn unescape(field: &[u8]) -> Option<Cow<'_, str>> {
 }
 
 fn rows(data: &[u8]) -> impl Iterator<Item = Vec<&[u8]>> {
-    data.split(|&b| b == b'\n').filter(|line| !line.is_empty()).map(|line| line.split(|&b| b == b'\t').collect())
+    data.split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| line.split(|&b| b == b'\t').collect())
 }
 
 fn parse_i64(field: &[u8], what: &str) -> Result<i64, LoadError> {
@@ -64,7 +66,10 @@ impl Store {
         let now = Instant::now();
         for fields in rows(data) {
             if fields.len() != EVENT_FIELDS {
-                return Err(LoadError(format!("expected {EVENT_FIELDS} fields, got {}", fields.len())));
+                return Err(LoadError(format!(
+                    "expected {EVENT_FIELDS} fields, got {}",
+                    fields.len()
+                )));
             }
             let seq = parse_i64(fields[0], "seq")?;
             self.tails.events.saw(seq, now);
@@ -101,11 +106,21 @@ impl Store {
             if fields.len() != 4 {
                 return Err(LoadError("links need 4 fields".into()));
             }
-            self.tails.links.saw(leading_seq(fields[0]).ok_or_else(|| LoadError("bad seq".into()))?, now);
-            let (Some(p), Some(a), Some(u)) = (unescape(fields[1]), unescape(fields[2]), unescape(fields[3])) else {
+            self.tails.links.saw(
+                leading_seq(fields[0]).ok_or_else(|| LoadError("bad seq".into()))?,
+                now,
+            );
+            let (Some(p), Some(a), Some(u)) = (
+                unescape(fields[1]),
+                unescape(fields[2]),
+                unescape(fields[3]),
+            ) else {
                 continue;
             };
-            self.projects.entry(p.into_owned()).or_default().link(&a, &u);
+            self.projects
+                .entry(p.into_owned())
+                .or_default()
+                .link(&a, &u);
             count += 1;
         }
         Ok(count)
@@ -118,8 +133,15 @@ impl Store {
             if fields.len() != 4 {
                 return Err(LoadError("traits need 4 fields".into()));
             }
-            self.tails.traits.saw(leading_seq(fields[0]).ok_or_else(|| LoadError("bad seq".into()))?, now);
-            let (Some(p), Some(u), Some(t)) = (unescape(fields[1]), unescape(fields[2]), unescape(fields[3])) else {
+            self.tails.traits.saw(
+                leading_seq(fields[0]).ok_or_else(|| LoadError("bad seq".into()))?,
+                now,
+            );
+            let (Some(p), Some(u), Some(t)) = (
+                unescape(fields[1]),
+                unescape(fields[2]),
+                unescape(fields[3]),
+            ) else {
                 continue;
             };
             let project: &mut Project = self.projects.entry(p.into_owned()).or_default();
@@ -136,7 +158,14 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn event_line(seq: i64, project: &str, event: &str, ts: i64, distinct: &str, props: &str) -> String {
+    fn event_line(
+        seq: i64,
+        project: &str,
+        event: &str,
+        ts: i64,
+        distinct: &str,
+        props: &str,
+    ) -> String {
         let mut line = format!("{seq}\t{project}\t{event}\t{ts}\t{distinct}");
         for _ in HOT_COLUMNS {
             line.push_str("\t\\N");
@@ -162,9 +191,12 @@ mod tests {
     #[test]
     fn links_resolve_persons_retroactively_and_never_merge_users() {
         let mut store = Store::default();
-        let data = event_line(1, "p", "a", 1, "anon", "{}") + &event_line(2, "p", "b", 2, "u_1", "{}");
+        let data =
+            event_line(1, "p", "a", 1, "anon", "{}") + &event_line(2, "p", "b", 2, "u_1", "{}");
         store.append_events(data.as_bytes()).unwrap();
-        store.append_links(b"1\tp\tanon\tu_1\n2\tp\tanon\tu_2\n3\tp\tu_1\tu_3\n").unwrap();
+        store
+            .append_links(b"1\tp\tanon\tu_1\n2\tp\tanon\tu_2\n3\tp\tu_1\tu_3\n")
+            .unwrap();
         let p = &store.projects["p"];
         let person = |row: usize| p.person_of[p.distinct[row] as usize];
         assert_eq!(person(0), person(1));

@@ -7,8 +7,21 @@ use std::sync::{Arc, Mutex};
 
 /// Hot columns, in the order `load` receives them.
 pub const HOT_COLUMNS: [&str; 15] = [
-    "session_id", "url", "path", "referrer_host", "utm_source", "utm_medium", "utm_campaign", "utm_term",
-    "utm_content", "browser", "os", "device_type", "country", "language", "timezone",
+    "session_id",
+    "url",
+    "path",
+    "referrer_host",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "browser",
+    "os",
+    "device_type",
+    "country",
+    "language",
+    "timezone",
 ];
 
 pub fn hot_index(name: &str) -> Option<usize> {
@@ -23,7 +36,10 @@ pub struct Interner {
 
 impl Interner {
     pub fn new() -> Self {
-        Interner { map: HashMap::new(), list: vec!["".into()] }
+        Interner {
+            map: HashMap::new(),
+            list: vec!["".into()],
+        }
     }
     pub fn intern(&mut self, s: &str) -> u32 {
         if let Some(&code) = self.map.get(s) {
@@ -155,7 +171,11 @@ impl Project {
         let mut column = match cached {
             Some(col) if col.text.len() == self.len() => return col,
             Some(col) => (*col).clone(),
-            None => PropColumn { text: Vec::new(), num: Vec::new(), labels: Arc::new(Interner::new()) },
+            None => PropColumn {
+                text: Vec::new(),
+                num: Vec::new(),
+                labels: Arc::new(Interner::new()),
+            },
         };
         let mut labels = (*column.labels).clone();
         for row in column.text.len()..self.len() {
@@ -165,7 +185,10 @@ impl Project {
         }
         column.labels = Arc::new(labels);
         let column = Arc::new(column);
-        self.prop_cache.lock().unwrap().insert(name.to_string(), column.clone());
+        self.prop_cache
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), column.clone());
         column
     }
 
@@ -174,7 +197,11 @@ impl Project {
         if let Some(col) = self.trait_cache.lock().unwrap().get(name) {
             return col.clone();
         }
-        let mut column = TraitColumn { text: HashMap::new(), num: HashMap::new(), labels: Interner::new() };
+        let mut column = TraitColumn {
+            text: HashMap::new(),
+            num: HashMap::new(),
+            labels: Interner::new(),
+        };
         for (&user, json) in &self.traits {
             let (text, num) = extract(json.as_bytes(), name);
             if let Some(t) = text {
@@ -186,7 +213,10 @@ impl Project {
             }
         }
         let column = Arc::new(column);
-        self.trait_cache.lock().unwrap().insert(name.to_string(), column.clone());
+        self.trait_cache
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), column.clone());
         column
     }
 }
@@ -198,30 +228,49 @@ pub fn extract(json: &[u8], name: &str) -> (Option<String>, f64) {
     use crate::json::{as_str, RawObject};
     // A key JSON spells without escapes must appear quoted in the text; most rows lack most
     // keys, so this check saves parsing them.
-    if name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b' ' | b'$'))
+    if name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b' ' | b'$'))
         && !contains_quoted(json, name.as_bytes())
     {
         return (None, f64::NAN);
     }
-    let Ok(object) = serde_json::from_slice::<RawObject>(json) else { return (None, f64::NAN) };
-    let Some(raw) = object.get(name) else { return (None, f64::NAN) };
+    let Ok(object) = serde_json::from_slice::<RawObject>(json) else {
+        return (None, f64::NAN);
+    };
+    let Some(raw) = object.get(name) else {
+        return (None, f64::NAN);
+    };
     let text = raw.get().trim();
     match text.as_bytes().first() {
         None | Some(b'n') => (None, f64::NAN),
         Some(b'"') => {
             let s = as_str(raw).map(|c| c.into_owned()).unwrap_or_default();
-            let n = s.trim().parse::<f64>().ok().filter(|f| f.is_finite()).unwrap_or(f64::NAN);
+            let n = s
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .unwrap_or(f64::NAN);
             (Some(s), n)
         }
         Some(b't') | Some(b'f') | Some(b'[') | Some(b'{') => (Some(text.to_string()), f64::NAN),
-        Some(_) => (Some(text.to_string()), text.parse::<f64>().ok().filter(|f| f.is_finite()).unwrap_or(f64::NAN)),
+        Some(_) => (
+            Some(text.to_string()),
+            text.parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .unwrap_or(f64::NAN),
+        ),
     }
 }
 
 fn contains_quoted(haystack: &[u8], name: &[u8]) -> bool {
     let width = name.len() + 2;
     haystack.len() >= width
-        && haystack.windows(width).any(|w| w[0] == b'"' && w[width - 1] == b'"' && &w[1..width - 1] == name)
+        && haystack
+            .windows(width)
+            .any(|w| w[0] == b'"' && w[width - 1] == b'"' && &w[1..width - 1] == name)
 }
 
 #[derive(Default)]
@@ -243,9 +292,13 @@ impl Store {
         self.projects
             .values()
             .map(|p| {
-                p.seq.capacity() * 8 + p.ts.capacity() * 8 + p.event.capacity() * 4 + p.distinct.capacity() * 4
+                p.seq.capacity() * 8
+                    + p.ts.capacity() * 8
+                    + p.event.capacity() * 4
+                    + p.distinct.capacity() * 4
                     + p.hot.iter().map(|h| h.capacity() * 4).sum::<usize>()
-                    + p.props.capacity() + p.props_off.capacity() * 8
+                    + p.props.capacity()
+                    + p.props_off.capacity() * 8
                     + p.person_of.capacity() * 4
             })
             .sum()

@@ -20,7 +20,8 @@ pub struct Tail {
 
 impl Tail {
     pub fn position(&mut self, now: Instant) -> (i64, Vec<i64>) {
-        self.missing.retain(|_, seen| now.duration_since(*seen) < MISSING_FOR);
+        self.missing
+            .retain(|_, seen| now.duration_since(*seen) < MISSING_FOR);
         (self.max, self.missing.keys().copied().collect())
     }
 

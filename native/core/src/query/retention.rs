@@ -95,9 +95,16 @@ pub fn retention(input: &RetentionInput, periods: usize) -> Vec<(i32, u64, Vec<u
 /// The same answer as [`retention`] for rows in any order: per-person state lives in dense
 /// arrays indexed by person id (`person < n_persons`), so nothing is sorted. A person's cohort
 /// is their earliest cohort period (their first cohort row, as periods follow time).
-pub fn retention_by_person(input: &RetentionInput, n_persons: usize, periods: usize) -> Vec<(i32, u64, Vec<u64>)> {
+pub fn retention_by_person(
+    input: &RetentionInput,
+    n_persons: usize,
+    periods: usize,
+) -> Vec<(i32, u64, Vec<u64>)> {
     let n = input.person.len();
-    assert!(input.period.len() == n && input.flags.len() == n, "retention: column lengths differ");
+    assert!(
+        input.period.len() == n && input.flags.len() == n,
+        "retention: column lengths differ"
+    );
     assert!(periods <= 128, "retention: at most 128 periods");
     let mut cohort = vec![i32::MAX; n_persons];
     for r in 0..n {
@@ -119,13 +126,16 @@ pub fn retention_by_person(input: &RetentionInput, n_persons: usize, periods: us
             }
         }
     }
-    let mut by_cohort: std::collections::BTreeMap<i32, Vec<u64>> = std::collections::BTreeMap::new();
+    let mut by_cohort: std::collections::BTreeMap<i32, Vec<u64>> =
+        std::collections::BTreeMap::new();
     for p in 0..n_persons {
         let c = cohort[p];
         if c == i32::MAX {
             continue;
         }
-        let row = by_cohort.entry(c).or_insert_with(|| vec![0; periods.max(1)]);
+        let row = by_cohort
+            .entry(c)
+            .or_insert_with(|| vec![0; periods.max(1)]);
         row[0] += 1;
         let mut bits = returned[p];
         while bits != 0 {
@@ -249,14 +259,24 @@ mod tests {
             let n = rng.range(0, 60) as usize;
             let persons = rng.range(1, 8) as u32;
             let mut rows: Vec<(u32, i32, u8)> = (0..n)
-                .map(|_| (rng.below(persons as u64) as u32, rng.range(0, 9) as i32, rng.range(0, 3) as u8))
+                .map(|_| {
+                    (
+                        rng.below(persons as u64) as u32,
+                        rng.range(0, 9) as i32,
+                        rng.range(0, 3) as u8,
+                    )
+                })
                 .collect();
             rows.sort();
             let person: Vec<u32> = rows.iter().map(|r| r.0).collect();
             let period: Vec<i32> = rows.iter().map(|r| r.1).collect();
             let flags: Vec<u8> = rows.iter().map(|r| r.2).collect();
             let periods = rng.range(1, 6) as usize;
-            let input = RetentionInput { person: &person, period: &period, flags: &flags };
+            let input = RetentionInput {
+                person: &person,
+                period: &period,
+                flags: &flags,
+            };
             let sorted = retention(&input, periods);
             // Shuffle: the dense kernel must not care about order.
             let mut order: Vec<usize> = (0..n).collect();
@@ -267,7 +287,11 @@ mod tests {
             let period2: Vec<i32> = order.iter().map(|&i| period[i]).collect();
             let flags2: Vec<u8> = order.iter().map(|&i| flags[i]).collect();
             let dense = retention_by_person(
-                &RetentionInput { person: &person2, period: &period2, flags: &flags2 },
+                &RetentionInput {
+                    person: &person2,
+                    period: &period2,
+                    flags: &flags2,
+                },
                 persons as usize,
                 periods,
             );

@@ -704,10 +704,19 @@ mod tests {
         let berlin = tz("Europe/Berlin");
         let oct25 = bucket_start(utc("2026-10-25T12:00:00Z"), berlin, Unit::Day);
         assert_eq!(oct25, utc("2026-10-24T22:00:00Z"));
-        assert_eq!(next_bucket_start(oct25, berlin, Unit::Day), Some(utc("2026-10-25T23:00:00Z")));
+        assert_eq!(
+            next_bucket_start(oct25, berlin, Unit::Day),
+            Some(utc("2026-10-25T23:00:00Z"))
+        );
         let mar29 = bucket_start(utc("2026-03-29T12:00:00Z"), berlin, Unit::Day);
-        assert_eq!(next_bucket_start(mar29, berlin, Unit::Day), Some(utc("2026-03-29T22:00:00Z")));
+        assert_eq!(
+            next_bucket_start(mar29, berlin, Unit::Day),
+            Some(utc("2026-03-29T22:00:00Z"))
+        );
         let hour = utc("2026-10-25T00:00:00Z");
-        assert_eq!(next_bucket_start(hour, berlin, Unit::Hour), Some(utc("2026-10-25T01:00:00Z")));
+        assert_eq!(
+            next_bucket_start(hour, berlin, Unit::Hour),
+            Some(utc("2026-10-25T01:00:00Z"))
+        );
     }
 }
