@@ -97,10 +97,14 @@ fn bytes<'a>(value: Value<'a>, field: &str) -> Result<&'a [u8], RequestError> {
     }
 }
 
-fn put_str(out: &mut Vec<u8>, key: &str, value: &str) {
+fn put_key(out: &mut Vec<u8>, key: &str) {
     out.extend_from_slice(b",\"");
     out.extend_from_slice(key.as_bytes());
     out.extend_from_slice(b"\":");
+}
+
+fn put_str(out: &mut Vec<u8>, key: &str, value: &str) {
+    put_key(out, key);
     serde_json::to_writer(&mut *out, value).expect("writing to a Vec cannot fail");
 }
 
@@ -108,9 +112,7 @@ fn put_json(out: &mut Vec<u8>, key: &str, value: &[u8], index: usize) -> Result<
     let raw: &RawValue = serde_json::from_slice(value).map_err(|e| RequestError::InvalidJson {
         detail: format!("events[{index}].{key}: {e}"),
     })?;
-    out.extend_from_slice(b",\"");
-    out.extend_from_slice(key.as_bytes());
-    out.extend_from_slice(b"\":");
+    put_key(out, key);
     out.extend_from_slice(raw.get().as_bytes());
     Ok(())
 }
