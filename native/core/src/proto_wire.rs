@@ -130,36 +130,25 @@ fn event(buf: &[u8], index: usize, out: &mut Vec<u8>) -> Result<(), RequestError
         "timestamp",
         "message_id",
     ];
-    let mut slots: [Option<&[u8]>; 8] = [None; 8];
+    let mut strings: [&str; 8] = [""; 8];
+    let mut json: [&[u8]; 8] = [&[]; 8];
     let mut fields = Fields::new(buf);
     while let Some((number, value)) = fields.next_field()? {
-        if let Some(name) = usize::try_from(number)
-            .ok()
-            .filter(|n| (1..8).contains(n))
-            .map(|n| NAMES[n])
-        {
-            let raw = if matches!(number, 4 | 5) {
-                bytes(value, name)?
-            } else {
-                text(value, name)?.as_bytes()
-            };
-            slots[number as usize] = Some(raw);
+        match number {
+            4 | 5 => json[number as usize] = bytes(value, NAMES[number as usize])?,
+            1..=7 => strings[number as usize] = text(value, NAMES[number as usize])?,
+            _ => {}
         }
     }
     out.extend_from_slice(b"{\"event\":");
-    let name = std::str::from_utf8(slots[1].unwrap_or_default()).expect("checked as UTF-8");
-    serde_json::to_writer(&mut *out, name).expect("writing to a Vec cannot fail");
+    serde_json::to_writer(&mut *out, strings[1]).expect("writing to a Vec cannot fail");
     for number in 2..8 {
-        match slots[number] {
-            Some(raw) if !raw.is_empty() && matches!(number, 4 | 5) => {
-                put_json(out, NAMES[number], raw, index)?
+        if matches!(number, 4 | 5) {
+            if !json[number].is_empty() {
+                put_json(out, NAMES[number], json[number], index)?;
             }
-            Some(raw) if !raw.is_empty() => put_str(
-                out,
-                NAMES[number],
-                std::str::from_utf8(raw).expect("checked as UTF-8"),
-            ),
-            _ => {}
+        } else if !strings[number].is_empty() {
+            put_str(out, NAMES[number], strings[number]);
         }
     }
     out.push(b'}');

@@ -17,11 +17,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ..config import Config
-from .gen import analytics_pb2
-from .service import AnalyticsService, register
+from .service import SERVICE, AnalyticsService, register
 
 log = structlog.get_logger(target="reactor_analytics.grpc")
-SERVICE = analytics_pb2.DESCRIPTOR.services_by_name["Analytics"].full_name
 GRACE_S = 30.0
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 

@@ -24,6 +24,7 @@ from ..observability import metrics
 from .errors import to_status
 from .gen import analytics_pb2, analytics_pb2_grpc
 
+SERVICE = analytics_pb2.DESCRIPTOR.services_by_name["Analytics"].full_name
 log = structlog.get_logger(target="reactor_analytics.grpc")
 
 
@@ -52,6 +53,14 @@ def _event(e: analytics_pb2.Event) -> dict:
     return {"event": e.event, **_clean({
         "anonymous_id": e.anonymous_id, "user_id": e.user_id, "properties": _json(e.properties),
         "context": _json(e.context), "timestamp": e.timestamp, "message_id": e.message_id})}
+
+
+def _body(fields: dict, project: str) -> bytes:
+    """The HTTP body of a call; the project may be named twice (request and metadata), and both
+    must agree, as over HTTP."""
+    if project:
+        fields["project_id"] = project
+    return orjson.dumps(fields)
 
 
 def _rpc(kind: str):
@@ -85,11 +94,7 @@ class AnalyticsService(analytics_pb2_grpc.AnalyticsServicer):
         self.app = app
         self.services = app.extensions["reactor"]
 
-    def _ingest(self, kind: str, project: str, body: dict | bytes, metadata: dict) -> analytics_pb2.IngestReply:
-        if isinstance(body, dict):
-            if project:
-                body["project_id"] = project  # named twice (request and metadata), both must agree, as over HTTP
-            body = orjson.dumps(body)
+    def _ingest(self, kind: str, body: bytes, metadata: dict) -> analytics_pb2.IngestReply:
         call = pipeline.IngestCall(kind=kind, body=body, bearer=_bearer(metadata),
                                    project_header=metadata.get("x-reactor-project"))
         result = pipeline.ingest(self.services, call)
@@ -99,7 +104,7 @@ class AnalyticsService(analytics_pb2_grpc.AnalyticsServicer):
 
     @_rpc("track")
     def Track(self, request, ctx, metadata):
-        return self._ingest("track", request.project, _event(request.event), metadata)
+        return self._ingest("track", _body(_event(request.event), request.project), metadata)
 
     @_rpc("batch")
     def Batch(self, request: bytes, ctx, metadata):
@@ -108,20 +113,20 @@ class AnalyticsService(analytics_pb2_grpc.AnalyticsServicer):
             body = _native.batch_body_from_proto(request)
         except _native.IngestError as exc:
             raise invalid(exc.code, exc.message) from None
-        return self._ingest("batch", "", body, metadata)
+        return self._ingest("batch", body, metadata)
 
     @_rpc("identify")
     def Identify(self, request, ctx, metadata):
         body = _clean({"anonymous_id": request.anonymous_id, "user_id": request.user_id,
                        "traits": _json(request.traits), "timestamp": request.timestamp,
                        "message_id": request.message_id})
-        return self._ingest("identify", request.project, body, metadata)
+        return self._ingest("identify", _body(body, request.project), metadata)
 
     @_rpc("alias")
     def Alias(self, request, ctx, metadata):
         body = _clean({"previous_id": request.previous_id, "user_id": request.user_id,
                        "timestamp": request.timestamp, "message_id": request.message_id})
-        return self._ingest("alias", request.project, body, metadata)
+        return self._ingest("alias", _body(body, request.project), metadata)
 
     @_rpc("query")
     def Query(self, request, ctx, metadata):
@@ -166,6 +171,5 @@ def register(servicer: AnalyticsService, server: grpc.Server) -> None:
             getattr(servicer, name), request_deserializer=request.FromString if request else None,
             response_serializer=replies.get(name, pb.IngestReply).SerializeToString)
         for name, request in calls.items()}
-    service = pb.DESCRIPTOR.services_by_name["Analytics"].full_name
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
-    server.add_registered_method_handlers(service, handlers)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    server.add_registered_method_handlers(SERVICE, handlers)
