@@ -29,7 +29,10 @@ from ..store import queries
 log = structlog.get_logger(target="reactor_analytics.engine")
 _FRAME = struct.Struct(">I")
 MAX_FRAME = 64 * 1024 * 1024
-TAIL_BATCH = 200_000
+# Rows per tail read. Small enough that the planner always walks the seq index for it, even on
+# a table it has no statistics for yet (a larger LIMIT can look cheaper as a scan and sort of
+# the whole table).
+TAIL_BATCH = 20_000
 TAILS = ("links", "traits", "events")
 
 
@@ -68,7 +71,10 @@ class EngineServer:
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.db_url, autocommit=True, connect_timeout=5)
+            # A tail read is a short index scan; a planner misled by stale statistics must not
+            # JIT-compile it or fork parallel workers for it every half second.
+            self._conn = psycopg.connect(self.db_url, autocommit=True, connect_timeout=5,
+                                         options="-c jit=off -c max_parallel_workers_per_gather=0")
         return self._conn
 
     def sync(self) -> int:
