@@ -3,6 +3,7 @@
 //! properties (tolerating wrong types by ignoring them) and fills columns.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use serde_json::value::RawValue;
 
@@ -29,7 +30,12 @@ pub struct RequestDefaults {
     pub user_agent: UserAgent,
     pub ip_prefix: Option<String>,
     pub language: Option<String>,
+    /// User-Agents already classified in this request: a batch from one device repeats one.
+    seen_agents: RefCell<Vec<(String, UserAgent)>>,
 }
+
+/// How many distinct User-Agents of one request are remembered.
+const SEEN_AGENTS: usize = 8;
 
 impl RequestDefaults {
     pub fn new(
@@ -43,7 +49,21 @@ impl RequestDefaults {
             user_agent: user_agent.map(parse_user_agent).unwrap_or_default(),
             ip_prefix: ip.and_then(truncate_ip),
             language: accept_language.and_then(base_language),
+            seen_agents: RefCell::default(),
         }
+    }
+
+    /// The classes of an event's own User-Agent, classified once per distinct header.
+    fn classify(&self, raw: &str) -> UserAgent {
+        let mut seen = self.seen_agents.borrow_mut();
+        if let Some((_, ua)) = seen.iter().find(|(known, _)| known == raw) {
+            return *ua;
+        }
+        let ua = parse_user_agent(raw);
+        if seen.len() < SEEN_AGENTS {
+            seen.push((raw.to_string(), ua));
+        }
+        ua
     }
 }
 
@@ -244,7 +264,7 @@ fn put_session(ev: &mut Event, h: &Hints<'_>) {
 
 fn put_user_agent(ev: &mut Event, h: &Hints<'_>, req: &RequestDefaults) {
     let ua = match h.user_agent.as_deref() {
-        Some(raw) => parse_user_agent(raw),
+        Some(raw) => req.classify(raw),
         None => req.user_agent,
     };
     ev.browser = ua.browser;
@@ -375,6 +395,34 @@ mod tests {
         assert_eq!(ev.utm_source.as_deref(), Some("c"));
         assert_eq!(ev.utm_campaign.as_deref(), Some("n"));
         assert_eq!(ev.path.as_deref(), Some("/"));
+    }
+
+    #[test]
+    fn each_event_of_a_request_gets_its_own_user_agent_classes() {
+        // More distinct agents than the request remembers, each seen twice, in two orders.
+        let agents: Vec<String> = (0..(SEEN_AGENTS + 4))
+            .map(|i| match i % 3 {
+                0 => format!("Mozilla/5.0 (iPhone; CPU iPhone OS 17_{i} like Mac OS X) Version/17.4 Mobile/15E148 Safari/604.1"),
+                1 => format!("Mozilla/5.0 (X11; Linux x86_64; rv:12{i}.0) Gecko/20100101 Firefox/12{i}.0"),
+                _ => format!("curl/8.{i}.0"),
+            })
+            .collect();
+        let req = RequestDefaults::new(
+            0,
+            None,
+            Some("Mozilla/5.0 (Windows NT 10.0) Chrome/124.0 Safari/537.36"),
+            None,
+        );
+        for ua in agents.iter().chain(agents.iter().rev()) {
+            let ev = run(json!({}), json!({"user_agent": ua}), &req);
+            let expected = parse_user_agent(ua);
+            assert_eq!(
+                (ev.browser, ev.os, ev.device_type),
+                (expected.browser, expected.os, expected.device_type)
+            );
+        }
+        let ev = run(json!({}), json!({}), &req);
+        assert_eq!((ev.browser, ev.os), (Some("Chrome"), Some("Windows")));
     }
 
     #[test]
