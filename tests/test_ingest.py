@@ -235,6 +235,29 @@ def test_opted_out_anonymous_id_is_dropped(client, project, postgres):
     assert [r["event"] for r in events_of(postgres, project.id)] == ["kept"]
 
 
+@pytest.mark.parametrize("credential", ["key", "jwt"])
+def test_opt_out_holds_for_ids_with_array_syntax_in_them(client, project, postgres, credential):
+    """The opt-out lookup hands PostgreSQL the batch's ids as one text[] literal: quotes,
+    backslashes, commas, braces and the word NULL must stay part of an id."""
+    hostile = ['a"b', "c\\d", "e,f", "{g}", "NULL", " h ", 'i\\"}, "j']
+    for anonymous_id in hostile:
+        client.post("/analytics/v1/consent/opt-out", json={"anonymous_id": anonymous_id}, headers=project.key_headers)
+    if credential == "key":
+        headers = project.key_headers
+    else:
+        token = client.post("/_admin/tokens", json={"sub": "ci", "permissions": [f"analytics:{project.id}:ingest"]},
+                            headers=ADMIN).get_json()["data"]["token"]
+        headers = {"Authorization": f"Bearer {token}", "X-Reactor-Project": project.slug}
+    near_misses = ["ab", "c\\\\d", "e", "g", "null", "h", "j"]
+    batch = [event(anonymous_id=a) for a in hostile + near_misses]
+    answer = client.post("/analytics/v1/batch", json={"batch": batch}, headers=headers)
+    assert answer.status_code == 200, answer.get_json()
+    data = answer.get_json()["data"]
+    assert data["accepted"] == len(near_misses)
+    assert [r["index"] for r in data["rejected"] if r["reason"] == "opted_out"] == list(range(len(hostile)))
+    assert sorted(r["anonymous_id"] for r in events_of(postgres, project.id)) == sorted(near_misses)
+
+
 def test_consent_of_one_project_does_not_touch_another(client, project, postgres):
     other = Project(client)
     client.post("/analytics/v1/consent/opt-out", json={"anonymous_id": "anon-y"}, headers=project.key_headers)

@@ -46,6 +46,8 @@ class ParsedRequest:
     key: str | None
     #: Distinct anonymous_ids of the events that passed validation, first-seen order.
     anonymous_ids: list[str]
+    #: The same as a PostgreSQL ``text[]`` literal, for a query parameter cast with ``::text[]``.
+    anonymous_ids_array: str
     #: Number of events in the request (1 for track/identify/alias).
     event_count: int
 

@@ -66,6 +66,30 @@ pub fn push_escaped(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&bytes[start..]);
 }
 
+/// A PostgreSQL `text[]` literal (`{"a","b\"c"}`) of `items`, for a query parameter cast with
+/// `::text[]`: one string for PostgreSQL to split, where a list parameter would be converted
+/// element by element on the Python side. Every element is quoted, so braces, commas, spaces and
+/// the word NULL stay text; only `"` and `\` need a backslash.
+pub fn text_array(items: &[String]) -> String {
+    let mut out = String::with_capacity(2 + items.iter().map(|s| s.len() + 3).sum::<usize>());
+    out.push('{');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for c in item.chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
+}
+
 /// Decodes one COPY text line (without its newline) back into columns; the inverse of
 /// [`RowWriter`]. Used by tests and tools, not on the ingest path.
 pub fn decode_row(line: &str) -> Vec<Option<String>> {
@@ -100,6 +124,29 @@ pub fn decode_row(line: &str) -> Vec<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_array_quotes_every_element() {
+        let items: Vec<String> = [
+            "a",
+            "",
+            "NULL",
+            "x,y",
+            "{b}",
+            "q\"uote",
+            "back\\slash",
+            " sp ",
+            "é😀",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            text_array(&items),
+            r#"{"a","","NULL","x,y","{b}","q\"uote","back\\slash"," sp ","é😀"}"#
+        );
+        assert_eq!(text_array(&[]), "{}");
+    }
 
     fn row(cols: &[Option<&str>]) -> String {
         let mut out = Vec::new();

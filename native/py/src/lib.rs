@@ -60,6 +60,11 @@ impl ParsedRequest {
     }
 
     #[getter]
+    fn anonymous_ids_array(&self) -> String {
+        core::copy_text::text_array(&self.inner.anonymous_ids)
+    }
+
+    #[getter]
     fn event_count(&self) -> usize {
         self.inner.event_count()
     }

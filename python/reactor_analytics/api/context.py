@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 
 from flask import current_app, request
 
@@ -53,12 +52,13 @@ def request_key() -> str | None:
     return request.headers.get("X-Reactor-Project-Key") or request.args.get("key") or request.args.get("api_key")
 
 
-def key_principal(conn, key: str, anonymous_ids=()) -> tuple[Principal, dict]:
+def key_principal(conn, key: str, anonymous_ids_array: str = "{}") -> tuple[Principal, dict]:
     """The principal and project of a project public key; unknown and revoked keys are refused alike.
-    The project carries `opted_out`: which of `anonymous_ids` opted out of it."""
+    The project carries `opted_out`: which ids of `anonymous_ids_array` (a `text[]` literal) opted
+    out of it."""
     if not isinstance(key, str) or not keys.looks_like_key(key):  # a body's "key" can be any JSON value
         raise unauthenticated("invalid project key")
-    project = queries.project_for_key(conn, keys.key_hash(key), anonymous_ids)
+    project = queries.project_for_key(conn, keys.key_hash(key), anonymous_ids_array)
     if project is None:
         raise unauthenticated("invalid or revoked project key")
     return Principal(subject=f"key:{key[:keys.SHOWN_PREFIX]}", key_project=project["id"]), project
@@ -95,11 +95,11 @@ def check_key_project(project: dict, *named: str | None) -> None:
 
 
 def project_for(conn, principal: Principal, action: str, *named: str | None,
-                anonymous_ids: Sequence[str] | None = None) -> dict:
+                anonymous_ids_array: str | None = None) -> dict:
     """The project named by the request (header and body must agree) if the principal may act on it.
 
     A project that does not exist and one the caller may not touch get the same answer, so a
-    credential learns nothing about other projects. With `anonymous_ids` (ingest), the project
+    credential learns nothing about other projects. With `anonymous_ids_array` (ingest), the project
     carries `opted_out` as `key_principal`'s does.
     """
     names = _project_names(named)
@@ -115,7 +115,7 @@ def project_for(conn, principal: Principal, action: str, *named: str | None,
             names = {principal.key_project}
         else:
             raise invalid("analytics.project.missing", "name the project with X-Reactor-Project or project_id")
-    project = queries.find_project(conn, next(iter(names)), anonymous_ids)
+    project = queries.find_project(conn, next(iter(names)), anonymous_ids_array)
     if project is None or not principal.can(action, project):
         raise forbidden(f"this credential may not {action} in that project")
     return project

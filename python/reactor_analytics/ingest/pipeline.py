@@ -109,7 +109,7 @@ def authenticate(conn, verifier, call: IngestCall, parsed) -> tuple[Principal, d
     """A project key wins for browsers; otherwise a JWT bearer with ingest permission."""
     key = call.key or parsed.key
     if key:
-        return context.key_principal(conn, key, parsed.anonymous_ids)
+        return context.key_principal(conn, key, parsed.anonymous_ids_array)
     if call.bearer is None:
         raise unauthenticated("send X-Reactor-Project-Key or an Authorization bearer token")
     return verifier.verify(call.bearer), None
@@ -120,7 +120,7 @@ def resolve_project(conn, call: IngestCall, principal: Principal, key_project: d
         context.check_key_project(key_project, call.project_header, parsed.project_id)
         return key_project
     return context.project_for(conn, principal, "ingest", call.project_header, parsed.project_id,
-                               anonymous_ids=parsed.anonymous_ids)
+                               anonymous_ids_array=parsed.anonymous_ids_array)
 
 
 def check_quota(project: dict, config: Config) -> None:

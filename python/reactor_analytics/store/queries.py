@@ -30,9 +30,10 @@ CREATE TEMP TABLE ingest_staging (
 # --- projects and keys ---------------------------------------------------------------------
 
 _PROJECT_FIELDS = "id, org_id, slug, name, retention_days, created_at"
-# Which of the anonymous ids (one array parameter) opted out of project `p`.
+# Which of the anonymous ids (one `text[]` literal parameter, built by the native parser) opted
+# out of project `p`.
 _OPTED_OUT = ("ARRAY(SELECT o.anonymous_id FROM consent_opt_outs o "
-              "WHERE o.project_id = p.id AND o.anonymous_id = ANY(%s)) AS opted_out")
+              "WHERE o.project_id = p.id AND o.anonymous_id = ANY(%s::text[])) AS opted_out")
 
 
 def insert_project(conn, project_id: str, org_id: str, slug: str, name: str, retention_days: int) -> dict | None:
@@ -51,15 +52,15 @@ def list_projects(conn, org_id: str | None) -> list[dict]:
         f"SELECT {_PROJECT_FIELDS} FROM projects WHERE org_id = %s ORDER BY created_at, id", (org_id,)).fetchall()
 
 
-def find_project(conn, id_or_slug: str, anonymous_ids: Sequence[str] | None = None) -> dict | None:
-    """A project by id or slug; with `anonymous_ids`, also which of them opted out of it
-    (`opted_out`), so ingest learns both in one round trip."""
+def find_project(conn, id_or_slug: str, anonymous_ids_array: str | None = None) -> dict | None:
+    """A project by id or slug; with `anonymous_ids_array` (a `text[]` literal), also which of
+    those ids opted out of it (`opted_out`), so ingest learns both in one round trip."""
     cur = conn.cursor(row_factory=dict_row)
-    if anonymous_ids is None:
+    if anonymous_ids_array is None:
         return cur.execute(f"SELECT {_PROJECT_FIELDS} FROM projects WHERE id = %s OR slug = %s",
                            (id_or_slug, id_or_slug)).fetchone()
     return cur.execute(f"SELECT {_PROJECT_FIELDS}, {_OPTED_OUT} FROM projects p WHERE id = %s OR slug = %s",
-                       (list(anonymous_ids), id_or_slug, id_or_slug)).fetchone()
+                       (anonymous_ids_array, id_or_slug, id_or_slug)).fetchone()
 
 
 def insert_key(conn, key_id: str, project_id: str, name: str, prefix: str, key_hash: bytes) -> dict:
@@ -84,14 +85,14 @@ def revoke_key(conn, project_id: str, key_id: str) -> bool:
     return cur.rowcount == 1
 
 
-def project_for_key(conn, key_hash: bytes, anonymous_ids: Sequence[str] = ()) -> dict | None:
-    """The project of a live (not revoked) key, with which of `anonymous_ids` opted out of it:
-    the ingest hot path learns both in one round trip."""
+def project_for_key(conn, key_hash: bytes, anonymous_ids_array: str = "{}") -> dict | None:
+    """The project of a live (not revoked) key, with which of the ids in `anonymous_ids_array`
+    (a `text[]` literal) opted out of it: the ingest hot path learns both in one round trip."""
     cur = conn.cursor(row_factory=dict_row)
     return cur.execute(
         f"SELECT p.id, p.org_id, p.slug, {_OPTED_OUT} "
         "FROM project_keys k JOIN projects p ON p.id = k.project_id "
-        "WHERE k.key_hash = %s AND k.revoked_at IS NULL", (list(anonymous_ids), key_hash)).fetchone()
+        "WHERE k.key_hash = %s AND k.revoked_at IS NULL", (anonymous_ids_array, key_hash)).fetchone()
 
 
 # --- ingest --------------------------------------------------------------------------------
