@@ -100,14 +100,14 @@ def admin(url: str, method: str, path: str, body: dict) -> dict:
 # --- load generation ---------------------------------------------------------------------
 
 def _client(host: str, port: int, path: str, bodies: list[bytes], key: str, interval: float,
-            out: mp.Queue, start_at: float) -> None:
+            out: mp.Queue, start_at: float, phase: float = 0.0) -> None:
     conn = http.client.HTTPConnection(host, port, timeout=60)
     headers = {"Content-Type": "application/json", "X-Reactor-Project-Key": key}
     latencies, failures = [], 0
     while time.time() < start_at:
         time.sleep(0.001)
     cpu = time.process_time()
-    next_send = time.perf_counter()
+    next_send = time.perf_counter() + phase
     for body in bodies:
         if interval:
             delay = next_send - time.perf_counter()
@@ -130,8 +130,11 @@ def run_load(url: str, path: str, bodies: list[bytes], key: str, clients: int, r
     shares = [bodies[i::clients] for i in range(clients)]
     interval = (clients / rate) if rate else 0.0
     start_at = time.time() + 0.5
-    procs = [mp.Process(target=_client, args=(host, int(port), path, share, key, interval, out, start_at))
-             for share in shares]
+    # Paced clients take turns (client i sends i/clients of an interval after client 0), so the
+    # offered load is a steady rate, not a burst of every client at once.
+    procs = [mp.Process(target=_client, args=(host, int(port), path, share, key, interval, out, start_at,
+                                              i * interval / clients))
+             for i, share in enumerate(shares)]
     for proc in procs:
         proc.start()
     results = [out.get() for _ in procs]
