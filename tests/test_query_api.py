@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -103,6 +104,33 @@ def test_an_event_is_queryable_right_after_it_is_acknowledged(client, project):
         send(client, project, {"event": "tick", "anonymous_id": "a", "timestamp": at(1)})
         rows = query(client, project, {"kind": "aggregate", "time_range": {"last": "1h"}}).get_json()["data"]["rows"]
         assert rows == [{"value": n}]
+
+
+def test_the_engine_reads_a_backlog_larger_than_one_tail_read(client, project, postgres):
+    """Rows that reach the table faster than the engine reads (here one bulk COPY, more than two
+    of the engine's tail reads) are all counted, each once."""
+    from reactor_analytics import _native
+    from reactor_analytics.query.engine import TAIL_BATCH
+    from reactor_analytics.store import queries
+
+    import psycopg
+
+    count = 2 * TAIL_BATCH + 17
+    now_ms = int(time.time() * 1000)
+    rows = []
+    for start in range(0, count, 100):
+        batch = [{"event": "bulk", "anonymous_id": f"a{i % 500}", "message_id": str(uuid.uuid4()),
+                  "timestamp": at(5)} for i in range(start, min(start + 100, count))]
+        parsed = _native.parse_request(json.dumps({"batch": batch}).encode(), "batch", received_at_ms=now_ms,
+                                       ip=None, user_agent=None, accept_language=None)
+        rows.append(parsed.encode(project.id, project.slug, []).copy_rows)
+    with psycopg.connect(postgres.url) as conn:
+        with conn.cursor().copy(f"COPY events ({queries.EVENT_COLUMNS}) FROM STDIN") as copy:
+            copy.write(b"".join(rows))
+    answer = query(client, project, {"kind": "aggregate", "time_range": {"last": "1h"},
+                                     "filter": {"all": [{"event": {"eq": "bulk"}}]}})
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["data"]["rows"] == [{"value": count}]
 
 
 def test_events_kind_answers_raw_rows_newest_first(client, project):
