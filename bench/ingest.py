@@ -319,11 +319,9 @@ def main() -> None:
         # bigger table, the later checkpoints or a quieter moment of a shared machine.
         half, halves, copies = len(peak_bodies) // 2, [], []
         cpu = {"web": 0.0, "grpc": 0.0}
-        copied = 0
         for part in (slice(0, half), slice(half, None)):
             copies.append(copy_ceiling(database.url, copy_project["id"], copy_bodies[part]))
-            copied += copies[-1]["rows"]
-            settle_after_ceiling(url, copy_project["id"], copied)
+            settle_after_ceiling(url, copy_project["id"], sum(c["rows"] for c in copies))
             before = service_cpu(server.pid)["web"]
             http_run = run_load(url, "/analytics/v1/batch", peak_bodies[part], key, args.clients)
             cpu["web"] += service_cpu(server.pid)["web"] - before
@@ -331,7 +329,7 @@ def main() -> None:
             grpc_run = run_grpc_load(grpc_target, token, grpc_requests[part], args.clients)
             cpu["grpc"] += service_cpu(server.pid)["grpc"] - before
             halves.append((http_run, grpc_run))
-        copy = {"events_per_s": copied / sum(c["seconds"] for c in copies)}
+        copy = {"events_per_s": sum(c["rows"] for c in copies) / sum(c["seconds"] for c in copies)}
         peak = combined([h for h, _ in halves])
         grpc_peak = combined([g for _, g in halves])
         peak_events = peak["rps"] * 100

@@ -76,7 +76,7 @@ class EngineServer:
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
             # A tail read is a short index scan; a planner misled by stale statistics must not
-            # JIT-compile it or fork parallel workers for it every half second.
+            # JIT-compile it or fork parallel workers for it, several times a second.
             self._conn = psycopg.connect(self.db_url, autocommit=True, connect_timeout=5,
                                          options="-c jit=off -c max_parallel_workers_per_gather=0")
         return self._conn
