@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::time::Instant;
 
 use super::table::{Project, Store, HOT_COLUMNS};
-use super::tail::leading_seq;
+use super::tail::{leading_seq, Tail};
 
 pub const EVENT_FIELDS: usize = 5 + HOT_COLUMNS.len() + 1;
 
@@ -59,6 +59,34 @@ fn parse_i64(field: &[u8], what: &str) -> Result<i64, LoadError> {
         .ok_or_else(|| LoadError(format!("bad {what}")))
 }
 
+/// A links or traits row: its seq, recorded in `tail`, then three text fields. `None` when one
+/// of them is NULL: such a row is seen but not applied.
+#[allow(clippy::type_complexity)]
+fn seq_and_three<'a>(
+    fields: &[&'a [u8]],
+    tail: &mut Tail,
+    now: Instant,
+    what: &str,
+) -> Result<Option<(Cow<'a, str>, Cow<'a, str>, Cow<'a, str>)>, LoadError> {
+    if fields.len() != 4 {
+        return Err(LoadError(format!("{what} need 4 fields")));
+    }
+    tail.saw(
+        leading_seq(fields[0]).ok_or_else(|| LoadError("bad seq".into()))?,
+        now,
+    );
+    Ok(
+        match (
+            unescape(fields[1]),
+            unescape(fields[2]),
+            unescape(fields[3]),
+        ) {
+            (Some(a), Some(b), Some(c)) => Some((a, b, c)),
+            _ => None,
+        },
+    )
+}
+
 impl Store {
     /// Append event rows; returns how many were appended.
     pub fn append_events(&mut self, data: &[u8]) -> Result<usize, LoadError> {
@@ -103,18 +131,8 @@ impl Store {
         let mut count = 0;
         let now = Instant::now();
         for fields in rows(data) {
-            if fields.len() != 4 {
-                return Err(LoadError("links need 4 fields".into()));
-            }
-            self.tails.links.saw(
-                leading_seq(fields[0]).ok_or_else(|| LoadError("bad seq".into()))?,
-                now,
-            );
-            let (Some(p), Some(a), Some(u)) = (
-                unescape(fields[1]),
-                unescape(fields[2]),
-                unescape(fields[3]),
-            ) else {
+            let Some((p, a, u)) = seq_and_three(&fields, &mut self.tails.links, now, "links")?
+            else {
                 continue;
             };
             self.projects
@@ -130,18 +148,8 @@ impl Store {
         let mut count = 0;
         let now = Instant::now();
         for fields in rows(data) {
-            if fields.len() != 4 {
-                return Err(LoadError("traits need 4 fields".into()));
-            }
-            self.tails.traits.saw(
-                leading_seq(fields[0]).ok_or_else(|| LoadError("bad seq".into()))?,
-                now,
-            );
-            let (Some(p), Some(u), Some(t)) = (
-                unescape(fields[1]),
-                unescape(fields[2]),
-                unescape(fields[3]),
-            ) else {
+            let Some((p, u, t)) = seq_and_three(&fields, &mut self.tails.traits, now, "traits")?
+            else {
                 continue;
             };
             let project: &mut Project = self.projects.entry(p.into_owned()).or_default();
