@@ -253,7 +253,7 @@ def copy_ceiling(db_url: str, project_id: str, bodies: list[bytes]) -> dict:
             copy.write(encoded)
         conn.commit()
         elapsed = time.perf_counter() - t0
-    return {"rows": rows, "seconds": elapsed, "events_per_s": rows / elapsed}
+    return {"rows": rows, "seconds": elapsed}
 
 
 def settle_after_ceiling(url: str, project_id: str, rows: int) -> None:
