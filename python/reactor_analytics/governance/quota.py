@@ -7,7 +7,11 @@ only grows within a month, so a worker that saw an org exhausted remembers it un
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from typing import Iterator
+
+import psycopg
 
 from ..errors import AppError
 from ..observability import metrics
@@ -34,12 +38,23 @@ def check(org_id: str, quota: int) -> None:
 
 
 def count(conn, org_id: str, stored: int, quota: int) -> None:
-    """Count `stored` events against the org in the caller's transaction; raise 429 when over."""
-    if not quota or not stored:
-        return
-    month = this_month()
-    if not queries.count_usage(conn, org_id, month, stored, quota):
+    """Count `stored` events against the org in the caller's transaction. A quota passed shows
+    as a database error when the transaction is synced; `enforced` turns it into 429."""
+    if quota and stored:
+        queries.count_usage(conn, org_id, this_month(), stored, quota)
+
+
+@contextlib.contextmanager
+def enforced(conn, org_id: str, quota: int) -> Iterator[None]:
+    """Around the statements that count and commit: a batch that would pass the quota is rolled
+    back whole and answered 429, and an org found used up is remembered."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        if not quota or exc.sqlstate != queries.QUOTA_EXCEEDED:
+            raise
         conn.rollback()
+        month = this_month()
         if queries.usage(conn, org_id, month) >= quota:
             _exhausted.add((org_id, month))
-        raise exceeded(org_id)
+        raise exceeded(org_id) from None

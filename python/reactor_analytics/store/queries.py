@@ -162,15 +162,15 @@ def audit(conn, project_id: str | None, action: str, detail: dict[str, Any]) -> 
 
 # --- governance: quota, erasure, retention ---------------------------------------------------
 
-def count_usage(conn, org_id: str, month, events: int, quota: int) -> bool:
-    """Add stored events to the org's monthly usage unless that would pass `quota`. Runs in the
-    transaction that stored them; the row lock orders concurrent writers of one org."""
-    row = conn.execute(
-        "INSERT INTO org_usage AS u (org_id, month, events) VALUES (%(org)s, %(month)s, %(n)s) "
-        "ON CONFLICT (org_id, month) DO UPDATE SET events = u.events + excluded.events "
-        "WHERE u.events + excluded.events <= %(quota)s RETURNING events",
-        {"org": org_id, "month": month, "n": events, "quota": quota}).fetchone()
-    return row is not None and row[0] <= quota
+# The SQLSTATE of count_org_usage (migration 0004) when the events would pass the org's quota.
+QUOTA_EXCEEDED = "RA429"
+
+
+def count_usage(conn, org_id: str, month, events: int, quota: int) -> None:
+    """Add stored events to the org's monthly usage, in the transaction that stored them; the
+    statement fails with QUOTA_EXCEEDED when that would pass `quota`. The row lock orders
+    concurrent writers of one org. No result is read, so it can be pipelined with COMMIT."""
+    conn.execute("SELECT count_org_usage(%s, %s, %s, %s)", (org_id, month, events, quota))
 
 
 def usage(conn, org_id: str, month) -> int:
