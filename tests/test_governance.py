@@ -195,6 +195,39 @@ def test_quota_counts_exactly_and_refuses_with_429(app, config, postgres):
     small.extensions["reactor"].db.close()
 
 
+def test_a_refused_identify_or_alias_leaves_no_link_and_no_traits(config, postgres):
+    """Links and traits go to the database in the round trip that counts the quota: a refusal
+    there rolls them back with the event."""
+    from reactor_analytics.app import create_app
+
+    small = create_app(replace(config, analytics=replace(config.analytics, quota_per_org_monthly=3)))
+    client = small.test_client()
+    org = f"org_{uuid.uuid4().hex[:8]}"
+    project_id = client.post("/analytics/v1/projects", json={"slug": unique_slug(), "org_id": org},
+                             headers=ADMIN).get_json()["data"]["id"]
+    key = client.post(f"/analytics/v1/projects/{project_id}/keys", json={"name": "k"},
+                      headers=ADMIN).get_json()["data"]["key"]
+    h = {"X-Reactor-Project-Key": key}
+    assert client.post("/analytics/v1/identify", json={"user_id": "u1", "anonymous_id": "a1", "traits": {"plan": "pro"}},
+                       headers=h).status_code == 200
+    batch = [{"event": "e", "anonymous_id": "a1", "message_id": f"m{i}"} for i in range(2)]
+    assert client.post("/analytics/v1/batch", json={"batch": batch}, headers=h).status_code == 200
+    refused = client.post("/analytics/v1/identify", json={"user_id": "u2", "anonymous_id": "a2",
+                                                          "traits": {"plan": "team"}}, headers=h)
+    assert refused.status_code == 429 and refused.get_json()["error"]["code"] == "analytics.quota.exceeded"
+    assert client.post("/analytics/v1/alias", json={"previous_id": "a3", "user_id": "u3"}, headers=h).status_code == 429
+    with psycopg.connect(postgres.url) as conn:
+        links = conn.execute("SELECT anonymous_id, user_id FROM identity_links WHERE project_id = %s",
+                             (project_id,)).fetchall()
+        traits = conn.execute("SELECT user_id, traits FROM person_traits WHERE project_id = %s",
+                              (project_id,)).fetchall()
+        used = conn.execute("SELECT events FROM org_usage WHERE org_id = %s", (org,)).fetchone()[0]
+    assert links == [("a1", "u1")]
+    assert traits == [("u1", {"plan": "pro"})]
+    assert used == 3
+    small.extensions["reactor"].db.close()
+
+
 def test_quota_is_exact_across_gunicorn_workers(postgres, tmp_path):
     server = LiveServer(postgres, tmp_path, workers=3, REACTOR_ANALYTICS_QUOTA_PER_ORG_MONTHLY="300").start()
     try:

@@ -133,6 +133,25 @@ def test_the_engine_reads_a_backlog_larger_than_one_tail_read(client, project, p
     assert answer.get_json()["data"]["rows"] == [{"value": count}]
 
 
+@pytest.mark.parametrize("tail", ["events", "links", "traits"])
+def test_tail_reads_take_the_seq_index_whatever_the_statistics(postgres, tail):
+    """On a table with no statistics the planner would seq-scan and sort for a tail read; the
+    engine's connection options keep both of its reads on the seq index."""
+    import psycopg
+
+    from reactor_analytics.query.engine import TAIL_CONNECTION_OPTIONS
+    from reactor_analytics.store import queries
+
+    missing_sql, after_sql = queries.ENGINE_TAILS[tail]
+    reads = [(missing_sql, ([5, 9, 12],)), (after_sql, (0, 20_000))]
+    with psycopg.connect(postgres.url, autocommit=True, options=TAIL_CONNECTION_OPTIONS) as conn:
+        for sql, params in reads:
+            select = psycopg.ClientCursor(conn).mogrify(sql, params).removeprefix("COPY (").removesuffix(") TO STDOUT")
+            plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + select))
+            assert "Index Scan using" in plan and "_seq" in plan, plan
+            assert "Seq Scan" not in plan and "Sort" not in plan, plan
+
+
 def test_events_kind_answers_raw_rows_newest_first(client, project):
     send(client, project, {"event": "old", "anonymous_id": "a", "timestamp": at(20), "properties": {"n": 1}},
          {"event": "new", "user_id": "u", "timestamp": at(10), "properties": {"n": 2},

@@ -40,6 +40,14 @@ TAILS = ("links", "traits", "events")
 FRESH_EVERY_S = 0.1
 
 
+# A tail read is a short scan of the seq index, ten times a second. With no or stale statistics
+# (any table under ~100k rows not yet analysed) the planner would rather seq-scan the whole table
+# and sort it (12-42 ms against 8 ms for 1,500 new rows of 5k-80k), JIT-compile the read or fork
+# parallel workers for it: the engine's connection allows none of that.
+TAIL_CONNECTION_OPTIONS = ("-c jit=off -c max_parallel_workers_per_gather=0 "
+                           "-c enable_seqscan=off -c enable_bitmapscan=off -c enable_sort=off")
+
+
 def _send(sock: socket.socket, payload: dict) -> None:
     data = json.dumps(payload, separators=(",", ":")).encode()
     sock.sendall(_FRAME.pack(len(data)) + data)
@@ -75,13 +83,8 @@ class EngineServer:
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
-            # A tail read is a short scan of the seq index, ten times a second. With no or stale
-            # statistics (any table under ~100k rows not yet analysed) the planner would rather
-            # seq-scan the whole table and sort it (12-42 ms against 8 ms for 1,500 new rows
-            # of 5k-80k), JIT-compile it or fork parallel workers for it: none of that here.
             self._conn = psycopg.connect(self.db_url, autocommit=True, connect_timeout=5,
-                                         options="-c jit=off -c max_parallel_workers_per_gather=0 "
-                                                 "-c enable_seqscan=off -c enable_bitmapscan=off -c enable_sort=off")
+                                         options=TAIL_CONNECTION_OPTIONS)
         return self._conn
 
     def sync(self) -> int:
