@@ -6,7 +6,8 @@ In one run it starts its own PostgreSQL, loads realistic events (varied names, p
 user agents, unique message ids) and prints:
   * COPY ceiling: the same rows, encoded beforehand, in plain `COPY … FROM STDIN` into the events
     table with the same indexes (two COPYs of half the rows, taking turns with the HTTP and gRPC
-    runs; after each, the query engine reads the rows before the service is timed again);
+    runs; after each, the query engine reads the rows and a CHECKPOINT writes them out before the
+    service is timed again, so the service pays neither for reading nor for flushing them);
   * HTTP /batch events/s at peak (closed loop), and p50/p99 batch latency at 80% of that peak
     (open loop, paced);
   * HTTP /track single-event requests/s with p50/p99;
@@ -256,15 +257,18 @@ def copy_ceiling(db_url: str, project_id: str, bodies: list[bytes]) -> dict:
     return {"rows": rows, "seconds": elapsed}
 
 
-def settle_after_ceiling(url: str, project_id: str, rows: int) -> None:
-    """Wait until the query engine has read what the ceiling's COPY wrote (a query reads everything
-    committed) and counts all `rows` written so far, so the service's next run does not pay for
-    reading them."""
+def settle_after_ceiling(url: str, db_url: str, project_id: str, rows: int) -> None:
+    """Settle the ceiling's debts before the service is timed again, so it pays for none of them:
+    wait until the query engine has read what the COPY wrote (a query reads everything committed)
+    and counts all `rows` written so far; then CHECKPOINT, which writes the COPY's pages out now
+    rather than when the kernel flushes them, some 30 s later, in the middle of a service run."""
     answer = admin(url, "POST", "/analytics/v1/query", {"project_id": project_id, "kind": "aggregate",
                                                        "time_range": {"last": "1d"}})
     counted = sum(row["value"] for row in answer["data"]["rows"])
     if counted != rows:
         raise SystemExit(f"the engine counts {counted:,} of the ceiling's {rows:,} rows")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
 
 
 def main() -> None:
@@ -324,7 +328,7 @@ def main() -> None:
         cpu = {"web": 0.0, "grpc": 0.0}
         for part in (slice(0, half), slice(half, None)):
             copies.append(copy_ceiling(database.url, copy_project["id"], copy_bodies[part]))
-            settle_after_ceiling(url, copy_project["id"], sum(c["rows"] for c in copies))
+            settle_after_ceiling(url, database.url, copy_project["id"], sum(c["rows"] for c in copies))
             before = service_cpu(server.pid)["web"]
             http_run = run_load(url, "/analytics/v1/batch", peak_bodies[part], key, args.clients)
             cpu["web"] += service_cpu(server.pid)["web"] - before
