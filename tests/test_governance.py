@@ -160,19 +160,25 @@ def test_bad_retention_is_400(client, project, days):
     assert answer.status_code == 400 and answer.get_json()["error"]["field"] == "retention_days"
 
 
-def test_quota_counts_exactly_and_refuses_with_429(app, config, postgres):
+def _app_with_quota(config, quota: int):
+    """An app whose orgs may store `quota` events a month, and a new org with one project:
+    (app, its test client, org id, project id, the project key's headers)."""
     from reactor_analytics.app import create_app
-    from reactor_analytics.observability import metrics
 
-    small = create_app(replace(config, analytics=replace(config.analytics, quota_per_org_monthly=25)))
+    small = create_app(replace(config, analytics=replace(config.analytics, quota_per_org_monthly=quota)))
     client = small.test_client()
     org = f"org_{uuid.uuid4().hex[:8]}"
-    slug = unique_slug()
-    project_id = client.post("/analytics/v1/projects", json={"slug": slug, "org_id": org},
+    project_id = client.post("/analytics/v1/projects", json={"slug": unique_slug(), "org_id": org},
                              headers=ADMIN).get_json()["data"]["id"]
     key = client.post(f"/analytics/v1/projects/{project_id}/keys", json={"name": "k"},
                       headers=ADMIN).get_json()["data"]["key"]
-    h = {"X-Reactor-Project-Key": key}
+    return small, client, org, project_id, {"X-Reactor-Project-Key": key}
+
+
+def test_quota_counts_exactly_and_refuses_with_429(app, config, postgres):
+    from reactor_analytics.observability import metrics
+
+    small, client, org, project_id, h = _app_with_quota(config, 25)
     batch = [{"event": "e", "anonymous_id": "a", "message_id": f"m{i}"} for i in range(10)]
     before = metrics.QUOTA_EXCEEDED.labels(org)._value.get()
     assert client.post("/analytics/v1/batch", json={"batch": batch}, headers=h).status_code == 200
@@ -198,16 +204,7 @@ def test_quota_counts_exactly_and_refuses_with_429(app, config, postgres):
 def test_a_refused_identify_or_alias_leaves_no_link_and_no_traits(config, postgres):
     """Links and traits go to the database in the round trip that counts the quota: a refusal
     there rolls them back with the event."""
-    from reactor_analytics.app import create_app
-
-    small = create_app(replace(config, analytics=replace(config.analytics, quota_per_org_monthly=3)))
-    client = small.test_client()
-    org = f"org_{uuid.uuid4().hex[:8]}"
-    project_id = client.post("/analytics/v1/projects", json={"slug": unique_slug(), "org_id": org},
-                             headers=ADMIN).get_json()["data"]["id"]
-    key = client.post(f"/analytics/v1/projects/{project_id}/keys", json={"name": "k"},
-                      headers=ADMIN).get_json()["data"]["key"]
-    h = {"X-Reactor-Project-Key": key}
+    small, client, org, project_id, h = _app_with_quota(config, 3)
     assert client.post("/analytics/v1/identify", json={"user_id": "u1", "anonymous_id": "a1", "traits": {"plan": "pro"}},
                        headers=h).status_code == 200
     batch = [{"event": "e", "anonymous_id": "a1", "message_id": f"m{i}"} for i in range(2)]
