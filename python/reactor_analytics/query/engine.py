@@ -29,9 +29,8 @@ from ..store import queries
 log = structlog.get_logger(target="reactor_analytics.engine")
 _FRAME = struct.Struct(">I")
 MAX_FRAME = 64 * 1024 * 1024
-# Rows per tail read. Small enough that the planner always walks the seq index for it, even on
-# a table it has no statistics for yet (a larger LIMIT can look cheaper as a scan and sort of
-# the whole table).
+# Rows per tail read: a backlog (a restart, a bulk load) is read in index-ordered slices this
+# size; TAIL_CONNECTION_OPTIONS keeps every read on the seq index.
 TAIL_BATCH = 20_000
 TAILS = ("links", "traits", "events")
 # How often the engine reads what was committed since its last read. Often and small: new events
