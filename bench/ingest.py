@@ -131,6 +131,11 @@ def _client(host: str, port: int, path: str, bodies: list[bytes], key: str, inte
     out.put((latencies, failures, time.process_time() - cpu, late))
 
 
+def quantile_ms(ordered: list[float], q: float) -> float:
+    """The q-quantile of sorted latencies in seconds, in milliseconds."""
+    return 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
 def run_load(url: str, path: str, bodies: list[bytes], key: str, clients: int, rate: float | None = None) -> dict:
     host, port = url.split("//")[1].split(":")
     out: mp.Queue = mp.Queue()
@@ -151,12 +156,11 @@ def run_load(url: str, path: str, bodies: list[bytes], key: str, clients: int, r
     elapsed = max(time.time() - started, 1e-9)
     latencies = sorted(l for r in results for l in r[0])
     from_schedule = sorted(l for r in results for l in r[3])
-    quantile = lambda values, q: 1000 * values[min(len(values) - 1, int(len(values) * q))]  # noqa: E731
     return {"requests": len(latencies), "failures": sum(r[1] for r in results), "seconds": elapsed,
             "client_cpu_s": sum(r[2] for r in results), "rps": len(latencies) / elapsed,
-            "p50_ms": quantile(latencies, 0.50), "p90_ms": quantile(latencies, 0.90),
-            "p99_ms": quantile(latencies, 0.99), "max_ms": 1000 * latencies[-1],
-            "scheduled_p99_ms": quantile(from_schedule, 0.99)}
+            "p50_ms": quantile_ms(latencies, 0.50), "p90_ms": quantile_ms(latencies, 0.90),
+            "p99_ms": quantile_ms(latencies, 0.99), "max_ms": 1000 * latencies[-1],
+            "scheduled_p99_ms": quantile_ms(from_schedule, 0.99)}
 
 
 def _grpc_requests(bodies: list[bytes], slug: str) -> list[bytes]:
@@ -210,9 +214,7 @@ def run_grpc_load(target: str, token: str, requests: list[bytes], clients: int) 
     latencies = sorted(l for r in results for l in r[0])
     return {"requests": len(latencies), "failures": sum(r[1] for r in results), "rps": len(latencies) / elapsed,
             "seconds": elapsed, "client_cpu_s": sum(r[2] for r in results),
-            "p50_ms": 1000 * latencies[len(latencies) // 2],
-            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-            "max_ms": 1000 * latencies[-1]}
+            "p50_ms": quantile_ms(latencies, 0.50), "p99_ms": quantile_ms(latencies, 0.99)}
 
 
 def service_cpu(group: int) -> dict[str, float]:
