@@ -257,9 +257,12 @@ def breakdown(data: Data, plan: dict) -> list[dict]:
 
 
 def _tie_order(masks: dict, r: Row):
+    """Rows at one instant are taken in step order: by their lowest step, then by the set of
+    steps they match (so a row that can only be step 1 fills it before one that could also be
+    step 2), then by arrival; rows that match no step come last."""
     m = masks[r.seq]
     lowest = (m & -m).bit_length() - 1 if m else 99
-    return (r.ts, lowest, r.seq)
+    return (r.ts, lowest, m, r.seq)
 
 
 def funnel(data: Data, plan: dict) -> list[dict]:

@@ -206,6 +206,20 @@ def test_funnel_matches_the_reference(client, stream, window, filt, steps, step_
     check(client, stream, body)
 
 
+def test_rows_at_one_instant_fill_steps_in_step_order(client):
+    """At t=0 one A matches both steps (plan=pro) and others only step 1: an A that can only be
+    step 1 fills it, the pro A fills step 2, whatever order they arrived in."""
+    def a(offset, plan=None):
+        return {"event": "A", "offset": offset, "who": "u0", "plan": plan, "amount": None, "path": "/"}
+    stream = {"events": [a(600), a(600), a(0, "pro"), a(0), a(0)], "links": [], "traits": []}
+    body = {"kind": "funnel", "time_range": range_of({"from_day": 0, "days": 1}), "timezone": "UTC",
+            "steps": [{"event": "A"}, {"event": "A", "filter": {"prop": {"plan": {"eq": "pro"}}}}],
+            "conversion_window": "10m", "order": "sequential"}
+    check(client, stream, body)
+    project, _ = load(client, stream)
+    assert [s["count"] for s in ask(client, project, body)["rows"][0]["steps"]] == [1, 1]
+
+
 @SETTINGS
 @given(stream=stream_st, window=window_st, filt=filter_st, cohort=st.sampled_from(NAMES),
        ret=st.sampled_from(NAMES), period=st.sampled_from(["day", "week"]), periods=st.integers(1, 6))
