@@ -10,7 +10,8 @@ user agents, unique message ids) and prints:
     service is timed again, so the service pays neither for reading nor for flushing them);
   * HTTP /batch events/s at peak (closed loop), and p50/p99 batch latency at 80% of that peak
     (open loop, paced, for --paced-seconds: long enough to hold the kernel's periodic write-back
-    of the service's own pages, which a run of a few seconds either misses or is all about);
+    of the service's own pages, which a run of a few seconds either misses or is all about),
+    and the p99 of its 5-s windows with and without such a write-back, sampled from /proc/vmstat;
   * HTTP /track single-event requests/s with p50/p99;
   * gRPC `Batch` events/s at peak (closed loop, same events, a JWT as server callers use);
 and the ratios HTTP / COPY and gRPC / COPY.
@@ -30,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -106,10 +108,11 @@ def _client(host: str, port: int, path: str, bodies: list[bytes], key: str, inte
             out: mp.Queue, start_at: float, phase: float = 0.0) -> None:
     conn = http.client.HTTPConnection(host, port, timeout=60)
     headers = {"Content-Type": "application/json", "X-Reactor-Project-Key": key}
-    latencies, late, failures = [], [], 0
+    latencies, late, sent, failures = [], [], [], 0
     while time.time() < start_at:
         time.sleep(0.001)
     cpu = time.process_time()
+    clock_offset = time.perf_counter() - time.time()  # sends are reported on the wall clock
     next_send = time.perf_counter() + phase
     for body in bodies:
         scheduled = next_send if interval else None
@@ -124,11 +127,12 @@ def _client(host: str, port: int, path: str, bodies: list[bytes], key: str, inte
         response.read()
         done = time.perf_counter()
         latencies.append(done - t0)
+        sent.append(t0 - clock_offset)
         # Paced, a batch sent late because the one before it was slow also counts its wait.
         late.append(done - min(t0, scheduled) if interval else done - t0)
         if response.status != 200:
             failures += 1
-    out.put((latencies, failures, time.process_time() - cpu, late))
+    out.put((latencies, failures, time.process_time() - cpu, late, sent))
 
 
 def quantile_ms(ordered: list[float], q: float) -> float:
@@ -160,7 +164,8 @@ def run_load(url: str, path: str, bodies: list[bytes], key: str, clients: int, r
             "client_cpu_s": sum(r[2] for r in results), "rps": len(latencies) / elapsed,
             "p50_ms": quantile_ms(latencies, 0.50), "p90_ms": quantile_ms(latencies, 0.90),
             "p99_ms": quantile_ms(latencies, 0.99), "max_ms": 1000 * latencies[-1],
-            "scheduled_p99_ms": quantile_ms(from_schedule, 0.99)}
+            "scheduled_p99_ms": quantile_ms(from_schedule, 0.99),
+            "answers": [(at, latency) for r in results for at, latency in zip(r[4], r[0])]}
 
 
 def _grpc_requests(bodies: list[bytes], slug: str) -> list[bytes]:
@@ -239,6 +244,64 @@ def service_cpu(group: int) -> dict[str, float]:
         elif "reactor serve" in cmdline:
             used["web"] += seconds
     return used
+
+
+class WriteBack:
+    """Samples the kernel's dirty page count (Linux /proc/vmstat) while a run goes on, to tell
+    which moments of it the kernel spent writing back dirty pages: then every commit's fdatasync
+    waits for that write-back on a disk with a volatile write cache."""
+
+    def __init__(self, every: float = 0.2):
+        self.every, self.samples, self._stop = every, [], threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def dirty_mb() -> float | None:
+        try:
+            for line in Path("/proc/vmstat").read_text().splitlines():
+                name, value = line.split()
+                if name == "nr_dirty":
+                    return int(value) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        except OSError:
+            return None
+        return None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), self.dirty_mb()))
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> "WriteBack":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def written_mb(self, start: float, end: float) -> float:
+        """MB by which the dirty page count fell between start and end (what was written back)."""
+        inside = [mb for at, mb in self.samples if start <= at < end and mb is not None]
+        return sum(max(0.0, a - b) for a, b in zip(inside, inside[1:]))
+
+
+def by_window(answers: list[tuple[float, float]], writeback: WriteBack, seconds: float = 5.0,
+              burst_mb: float = 32.0) -> dict | None:
+    """The paced run in windows of `seconds`: the p99 of the windows in which the kernel wrote
+    back at least `burst_mb` of dirty pages, and the p99 of all the others."""
+    if not answers or not writeback.samples or writeback.samples[0][1] is None:
+        return None
+    start = min(at for at, _ in answers)
+    windows: dict[int, list[float]] = {}
+    for at, latency in answers:
+        windows.setdefault(int((at - start) // seconds), []).append(latency)
+    burst, quiet = [], []
+    for index, latencies in windows.items():
+        begin = start + index * seconds
+        (burst if writeback.written_mb(begin, begin + seconds) >= burst_mb else quiet).append(latencies)
+    pooled = lambda groups: quantile_ms(sorted(l for g in groups for l in g), 0.99) if groups else None  # noqa: E731
+    return {"windows": len(windows), "burst_windows": len(burst), "burst_mb": burst_mb, "seconds": seconds,
+            "burst_p99_ms": pooled(burst), "quiet_p99_ms": pooled(quiet)}
 
 
 def combined(runs: list[dict]) -> dict:
@@ -356,7 +419,9 @@ def main() -> None:
         grpc_events = grpc_peak["rps"] * 100
         print(f"generating {0.8 * peak_events * args.paced_seconds:,.0f} events for the paced run ...", file=sys.stderr)
         paced_bodies = batches(int(0.8 * peak_events * args.paced_seconds), 100, seed=3)
-        paced = run_load(url, "/analytics/v1/batch", paced_bodies, key, args.clients, rate=0.8 * peak["rps"])
+        with WriteBack() as writeback:
+            paced = run_load(url, "/analytics/v1/batch", paced_bodies, key, args.clients, rate=0.8 * peak["rps"])
+        windows = by_window(paced["answers"], writeback)
         track = run_load(url, "/analytics/v1/track", track_bodies, key, args.clients)
 
         with psycopg.connect(database.url) as conn:
@@ -378,6 +443,11 @@ def main() -> None:
               f"slowest {paced['max_ms']:.0f} ms)")
         print(f"{'  p99 counted from the scheduled send':44}{paced['scheduled_p99_ms']:>22.1f}"
               f"   (adds the wait of batches sent late behind a slow one)")
+        if windows:
+            fmt = lambda ms: f"{ms:.1f}" if ms is not None else "-"  # noqa: E731
+            print(f"{'  p99 in windows without / with write-back':44}{fmt(windows['quiet_p99_ms']):>8} /"
+                  f"{fmt(windows['burst_p99_ms']):>6}   ({windows['burst_windows']} of {windows['windows']} windows of {windows['seconds']:.0f} s "
+                  f"saw the kernel write back >= {windows['burst_mb']:.0f} MB)")
         print(f"{'gRPC Batch of 100, events/s (peak)':44}{grpc_events:>16,.0f}{copy['events_per_s']:>18,.0f}"
               f"{grpc_events / copy['events_per_s']:>8.2f}   (gRPC / HTTP {grpc_events / peak_events:.2f})")
         print(f"{'gRPC Batch p50 / max-p99 ms at peak':44}{grpc_peak['p50_ms']:>8.1f} /{grpc_peak['p99_ms']:>6.1f}")
