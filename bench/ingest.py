@@ -446,8 +446,8 @@ def main() -> None:
         if windows:
             fmt = lambda ms: f"{ms:.1f}" if ms is not None else "-"  # noqa: E731
             print(f"{'  p99 in windows without / with write-back':44}{fmt(windows['quiet_p99_ms']):>8} /"
-                  f"{fmt(windows['burst_p99_ms']):>6}   ({windows['burst_windows']} of {windows['windows']} windows of {windows['seconds']:.0f} s "
-                  f"saw the kernel write back >= {windows['burst_mb']:.0f} MB)")
+                  f"{fmt(windows['burst_p99_ms']):>6}   ({windows['burst_windows']} of {windows['windows']} windows "
+                  f"of {windows['seconds']:.0f} s saw the kernel write back >= {windows['burst_mb']:.0f} MB)")
         print(f"{'gRPC Batch of 100, events/s (peak)':44}{grpc_events:>16,.0f}{copy['events_per_s']:>18,.0f}"
               f"{grpc_events / copy['events_per_s']:>8.2f}   (gRPC / HTTP {grpc_events / peak_events:.2f})")
         print(f"{'gRPC Batch p50 / max-p99 ms at peak':44}{grpc_peak['p50_ms']:>8.1f} /{grpc_peak['p99_ms']:>6.1f}")

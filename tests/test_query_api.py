@@ -23,10 +23,11 @@ def at(minutes_ago: float) -> str:
     return (datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)).isoformat()
 
 
-def yesterday_at_noon(minutes_after: float = 0) -> str:
-    """A time in one UTC day whatever the hour the test runs (`at` crosses midnight shortly after it)."""
+def past_noon(minutes: float) -> str:
+    """`minutes` after yesterday's noon (UTC): times in one day bucket whatever the hour the test
+    runs, where `at` crosses midnight shortly after it."""
     noon = (datetime.now(timezone.utc) - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
-    return (noon + timedelta(minutes=minutes_after)).isoformat()
+    return (noon + timedelta(minutes=minutes)).isoformat()
 
 
 def send(client, project, *events):
@@ -44,10 +45,10 @@ def query(client, project, body, headers=ADMIN):
 def test_aggregate_example_of_the_reference_works_as_written(client, project):
     send(client, project,
          # One day bucket holds them all, so u1 counts once.
-         {"event": "checkout_completed", "user_id": "u1", "properties": {"plan": "pro"}, "timestamp": yesterday_at_noon(0)},
-         {"event": "checkout_completed", "user_id": "u1", "properties": {"plan": "pro"}, "timestamp": yesterday_at_noon(10)},
-         {"event": "checkout_completed", "user_id": "u2", "properties": {"plan": "free"}, "timestamp": yesterday_at_noon(20)},
-         {"event": "page_viewed", "user_id": "u3", "properties": {"plan": "pro"}, "timestamp": yesterday_at_noon(30)})
+         {"event": "checkout_completed", "user_id": "u1", "properties": {"plan": "pro"}, "timestamp": past_noon(0)},
+         {"event": "checkout_completed", "user_id": "u1", "properties": {"plan": "pro"}, "timestamp": past_noon(10)},
+         {"event": "checkout_completed", "user_id": "u2", "properties": {"plan": "free"}, "timestamp": past_noon(20)},
+         {"event": "page_viewed", "user_id": "u3", "properties": {"plan": "pro"}, "timestamp": past_noon(30)})
     body = {"kind": "aggregate", "time_range": {"last": "30d"},
             "filter": {"all": [{"event": {"eq": "checkout_completed"}}]}, "measure": "unique_users",
             "group_by": [{"prop": "plan"}], "time_bucket": "1d"}
