@@ -106,6 +106,20 @@ def test_token_without_exp_is_401(client, project):
     assert client.post("/analytics/v1/track", json=ev(), headers=bearer(tok, project.id)).status_code == 401
 
 
+@pytest.mark.parametrize("claims", [{"exp": str(int(time.time()) + 600)}, {"exp": True},
+                                    {"exp": [int(time.time()) + 600]}, {"exp": None},
+                                    {"nbf": str(int(time.time()) - 10)}, {"iat": str(int(time.time()))}],
+                         ids=["exp_string", "exp_bool", "exp_list", "exp_null", "nbf_string", "iat_string"])
+def test_time_claims_that_are_not_numbers_are_401(client, project, postgres, claims):
+    """RFC 7519 dates are JSON numbers: a string `exp` ("9999999999") must not pass as one."""
+    payload = {"sub": "svc", "permissions": ["analytics:*:ingest"], "exp": int(time.time()) + 600, **claims}
+    tok = jwt.encode(payload, JWT_SECRET, algorithm="HS256")
+    answer = client.post("/analytics/v1/track", json=ev(), headers=bearer(tok, project.id))
+    assert answer.status_code == 401, answer.get_json()
+    assert answer.get_json()["error"]["code"] == "analytics.auth.unauthenticated"
+    assert events_of(postgres, project.id) == []
+
+
 def test_wrong_secret_is_401(client, project):
     tok = token(["analytics:*:ingest"], secret="another-secret-of-enough-length!")
     assert client.post("/analytics/v1/track", json=ev(), headers=bearer(tok, project.id)).status_code == 401

@@ -107,6 +107,38 @@ def test_ingest_query_and_erase_over_grpc(server, channel, postgres):
     assert json.loads(again.rows)[0]["value"] == 0
 
 
+def test_a_token_without_org_cannot_reach_another_orgs_project_over_grpc(server, channel, postgres):
+    """A JWT without org_id belongs to the default org: another org's project answers as an unknown one."""
+    slug = unique_slug("grpc-org")
+    foreign = requests.post(server.url + "/analytics/v1/projects", json={"slug": slug, "org_id": "org_grpc_other"},
+                            headers=ADMIN, timeout=10).json()["data"]
+    key = requests.post(server.url + f"/analytics/v1/projects/{foreign['id']}/keys", json={"name": "k"},
+                        headers=ADMIN, timeout=10).json()["data"]["key"]
+    assert requests.post(server.url + "/analytics/v1/track", json={"event": "e", "user_id": "u_o"},
+                         headers={"X-Reactor-Project-Key": key}, timeout=10).status_code == 200
+    own_id, own = _project(server)
+    stub = pb_grpc.AnalyticsStub(channel)
+    md = _token(server, "analytics:*:ingest", "analytics:*:query", "analytics:*:erase")
+    query = b'{"kind":"aggregate","time_range":{"last":"1d"}}'
+    event = pb.Event(event="e", anonymous_id="a")
+    calls = [lambda p: stub.Track(pb.TrackRequest(project=p, event=event), metadata=md),
+             lambda p: stub.Batch(pb.BatchRequest(project=p, events=[event]), metadata=md),
+             lambda p: stub.Identify(pb.IdentifyRequest(project=p, anonymous_id="a", user_id="u_o"), metadata=md),
+             lambda p: stub.Alias(pb.AliasRequest(project=p, previous_id="a", user_id="u_o"), metadata=md),
+             lambda p: stub.Query(pb.QueryRequest(project=p, query=query), metadata=md),
+             lambda p: stub.Erase(pb.EraseRequest(project=p, user_id="u_o"), metadata=md)]
+    for call in calls:
+        for ref, unknown in ((foreign["id"], "p_doesnotexist00"), (slug, unique_slug("nothing"))):
+            got = _code(lambda: call(ref))
+            assert got == _code(lambda: call(unknown)) == (grpc.StatusCode.PERMISSION_DENIED,
+                                                            "analytics.auth.forbidden")
+    assert json.loads(stub.Query(pb.QueryRequest(project=own, query=query), metadata=md).rows)[0]["value"] == 0
+    with psycopg.connect(postgres.url) as conn:
+        assert conn.execute("SELECT count(*) FROM events WHERE project_id = %s", (foreign["id"],)).fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM identity_links WHERE project_id = %s",
+                            (foreign["id"],)).fetchone()[0] == 0
+
+
 def test_grpc_errors_carry_the_http_error_codes(server, channel):
     project_id, slug = _project(server)
     other_id, other = _project(server)

@@ -189,7 +189,6 @@ def test_project_admin_of_one_org_cannot_see_or_touch_another_orgs_keys(iso):
     org_a = client.post("/analytics/v1/projects", json={"slug": unique_slug(), "org_id": "org_iso_a"},
                         headers=ADMIN).get_json()["data"]
     token = {"Authorization": f"Bearer {_jwt(['analytics:project:create'], org_id='org_iso_other')}"}
-    key_id = client.get(f"/analytics/v1/projects/{org_a['id']}/keys", headers=ADMIN).get_json()["data"]
     for method, path, body in [("GET", f"/analytics/v1/projects/{org_a['id']}/keys", None),
                                ("POST", f"/analytics/v1/projects/{org_a['id']}/keys", {"name": "x"}),
                                ("DELETE", f"/analytics/v1/projects/{org_a['id']}/keys/k_whatever", None),
@@ -198,9 +197,101 @@ def test_project_admin_of_one_org_cannot_see_or_touch_another_orgs_keys(iso):
         missing = _call(client, method, path.replace(org_a["id"], "p_missing000000"), body, token)
         assert answer.status_code == missing.status_code == 404
         assert answer.get_json() == missing.get_json()
-    assert key_id == []
+    # Listed after the attempts: the POST above made no key.
+    assert client.get(f"/analytics/v1/projects/{org_a['id']}/keys", headers=ADMIN).get_json()["data"] == []
     listed = client.get("/analytics/v1/projects", headers=token).get_json()["data"]
     assert org_a["id"] not in {p["id"] for p in listed}
+
+
+# --- orgs: every project-scoped call checks the project's org against the caller's ----------
+
+_EVERY = ["analytics:project:create", "analytics:*:ingest", "analytics:*:query", "analytics:*:erase"]
+
+
+@pytest.fixture(scope="module")
+def orgs(iso, config):
+    """Three projects: one of org A, one of org B and one of the default org, each with a key and a
+    person; and one token per org holding every permission (the no-org token is the default org's)."""
+    client, _, _ = iso
+    org_a, org_b = f"org_{uuid.uuid4().hex[:8]}", f"org_{uuid.uuid4().hex[:8]}"
+    projects = {}
+    for name, org in (("org_a", org_a), ("org_b", org_b), ("no_org", None)):
+        body = {"slug": unique_slug("org"), **({"org_id": org} if org else {})}
+        project = client.post("/analytics/v1/projects", json=body, headers=ADMIN).get_json()["data"]
+        assert project["org_id"] == (org or config.auth.default_org)
+        key = client.post(f"/analytics/v1/projects/{project['id']}/keys", json={"name": "k"},
+                          headers=ADMIN).get_json()["data"]
+        h = {"X-Reactor-Project-Key": key["key"]}
+        assert client.post("/analytics/v1/track", json={"event": "e", "anonymous_id": "anon_o", "user_id": "u_o"},
+                           headers=h).status_code == 200
+        projects[name] = {**project, "key_id": key["id"]}
+    tokens = {"org_a": _jwt(_EVERY, org_id=org_a), "org_b": _jwt(_EVERY, org_id=org_b), "no_org": _jwt(_EVERY)}
+    return client, projects, {name: {"Authorization": f"Bearer {tok}"} for name, tok in tokens.items()}
+
+
+def _admin_calls(ref: str, key_id: str) -> list[tuple]:
+    return [("GET", f"/analytics/v1/projects/{ref}/keys", None, {}),
+            ("POST", f"/analytics/v1/projects/{ref}/keys", {"name": "intruder"}, {}),
+            ("DELETE", f"/analytics/v1/projects/{ref}/keys/{key_id}", None, {}),
+            ("PATCH", f"/analytics/v1/projects/{ref}", {"retention_days": 1}, {})]
+
+
+def _data_calls(ref: str) -> list[tuple]:
+    return [(method, *_with_project(method, path, body, ref, how))
+            for method, path, body, _ in ENDPOINTS for how in ("header", "body")]
+
+
+def _state(client, postgres, project: dict) -> tuple:
+    """What an admin sees of a project: its keys, its listing (retention included), its rows and audit."""
+    keys = client.get(f"/analytics/v1/projects/{project['id']}/keys", headers=ADMIN).get_json()["data"]
+    listed = [p for p in client.get("/analytics/v1/projects", headers=ADMIN).get_json()["data"]
+              if p["id"] == project["id"]]
+    with psycopg.connect(postgres.url) as conn:
+        audit = conn.execute("SELECT count(*) FROM audit_log WHERE project_id = %s", (project["id"],)).fetchone()[0]
+    return keys, listed, _snapshot(postgres, type("P", (), {"id": project["id"]})), audit
+
+
+def _answer(client, call, headers) -> tuple:
+    method, path, body, extra = call
+    answer = _call(client, method, path, body, {**headers, **extra})
+    return answer.status_code, answer.get_json()
+
+
+@pytest.mark.parametrize("caller", ["org_a", "org_b", "no_org"])
+def test_a_project_of_another_org_answers_like_an_unknown_one_and_stays_unchanged(orgs, postgres, caller):
+    client, projects, tokens = orgs
+    token = tokens[caller]
+    foreign = [p for name, p in projects.items() if name != caller]
+    before = {p["id"]: _state(client, postgres, p) for p in projects.values()}
+    cases = 0
+    for project in foreign:
+        unknown_id, unknown_slug = "p_doesnotexist00", unique_slug("nothing")
+        for ref, unknown in ((project["id"], unknown_id), (project["slug"], unknown_slug)):
+            for call, missing in zip(_admin_calls(ref, project["key_id"]), _admin_calls(unknown, project["key_id"])):
+                got = _answer(client, call, token)
+                assert got == _answer(client, missing, token), (caller, call)
+                assert got[0] == 404 and got[1]["error"]["code"] == "analytics.not_found", (caller, call, got)
+                cases += 1
+            for call, missing in zip(_data_calls(ref), _data_calls(unknown)):
+                got = _answer(client, call, token)
+                assert got == _answer(client, missing, token), (caller, call)
+                assert got[0] == 403, (caller, call, got)
+                cases += 1
+    assert cases == 2 * 2 * (4 + 2 * len(ENDPOINTS))
+    listed = {p["id"] for p in client.get("/analytics/v1/projects", headers=token).get_json()["data"]}
+    assert projects[caller]["id"] in listed and not listed & {p["id"] for p in foreign}
+    # The same token does act on its own org's project: the refusals above are about the org.
+    own = projects[caller]
+    assert client.get(f"/analytics/v1/projects/{own['id']}/keys", headers=token).status_code == 200
+    assert client.post("/analytics/v1/query", json={"kind": "aggregate", "time_range": {"last": "1d"}},
+                       headers={**token, "X-Reactor-Project": own["id"]}).status_code == 200
+    # Re-read after the attempts: no key made or revoked, retention and data as they were.
+    after = {p["id"]: _state(client, postgres, p) for p in projects.values()}
+    assert after == before
+    for project in foreign:
+        keys = after[project["id"]][0]
+        assert [k["id"] for k in keys] == [project["key_id"]] and keys[0]["revoked_at"] is None
+        assert after[project["id"]][1][0]["retention_days"] == project["retention_days"]
 
 
 def test_admin_endpoints_refuse_project_credentials(iso):

@@ -36,7 +36,7 @@ def create_app(config: Config | None = None) -> Flask:
         config=config,
         db=Database.from_config(config, on_acquire=metrics.DB_ACQUIRE.observe),
         verifier=TokenVerifier(config.auth.admin_token, config.auth.jwt_secret, config.auth.jwks_file,
-                               config.auth.audience, config.auth.issuer),
+                               config.auth.audience, config.auth.issuer, default_org=config.auth.default_org),
         engine=EngineClient(socket_path(config.data_dir), config.analytics.query_timeout_ms / 1000),
         rate_limiter=RateLimiter(ratelimit.table_path(config.data_dir), config.analytics.rate_limit_per_second,
                                  config.analytics.rate_limit_burst),

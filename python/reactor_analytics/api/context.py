@@ -171,8 +171,9 @@ def string_field(body: dict, name: str, required: bool = True, max_len: int = 20
 
 
 def project_or_404(conn, principal: Principal, id_or_slug: str) -> dict:
+    """The project an admin call names, if the principal may administer it; a project of another
+    org gets the answer of one that does not exist."""
     project = queries.find_project(conn, id_or_slug) if storable(id_or_slug) else None
-    if project is None or not (principal.admin or principal.can_create_projects()
-                               and (principal.org_id is None or principal.org_id == project["org_id"])):
+    if project is None or not principal.can_administer(project):
         raise not_found("no such project")
     return project

@@ -3,6 +3,10 @@
 HS256 tokens are checked against `[auth] jwt_secret`; RS256/ES256 tokens against the keys of
 the JWKS file, chosen by `kid` and key type. The algorithm allowed for each key is fixed by the
 key, never taken from the token, so `alg: none` and HS/RS confusion are refused.
+
+Who may act on which project is decided here, by `Principal`, for every transport (HTTP and
+gRPC): a JWT belongs to the org of its `org_id` claim, or to `[auth] default_org` without one, and
+touches only that org's projects; the admin token touches every project.
 """
 
 from __future__ import annotations
@@ -19,23 +23,31 @@ from jwt import PyJWK
 from ..errors import AppError, forbidden, unauthenticated
 
 ACTIONS = ("ingest", "query", "erase")
+_TIME_CLAIMS = ("exp", "nbf", "iat")
 
 
 @dataclass(frozen=True)
 class Principal:
     subject: str
     permissions: frozenset[str] = field(default_factory=frozenset)
+    # The org of a JWT (its claim, else the default org). None for the admin token and project
+    # keys, which the checks below handle first; any other principal without an org touches nothing.
     org_id: str | None = None
     admin: bool = False
     # Set when authenticated by a project public key: ingest for that project only.
     key_project: str | None = None
 
+    def in_org_of(self, project: dict) -> bool:
+        """Whether the project belongs to the principal's org (the admin token's org is every org)."""
+        return self.admin or (self.org_id is not None and self.org_id == project["org_id"])
+
     def can(self, action: str, project: dict) -> bool:
+        """Whether the principal may `action` (ingest, query, erase) in the project's data."""
         if self.admin:
             return True
         if self.key_project is not None:
             return action == "ingest" and self.key_project == project["id"]
-        if self.org_id and project.get("org_id") and self.org_id != project["org_id"]:
+        if not self.in_org_of(project):
             return False
         wanted = {f"analytics:{project['id']}:{action}", f"analytics:{project['slug']}:{action}",
                   f"analytics:*:{action}"}
@@ -44,6 +56,10 @@ class Principal:
     def can_create_projects(self) -> bool:
         return self.admin or "analytics:project:create" in self.permissions
 
+    def can_administer(self, project: dict) -> bool:
+        """Whether the principal may read and change the project itself: its keys and retention."""
+        return self.can_create_projects() and self.in_org_of(project)
+
 
 ADMIN = Principal(subject="admin", admin=True)
 _REMEMBERED = 4096  # verified tokens kept per process
@@ -51,8 +67,9 @@ _REMEMBERED = 4096  # verified tokens kept per process
 
 class TokenVerifier:
     def __init__(self, admin_token: str, jwt_secret: str, jwks_file: str = "", audience: str = "",
-                 issuer: str = "") -> None:
+                 issuer: str = "", *, default_org: str) -> None:
         self._admin_token = admin_token.encode() if admin_token else b""
+        self._default_org = default_org
         self._secret = jwt_secret
         self._audience = audience or None
         self._issuer = issuer or None
@@ -116,12 +133,19 @@ class TokenVerifier:
             raise unauthenticated("token expired") from None
         except jwt.PyJWTError:
             raise unauthenticated("invalid token") from None
+        for name in _TIME_CLAIMS:
+            # PyJWT compares int(claim), so "9999999999" would pass; RFC 7519 dates are JSON numbers.
+            value = claims.get(name, 0)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise unauthenticated(f"the {name} claim must be a number")
         permissions = claims.get("permissions", [])
         if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
             raise unauthenticated("the permissions claim must be a list of strings")
         org = claims.get("org_id")
+        if org is not None and not isinstance(org, str):
+            raise unauthenticated("the org_id claim must be a string")
         return Principal(subject=str(claims["sub"]), permissions=frozenset(permissions),
-                         org_id=org if isinstance(org, str) else None), float(claims["exp"])
+                         org_id=org or self._default_org), float(claims["exp"])
 
     def mint(self, subject: str, permissions: list[str], ttl_seconds: int, org_id: str | None = None) -> str:
         if not self._secret:
