@@ -246,7 +246,8 @@ def property_hostile_strings_in_stored_json(data, kind, value):
     where = data.draw(st.sampled_from(["traits" if kind == "identify" else "properties", "context", "$set"]))
     if where == "context":
         sub = data.draw(st.sampled_from(["page.url", "page.path", "page.referrer", "campaign.source", "timezone",
-                                         "locale", "library.name", "user_agent", "ip"]))
+                                         "locale", "library.name", "user_agent", "userAgent", "ip",
+                                         "session_id", "sessionId"]))
         head, _, tail = sub.partition(".")
         raw = "{" + (f'"{head}":{{"{tail}":{value}}}' if tail else f'"{head}":{value}') + "}"
     elif where == "$set":  # $identify traits and $alias previous_id, read from a batch event's properties

@@ -96,7 +96,8 @@ pub struct Event {
     pub library: Option<String>,
     /// Compact JSON object text.
     pub properties: String,
-    /// Compact JSON object text without `user_agent` and `ip`; `None` when no context was sent.
+    /// Compact JSON object text without the raw User-Agent and IP ([`UNSTORED_CONTEXT_KEYS`]);
+    /// `None` when no context was sent.
     pub context: Option<String>,
     /// (anonymous_id, user_id) identity link from `$identify` / `$alias`.
     pub link: Option<(String, String)>,
@@ -109,6 +110,26 @@ impl Event {
     pub fn distinct_id(&self) -> Option<&str> {
         self.user_id.as_deref().or(self.anonymous_id.as_deref())
     }
+}
+
+/// `context` keys that come in two spellings: snake_case, and the camelCase of Segment's
+/// analytics.js and many server libraries. Both are read, the snake_case one first. The other
+/// keys read (`ip`, `locale`, `timezone`, `page`, `referrer`, `campaign`, `library` and the keys
+/// inside those objects) are spelt alike either way.
+pub const CONTEXT_USER_AGENT: [&str; 2] = ["user_agent", "userAgent"];
+pub const CONTEXT_SESSION_ID: [&str; 2] = ["session_id", "sessionId"];
+
+/// `context` keys read for their classes or prefix and never stored: the raw User-Agent and IP,
+/// in every spelling [`Hints::read`] reads them.
+pub const UNSTORED_CONTEXT_KEYS: [&str; 3] = [CONTEXT_USER_AGENT[0], CONTEXT_USER_AGENT[1], "ip"];
+
+/// The value of the first of `spellings` whose value passes `read`.
+fn either<'a, T>(
+    obj: &RawObject<'a>,
+    spellings: &[&str],
+    read: impl Fn(Option<&'a RawValue>) -> Option<T>,
+) -> Option<T> {
+    spellings.iter().find_map(|key| read(obj.get(key)))
 }
 
 /// The parts of `context` and `properties` that feed hot columns, read once per event.
@@ -125,7 +146,7 @@ pub struct Hints<'a> {
     pub campaign_name: Option<Cow<'a, str>>,
     pub campaign_term: Option<Cow<'a, str>>,
     pub campaign_content: Option<Cow<'a, str>>,
-    /// `context.user_agent`: parsed into classes, never stored.
+    /// `context.user_agent` (or `userAgent`): parsed into classes, never stored.
     pub user_agent: Option<Cow<'a, str>>,
     /// `context.ip`: truncated, never stored raw.
     pub ip: Option<Cow<'a, str>>,
@@ -170,11 +191,11 @@ impl<'a> Hints<'a> {
             h.library_version = id_like(lib.get("version"));
         }
         h.referrer = ctx.str("referrer");
-        h.user_agent = ctx.get("user_agent").and_then(json::as_str);
+        h.user_agent = either(ctx, &CONTEXT_USER_AGENT, |v| v.and_then(json::as_str));
         h.ip = ctx.get("ip").and_then(json::as_str);
         h.locale = ctx.str("locale");
         h.timezone = ctx.str("timezone");
-        h.session_id = id_like(ctx.get("session_id"));
+        h.session_id = either(ctx, &CONTEXT_SESSION_ID, id_like);
         h
     }
 }
@@ -423,6 +444,48 @@ mod tests {
         }
         let ev = run(json!({}), json!({}), &req);
         assert_eq!((ev.browser, ev.os), (Some("Chrome"), Some("Windows")));
+    }
+
+    #[test]
+    fn camel_case_context_is_read_like_snake_case() {
+        // Segment's analytics.js and many servers spell context keys in camelCase.
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1";
+        let req = RequestDefaults::new(
+            0,
+            Some("198.51.100.1"),
+            Some("python-requests/2.31.0"),
+            None,
+        );
+        let ev = run(
+            json!({}),
+            json!({"userAgent": iphone, "ip": "203.0.113.77", "sessionId": "s_camel", "locale": "de-DE",
+                   "timezone": "Europe/Berlin", "page": {"url": "https://x.io/a?utm_source=q", "referrer": "https://www.y.io/"},
+                   "campaign": {"medium": "m"}, "library": {"name": "analytics.js", "version": "next-1.53.0"}}),
+            &req,
+        );
+        assert_eq!(
+            (ev.browser, ev.os, ev.device_type),
+            (Some("Safari"), Some("iOS"), Some("mobile"))
+        );
+        assert_eq!(ev.ip_prefix.as_deref(), Some("203.0.113.0"));
+        assert_eq!(ev.session_id.as_deref(), Some("s_camel"));
+        assert_eq!(ev.language.as_deref(), Some("de"));
+        assert_eq!(ev.country, Some("DE"));
+        assert_eq!(ev.path.as_deref(), Some("/a"));
+        assert_eq!(ev.referrer_host.as_deref(), Some("y.io"));
+        assert_eq!(
+            (ev.utm_source.as_deref(), ev.utm_medium.as_deref()),
+            (Some("q"), Some("m"))
+        );
+        assert_eq!(ev.library.as_deref(), Some("analytics.js/next-1.53.0"));
+        // Both spellings: the snake_case one wins, as it always did.
+        let ev = run(
+            json!({}),
+            json!({"userAgent": iphone, "user_agent": "curl/8.4.0", "sessionId": "s_c", "session_id": "s_s"}),
+            &req,
+        );
+        assert_eq!(ev.browser, Some("curl"));
+        assert_eq!(ev.session_id.as_deref(), Some("s_s"));
     }
 
     #[test]

@@ -437,7 +437,7 @@ fn validate_event(
     };
 
     // Stored text: compact JSON, checked for what jsonb refuses. The raw User-Agent and IP
-    // are read for their classes, then left out of the stored context.
+    // (in either spelling) are read for their classes, then left out of the stored context.
     let max_depth = json::MAX_DEPTH - DEPTH_ABOVE_VALUES;
     let empty = RawObject::default();
     let props_obj = stored.properties.unwrap_or(&empty);
@@ -448,7 +448,9 @@ fn validate_event(
     ev.properties = properties;
     if let Some(ctx) = stored.context {
         let mut context = String::with_capacity(256);
-        if let Err(p) = json::write_object(ctx, &["user_agent", "ip"], &mut context, max_depth) {
+        if let Err(p) =
+            json::write_object(ctx, &enrich::UNSTORED_CONTEXT_KEYS, &mut context, max_depth)
+        {
             return text_problem(p, "context");
         }
         ev.context = Some(context);

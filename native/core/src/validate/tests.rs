@@ -127,6 +127,28 @@ fn track_full_event_row() {
 }
 
 #[test]
+fn camel_case_user_agent_and_ip_are_classified_and_never_stored() {
+    let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1";
+    let req = parse(
+        RequestKind::Track,
+        &json!({"event": "page_viewed", "anonymous_id": "a1",
+                "context": {"userAgent": iphone, "user_agent": iphone, "ip": "203.0.113.9",
+                            "locale": "de-DE", "page": {"path": "/x"}}}),
+    )
+    .unwrap();
+    let row = row_of(&req);
+    // Classified from the event's own User-Agent, not the request's (Chrome on Windows).
+    assert_eq!(col(&row, "browser"), Some("Safari"));
+    assert_eq!(col(&row, "os"), Some("iOS"));
+    assert_eq!(col(&row, "device_type"), Some("mobile"));
+    assert_eq!(col(&row, "ip_prefix"), Some("203.0.113.0"));
+    let ctx: Value = serde_json::from_str(col(&row, "context").unwrap()).unwrap();
+    assert_eq!(ctx, json!({"locale": "de-DE", "page": {"path": "/x"}}));
+    let text = String::from_utf8(encode(&req, "p_1", "web-prod", &[]).copy_rows).unwrap();
+    assert!(!text.contains("iPhone OS") && !text.contains("203.0.113.9"));
+}
+
+#[test]
 fn batch_keeps_good_events_with_correct_indices() {
     let req = parse(
         RequestKind::Batch,
