@@ -126,7 +126,7 @@ def stream(path: Path, where: Filter, follow: bool, offset: int = 0, max_seconds
     last_sent = time.monotonic()
     yield b"retry: 1000\n\n"
     while True:
-        handle = _open_at(path, offset)
+        handle, offset = _open_at(path, offset)
         if handle is not None:
             with handle:
                 for raw in handle:
@@ -151,12 +151,18 @@ def stream(path: Path, where: Filter, follow: bool, offset: int = 0, max_seconds
 
 
 def _open_at(path: Path, offset: int):
+    """The file opened at `offset`, and that offset. An offset past the end names a place in a file
+    rotated away since (or none at all: `Last-Event-ID` comes from the client), so reading starts
+    over at the beginning, as a follower does after a rotation; past the largest file the
+    filesystem allows, seek() itself would fail."""
     try:
         handle = open(path, "rb")
     except FileNotFoundError:
-        return None
+        return None, offset
+    if offset > os.fstat(handle.fileno()).st_size:
+        offset = 0
     handle.seek(offset)
-    return handle
+    return handle, offset
 
 
 def _rotated(path: Path, offset: int) -> bool:
