@@ -275,7 +275,8 @@ def main() -> None:
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="reactor-bench-query-"))
-    database = EmbeddedPostgres(root, free_port())
+    os.chmod(root, 0o711)  # the database user (postgres, when run as root) passes through it
+    database = EmbeddedPostgres(root)
     database.start()
     migrate.migrate(database.url)
     service = Service(database.url, root / "data")

@@ -32,10 +32,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def database_root(prefix: str = "reactor-test-pg-") -> Path:
+    """A fresh directory for an embedded database. When the tests run as root the database runs as
+    `postgres`, which must pass through it (mkdtemp makes it 0700: the tests open their own)."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(root, 0o711)
+    return root
+
+
 @pytest.fixture(scope="session")
 def postgres():
-    root = Path(tempfile.mkdtemp(prefix="reactor-test-pg-"))
-    server = EmbeddedPostgres(root, free_port())
+    root = database_root()
+    server = EmbeddedPostgres(root)
     server.start()
     migrate.migrate(server.url)
     yield server
@@ -136,13 +144,14 @@ def events_of(postgres, project_id: str, columns: str = "*") -> list[dict]:
 class LiveServer:
     """`reactor serve` under gunicorn, as a separate process group we can kill -9."""
 
-    def __init__(self, postgres: EmbeddedPostgres, data_dir: Path, workers: int = 2, **env: str):
+    def __init__(self, postgres: EmbeddedPostgres | None, data_dir: Path, workers: int = 2, **env: str):
+        """With `postgres` None the service starts its own embedded database in `data_dir`."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.grpc_target = f"127.0.0.1:{free_port()}"
         self.env = {
             **os.environ,
-            "REACTOR_DATABASE_URL": postgres.url,
+            **({"REACTOR_DATABASE_URL": postgres.url} if postgres is not None else {}),
             "REACTOR_ANALYTICS_BIND": f"127.0.0.1:{self.port}",
             "REACTOR_GRPC_BIND": self.grpc_target,
             "REACTOR_ANALYTICS_WORKERS": str(workers),
@@ -155,7 +164,8 @@ class LiveServer:
             **env,
         }
         self.proc: subprocess.Popen | None = None
-        self.log = data_dir / f"server-{self.port}.log"
+        # Beside a data directory the service is to make itself, not in it.
+        self.log = (data_dir if data_dir.exists() else data_dir.parent) / f"server-{self.port}.log"
 
     def start(self, timeout: float = 30.0) -> "LiveServer":
         out = open(self.log, "ab")

@@ -52,11 +52,11 @@ def test_embedded_database_starts_from_a_relative_data_dir(tmp_path, monkeypatch
     """`make run` uses the default ./.reactor: a relative path must work."""
     import psycopg
 
-    from conftest import free_port
+    from conftest import database_root
     from reactor_analytics.store.embedded import EmbeddedPostgres
 
-    monkeypatch.chdir(tmp_path)
-    server = EmbeddedPostgres("./.reactor", free_port())
+    monkeypatch.chdir(database_root())
+    server = EmbeddedPostgres("./.reactor")
     try:
         server.start()
         with psycopg.connect(server.url) as conn:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import psycopg
 import requests
 
-from conftest import ADMIN_TOKEN, LiveServer, free_port
+from conftest import ADMIN_TOKEN, LiveServer, database_root
 from reactor_analytics.store import migrate
 from reactor_analytics.store.embedded import EmbeddedPostgres
 
@@ -111,8 +109,8 @@ def test_every_acknowledged_event_survives_kill_9_exactly_once(postgres, tmp_pat
 
 
 def test_postgres_restart_answers_503_then_recovers_losing_nothing(tmp_path):
-    root = Path(tempfile.mkdtemp(prefix="reactor-test-pg-restart-"))
-    database = EmbeddedPostgres(root, free_port())
+    root = database_root("reactor-test-pg-restart-")
+    database = EmbeddedPostgres(root)
     database.start()
     migrate.migrate(database.url)
     server = LiveServer(database, tmp_path, workers=2).start()

@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -19,7 +18,7 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ADMIN, ADMIN_TOKEN, JWT_SECRET, VENV_BIN, LiveServer, Project, free_port
+from conftest import ADMIN, ADMIN_TOKEN, JWT_SECRET, VENV_BIN, LiveServer, database_root
 from reactor_analytics.store import migrate
 from reactor_analytics.store.embedded import EmbeddedPostgres
 
@@ -65,8 +64,8 @@ def test_metrics_are_counted_across_gunicorn_workers(live_server):
 
 
 def test_health_names_the_failing_part_while_postgres_is_down(tmp_path):
-    root = Path(tempfile.mkdtemp(prefix="reactor-test-pg-health-"))
-    database = EmbeddedPostgres(root, free_port())
+    root = database_root("reactor-test-pg-health-")
+    database = EmbeddedPostgres(root)
     database.start()
     migrate.migrate(database.url)
     server = LiveServer(database, tmp_path).start()

@@ -49,7 +49,9 @@ class DatabaseConfig:
     pool_min: int = 2
     pool_max: int = 8
     pool_timeout_s: float = 3.0
-    embedded_port: int = 54329
+    # The embedded database listens on a private Unix socket only; a port > 0 also opens TCP on
+    # 127.0.0.1 (password required).
+    embedded_port: int = 0
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,34 @@ class ChildProcess:
                 self.proc.kill()
 
 
+class DatabaseKeeper:
+    """Starts the embedded database again when it dies: the service owns it, so no person should
+    have to. Polled twice a second (a signal-0 probe of the postmaster's pid, no subprocess)."""
+
+    POLL_S = 0.5
+
+    def __init__(self, embedded: EmbeddedPostgres) -> None:
+        self.embedded = embedded
+        self._stopping = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self._watch, daemon=True, name="database-keeper").start()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(self.POLL_S):
+            if self.embedded.running():
+                continue
+            print("the embedded database is not running; starting it", file=sys.stderr, flush=True)
+            try:
+                self.embedded.start(timeout=30)
+                print("the embedded database is running again", file=sys.stderr, flush=True)
+            except Exception as exc:  # noqa: BLE001 - tried again at the next poll
+                print(f"the embedded database did not start: {exc}", file=sys.stderr, flush=True)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+
 def children(config: Config) -> list[ChildProcess]:
     from .query.engine import EngineClient, socket_path
 
@@ -161,7 +189,10 @@ def serve(config: Config) -> None:
     _, embedded = prepare(config)
     parts = children(config)
     master = os.getpid()
+    keeper = DatabaseKeeper(embedded) if embedded is not None else None
     try:
+        if keeper is not None:
+            keeper.start()
         for part in parts:
             part.start()
             part.supervise()
@@ -173,6 +204,8 @@ def serve(config: Config) -> None:
     finally:
         # A gunicorn worker unwinds through here from its fork; only the master cleans up.
         if os.getpid() == master:
+            if keeper is not None:
+                keeper.stop()
             for part in reversed(parts):
                 part.stop()
             if embedded is not None:
