@@ -3,11 +3,14 @@ bodies over the size limit, and a token for /metrics."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import uuid
+from urllib.parse import urlsplit
 
 import requests
 
-from conftest import ADMIN
+from conftest import ADMIN, ADMIN_TOKEN
 
 
 def _sse_ids(text: str) -> list[int]:
@@ -36,3 +39,65 @@ def test_a_log_offset_past_the_end_of_the_file_restarts_the_stream_from_its_begi
     # An offset inside the file still resumes right after it.
     resumed = requests.get(logs, headers={**ADMIN, "Last-Event-ID": str(last)}, timeout=10).text
     assert request_id not in resumed and all(i > last for i in _sse_ids(resumed))
+
+
+LIMIT = 1_048_576  # [analytics] max_body_bytes, the default the live server runs with
+
+
+def _chunked(server, path: str, body: bytes, headers: dict, chunk: int = 16_384) -> tuple[int, dict, dict]:
+    """POST `body` with Transfer-Encoding: chunked (no Content-Length), as a streaming client does."""
+    url = urlsplit(server.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    try:
+        conn.putrequest("POST", path)
+        for name, value in {"Content-Type": "application/json", "Transfer-Encoding": "chunked", **headers}.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        try:
+            for start in range(0, len(body), chunk):
+                piece = body[start:start + chunk]
+                conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+            conn.send(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer before it has read everything; its answer is still there
+        answer = conn.getresponse()
+        return answer.status, dict(answer.getheaders()), json.loads(answer.read() or b"null")
+    finally:
+        conn.close()
+
+
+def _key_of_a_new_project(server) -> str:
+    slug = f"chunked-{uuid.uuid4().hex[:8]}"
+    requests.post(f"{server.url}/analytics/v1/projects", json={"slug": slug}, headers=ADMIN, timeout=10)
+    return requests.post(f"{server.url}/analytics/v1/projects/{slug}/keys", json={"name": "k"}, headers=ADMIN,
+                         timeout=10).json()["data"]["key"]
+
+
+def test_a_chunked_body_over_the_limit_is_413_like_one_with_a_content_length(live_server):
+    key = _key_of_a_new_project(live_server)
+    event = {"event": "e", "anonymous_id": "a"}
+    pad = "x" * 2000
+    big = json.dumps({"batch": [{**event, "properties": {"pad": pad}} for _ in range(600)]}).encode()
+    assert len(big) > LIMIT
+    admin_big = json.dumps({"slug": "too-big", "name": "y" * (LIMIT + 10)}).encode()
+    for path, body, headers in (("/analytics/v1/batch", big, {"X-Reactor-Project-Key": key}),
+                                ("/analytics/v1/track", json.dumps({**event, "p": "z" * (3 * LIMIT)}).encode(),
+                                 {"X-Reactor-Project-Key": key}),
+                                ("/analytics/v1/projects", admin_big, {"Authorization": f"Bearer {ADMIN_TOKEN}"})):
+        status, _, answer = _chunked(live_server, path, body, headers)
+        assert status == 413, (path, answer)
+        assert answer["error"]["code"] == "analytics.payload_too_large"
+        assert answer["error"]["limit_bytes"] == LIMIT
+        # The same body with a Content-Length gets the same answer.
+        sized = requests.post(live_server.url + path, data=body, timeout=30,
+                              headers={"Content-Type": "application/json", **headers})
+        assert (sized.status_code, sized.json()) == (status, answer)
+    # Chunked bodies within the limit are read whole, the largest allowed one included.
+    small = json.dumps({"batch": [event] * 3}).encode()
+    assert _chunked(live_server, "/analytics/v1/batch", small, {"X-Reactor-Project-Key": key}, chunk=7)[2] == \
+        {"data": {"accepted": 3, "rejected": []}}
+    exact = json.dumps({"event": "e", "anonymous_id": "a"})
+    exact = (exact + " " * (LIMIT - len(exact))).encode()
+    assert len(exact) == LIMIT
+    status, _, answer = _chunked(live_server, "/analytics/v1/track", exact, {"X-Reactor-Project-Key": key})
+    assert (status, answer) == (200, {"data": {"accepted": 1, "rejected": []}})

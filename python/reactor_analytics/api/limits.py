@@ -1,4 +1,5 @@
-"""Per-IP rate limits on the public endpoints (SPEC "Governance").
+"""Per-IP rate limits on the public endpoints (SPEC "Governance"), and the body size limit for
+bodies sent without a Content-Length.
 
 Ingest without a bearer token (browsers, pixels, beacons) and any request without credentials
 spend a token; a request refused for its credentials (401) spends one too, and an address whose
@@ -8,7 +9,10 @@ tokens is slowed as much as flooding. A refused request gets 429 with `Retry-Aft
 
 from __future__ import annotations
 
+import io
+
 from flask import Flask, g, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..errors import AppError
 from ..governance.ratelimit import retry_after
@@ -29,6 +33,30 @@ def _refuse(wait: float) -> AppError:
                     retry_after_s=retry_after(wait))
 
 
+def _read_unsized_body() -> None:
+    """Read a body sent without a Content-Length (Transfer-Encoding: chunked) up to the limit, and
+    refuse it whole with 413 past it, as one with a Content-Length is.
+
+    Werkzeug caps such a stream at `max_content_length` but, when it stops exactly at the cap,
+    hands over the first `max_content_length` bytes as if they were the whole body (so a JSON
+    body over the limit answered 400 `invalid_json`). The body is read here, before any view,
+    and the view reads it back from memory.
+    """
+    environ = request.environ
+    limit = request.max_content_length
+    if limit is None or request.content_length is not None or "wsgi.input_terminated" not in environ:
+        return  # sized bodies are checked against their Content-Length; others have no body
+    raw, buffered = environ["wsgi.input"], bytearray()
+    while len(buffered) <= limit:
+        piece = raw.read(min(65_536, limit + 1 - len(buffered)))
+        if not piece:
+            break
+        buffered += piece
+    if len(buffered) > limit:
+        raise RequestEntityTooLarge()  # the rest of the body is never read
+    environ["wsgi.input"] = io.BytesIO(bytes(buffered))
+
+
 def install(app: Flask) -> None:
     @app.before_request
     def spend_public_token() -> None:
@@ -40,6 +68,11 @@ def install(app: Flask) -> None:
         wait = services().rate_limiter.take(_address(), spend=g.rate_spent)
         if wait:
             raise _refuse(wait)
+
+    @app.before_request
+    def limit_unsized_body() -> None:
+        if request.method != "OPTIONS":
+            _read_unsized_body()
 
     @app.after_request
     def spend_on_refused_credentials(response):
