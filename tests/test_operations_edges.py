@@ -101,3 +101,49 @@ def test_a_chunked_body_over_the_limit_is_413_like_one_with_a_content_length(liv
     assert len(exact) == LIMIT
     status, _, answer = _chunked(live_server, "/analytics/v1/track", exact, {"X-Reactor-Project-Key": key})
     assert (status, answer) == (200, {"data": {"accepted": 1, "rejected": []}})
+
+
+def test_metrics_are_public_by_default_and_need_the_metrics_token_when_one_is_set(client, config, tmp_path):
+    from dataclasses import replace
+
+    from reactor_analytics import config as config_module
+    from reactor_analytics.app import create_app
+
+    assert config_module.load(env={}, path=None).analytics.metrics_token == ""
+    assert client.get("/metrics").status_code == 200  # the default: scraped without credentials
+    path = tmp_path / "reactor.toml"
+    path.write_text('[analytics]\nmetrics_token = "from-toml"\n')
+    assert config_module.load(env={}, path=str(path)).analytics.metrics_token == "from-toml"
+    assert config_module.load(env={"REACTOR_ANALYTICS_METRICS_TOKEN": "from-env"},
+                              path=str(path)).analytics.metrics_token == "from-env"
+
+    token = "metrics-token-0123456789"
+    app = create_app(replace(config, analytics=replace(config.analytics, metrics_token=token)))
+    try:
+        guarded = app.test_client()
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": token},
+                        {"Authorization": f"Basic {token}"}, ADMIN):
+            answer = guarded.get("/metrics", headers=headers)
+            assert answer.status_code == 401, headers
+            assert answer.get_json()["error"]["code"] == "analytics.auth.unauthenticated"
+            assert b"reactor_http_requests" not in answer.data
+        answer = guarded.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200 and b"reactor_http_requests" in answer.data
+        # Only /metrics is guarded.
+        assert guarded.get("/health").status_code == 200
+    finally:
+        app.extensions["reactor"].db.close()
+
+
+def test_a_live_server_with_a_metrics_token_refuses_scrapes_without_it(postgres, tmp_path):
+    from conftest import LiveServer
+
+    server = LiveServer(postgres, tmp_path, REACTOR_ANALYTICS_METRICS_TOKEN="scrape-secret-42").start()
+    try:
+        refused = requests.get(f"{server.url}/metrics", timeout=10)
+        assert refused.status_code == 401 and "reactor_" not in refused.text
+        scraped = requests.get(f"{server.url}/metrics", headers={"Authorization": "Bearer scrape-secret-42"},
+                               timeout=10)
+        assert scraped.status_code == 200 and "reactor_http_requests_total" in scraped.text
+    finally:
+        server.stop()

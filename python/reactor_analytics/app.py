@@ -47,7 +47,7 @@ def create_app(config: Config | None = None) -> Flask:
     from .observability import requests as request_logging
 
     request_logging.install(app, config)
-    metrics.install(app, services.db.stats)
+    metrics.install(app, services.db.stats, config.analytics.metrics_token)
     errors.install(app)
     limits.install(app)
     app.register_blueprint(ingest.blueprint)

@@ -41,6 +41,8 @@ class AnalyticsConfig:
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 200
     retention_interval_s: int = 3600
+    # Empty: /metrics is public. Set: a scrape must send `Authorization: Bearer <metrics_token>`.
+    metrics_token: str = ""
 
 
 @dataclass(frozen=True)

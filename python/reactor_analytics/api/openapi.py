@@ -501,9 +501,12 @@ PATHS: dict = {
     },
     "/metrics": {
         "get": {
-            "summary": "Prometheus metrics of every worker.", "tags": ["operations"], "security": [],
+            "summary": "Prometheus metrics of every worker.", "tags": ["operations"],
+            "description": "Public unless `[analytics] metrics_token` is set; then the bearer must be that token.",
+            "security": [{}, {"metricsToken": []}],
             "responses": {"200": {"description": "Prometheus text format.",
-                                  "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                                  "content": {"text/plain": {"schema": {"type": "string"}}}},
+                          **_errors(401)},
         },
     },
     "/analytics/v1/openapi.json": {
@@ -537,6 +540,8 @@ DOCUMENT: dict = {
                           "description": "HS256, RS256 or ES256 JWT with `sub`, `exp` and `permissions`."},
             "adminToken": {"type": "http", "scheme": "bearer",
                            "description": "The configured admin token (`REACTOR_ADMIN_TOKEN`)."},
+            "metricsToken": {"type": "http", "scheme": "bearer",
+                             "description": "`[analytics] metrics_token`, when set (`REACTOR_ANALYTICS_METRICS_TOKEN`)."},
         },
     },
 }

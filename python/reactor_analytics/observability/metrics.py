@@ -3,16 +3,22 @@
 Under gunicorn every worker writes its samples to PROMETHEUS_MULTIPROC_DIR (set by `reactor
 serve` before any worker starts) and /metrics merges them, so a scrape answered by any worker
 counts the requests of all of them.
+
+/metrics is public unless `[analytics] metrics_token` is set; then a scrape must send
+`Authorization: Bearer <metrics_token>` (Prometheus: `authorization: {credentials_file: …}`).
 """
 
 from __future__ import annotations
 
+import hmac
 import os
 import time
 
 from flask import Flask, g, request
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_flask_exporter import PrometheusMetrics
+
+from ..errors import unauthenticated
 
 CAPABILITY = "analytics"
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -45,9 +51,18 @@ def observe_pool(stats: dict[str, int]) -> None:
     DB_POOL_IDLE.set(stats["idle"])
 
 
-def install(app: Flask, pool_stats) -> None:
+def install(app: Flask, pool_stats, token: str = "") -> None:
     PrometheusMetrics(app, path="/metrics", export_defaults=False, registry=_registry())
     pool_observed = [0.0]
+    expected = token.encode()
+
+    @app.before_request
+    def _guard_scrapes() -> None:
+        if expected and request.path == "/metrics":
+            scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                    sent.strip().encode("utf-8", "surrogatepass"), expected):
+                raise unauthenticated("/metrics needs Authorization: Bearer <metrics_token>")
 
     @app.before_request
     def _start_timer() -> None:
