@@ -36,6 +36,10 @@ class AnalyticsConfig:
     trust_proxy: bool = False
     geo_db: str = ""
     workers: int = 4
+    # Threads per web worker. Requests are read whole by the worker's event loop before a thread
+    # runs them, so a slow client costs a buffer, not a thread; one not sent in time gets 408.
+    threads: int = 8
+    request_read_timeout_s: float = 30.0
     cors_origins: str = "*"
     # Per-IP token bucket on the public endpoints, shared by every worker: refill per second, size.
     rate_limit_per_second: float = 50.0

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
@@ -26,7 +27,9 @@ def gunicorn_settings(config: Config) -> dict:
     return {
         "bind": config.analytics.bind,
         "workers": config.analytics.workers,
-        "worker_class": "sync",
+        "worker_class": "reactor_analytics.http_worker.BufferingThreadWorker",
+        "threads": config.analytics.threads,
+        "post_fork": partial(_post_fork, config),
         "timeout": max(60, config.analytics.query_timeout_ms // 1000 + 30),
         "graceful_timeout": 30,
         "keepalive": 5,
@@ -36,6 +39,12 @@ def gunicorn_settings(config: Config) -> dict:
         "proc_name": "reactor-analytics",
         "child_exit": _child_exit,
     }
+
+
+def _post_fork(config: Config, server, worker) -> None:
+    """The buffering worker's limits: the body limit (plus slack for headers) and the read deadline."""
+    worker.body_limit = config.analytics.max_body_bytes + 64 * 1024
+    worker.read_timeout_s = config.analytics.request_read_timeout_s
 
 
 def _child_exit(server, worker) -> None:

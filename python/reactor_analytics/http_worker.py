@@ -1,0 +1,187 @@
+"""The gunicorn worker the service runs: gthread, with whole requests read before a thread runs them.
+
+gunicorn's gthread worker hands a connection to a thread as soon as its first byte arrives; the
+thread then blocks reading the rest, so a few clients sending a byte a second hold every thread and
+the service stops answering (slowloris). Here the worker's event loop reads each request's header
+block and body without blocking, buffering them, and submits the connection to the thread pool only
+when the request is complete. A client that is slow therefore costs a buffer, not a thread, and a
+request not complete within `request_read_timeout_s` is answered 408 and closed.
+
+Requests the buffer does not hold (a header block over the parser's limits, a body past the service's
+body limit plus slack) are handed to the thread as they are, where gunicorn answers 400 and the
+application 413 from the declared length.
+"""
+
+from __future__ import annotations
+
+import errno
+import selectors
+import time
+from functools import partial
+
+from gunicorn.workers.gthread import ThreadWorker
+
+# Past this many buffered bytes a request is handed on unfinished (the app refuses it as too large).
+_HEADER_LIMIT = 64 * 1024
+_READ_CHUNK = 64 * 1024
+_TIMEOUT_BODY = b'{"error":{"code":"analytics.request_timeout","message":"the request was not sent in time"}}'
+_TIMEOUT_ANSWER = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                   b"Content-Length: %d\r\n\r\n%s" % (len(_TIMEOUT_BODY), _TIMEOUT_BODY))
+
+
+class RequestBuffer:
+    """Bytes of one HTTP/1.x request as they arrive; says when the request is complete."""
+
+    def __init__(self, body_limit: int) -> None:
+        self.data = bytearray()
+        self.body_limit = body_limit
+        self.head_end = -1
+        self.length: int | None = None
+        self.chunked = False
+        self.expects_continue = False
+        self._chunk_at = 0  # where the next chunk-size line starts (chunked bodies)
+
+    def feed(self, data: bytes) -> None:
+        self.data += data
+        if self.head_end < 0:
+            end = self.data.find(b"\r\n\r\n")
+            if end >= 0:
+                self.head_end = end + 4
+                self._read_head(bytes(self.data[:end]))
+                self._chunk_at = self.head_end
+
+    def _read_head(self, head: bytes) -> None:
+        lines = head.split(b"\r\n")
+        http11 = lines[0].rstrip().endswith(b"HTTP/1.1")
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            name, value = name.strip().lower(), value.strip().lower()
+            if name == b"content-length" and value.isdigit():
+                self.length = int(value)
+            elif name == b"transfer-encoding" and value.endswith(b"chunked"):
+                self.chunked = True
+            elif name == b"expect" and value == b"100-continue" and http11:
+                self.expects_continue = True
+
+    def _chunked_complete(self) -> bool:
+        """Walk the chunks buffered so far; True once the last chunk and trailers are in."""
+        data = self.data
+        while True:
+            line_end = data.find(b"\r\n", self._chunk_at)
+            if line_end < 0:
+                return False
+            size_text = bytes(data[self._chunk_at:line_end]).split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                return True  # malformed: the parser answers it
+            if size == 0:
+                return data.find(b"\r\n\r\n", line_end) >= 0 or data.endswith(b"0\r\n\r\n")
+            next_at = line_end + 2 + size + 2
+            if len(data) < next_at:
+                return False
+            self._chunk_at = next_at
+
+    def complete(self) -> bool:
+        """Whether a thread can run the request now without waiting on the client."""
+        if self.head_end < 0:
+            return len(self.data) > _HEADER_LIMIT
+        body = len(self.data) - self.head_end
+        if body > self.body_limit:
+            return True
+        if self.chunked:
+            return self._chunked_complete()
+        if self.length is not None:
+            return body >= self.length or self.length > self.body_limit
+        return True
+
+
+class BufferingThreadWorker(ThreadWorker):
+    """gthread, reading requests in the event loop (see the module's docstring)."""
+
+    # Set by the service's gunicorn settings (server.gunicorn_settings).
+    body_limit = 1_048_576 + 64 * 1024
+    read_timeout_s = 30.0
+
+    def init_process(self) -> None:
+        self.reading: dict = {}  # conn -> (buffer, deadline)
+        super().init_process()
+
+    def accept(self, listener) -> None:
+        try:
+            client_sock, client_addr = listener.accept()
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        from gunicorn.workers.gthread import TConn
+
+        self._start_reading(TConn(self.cfg, client_sock, client_addr, listener.getsockname()))
+
+    def on_client_socket_readable(self, conn, client) -> None:
+        """A kept-alive connection has its next request coming: buffer it too."""
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        self._start_reading(conn)
+
+    def _start_reading(self, conn) -> None:
+        if self.cfg.is_ssl:  # TLS is read by the thread (the service runs behind a TLS proxy)
+            self.enqueue_req(conn)
+            return
+        conn.sock.setblocking(False)
+        self.reading[conn] = (RequestBuffer(self.body_limit), time.monotonic() + self.read_timeout_s)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_request_bytes, conn))
+
+    def _on_request_bytes(self, conn, client) -> None:
+        buffer, _ = self.reading[conn]
+        try:
+            data = conn.sock.recv(_READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(conn)
+            return
+        had_head = buffer.head_end >= 0
+        buffer.feed(data)
+        if not had_head and buffer.head_end >= 0 and buffer.expects_continue and not buffer.complete():
+            try:
+                conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+            except OSError:
+                self._drop(conn)
+                return
+        if buffer.complete():
+            self._hand_over(conn, bytes(buffer.data))
+
+    def _hand_over(self, conn, data: bytes) -> None:
+        self.poller.unregister(conn.sock)
+        del self.reading[conn]
+        conn.init()
+        conn.parser.unreader.unread(data)
+        conn.data_ready = True
+        self.enqueue_req(conn)
+
+    def _drop(self, conn, answer: bytes | None = None) -> None:
+        try:
+            self.poller.unregister(conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+        self.reading.pop(conn, None)
+        if answer is not None:
+            try:
+                conn.sock.send(answer)
+            except OSError:
+                pass
+        self.nr_conns -= 1
+        conn.close()
+
+    def murder_pending(self) -> None:
+        """Also close the connections whose request did not arrive in time (408)."""
+        super().murder_pending()
+        now = time.monotonic()
+        late = [conn for conn, (_, deadline) in self.reading.items() if deadline <= now]
+        for conn in late:
+            buffer, _ = self.reading[conn]
+            self._drop(conn, _TIMEOUT_ANSWER if buffer.data else None)
