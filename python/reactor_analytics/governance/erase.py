@@ -2,16 +2,23 @@
 from PostgreSQL and from the query engine, with an audit record that holds no personal data.
 
 PostgreSQL forgets first, in one transaction; then the engine forgets the same ids and rows, so
-the very next query no longer counts them. Erasing again is harmless: it finds nothing in the
-record, and the engine, which still knows the person's links, forgets anything left in memory.
+the very next query no longer counts them; then the tables are vacuumed, so the rows' space and
+their index entries are reclaimed at once (what remains in free space, WAL and backups: README
+"Governance"). Erasing again is harmless: it finds nothing in the record, and the engine, which
+still knows the person's links, forgets anything left in memory.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import psycopg
+import structlog
+
 from ..errors import AppError
 from ..store import queries
+
+log = structlog.get_logger(target="reactor_analytics.governance")
 
 
 @dataclass(frozen=True)
@@ -36,4 +43,10 @@ def erase(db, engine, project: dict, by: str, user_id: str | None = None,
                                                      "by_id_kind": "user_id" if user_id else "anonymous_id"})
         conn.commit()
     engine.call({"op": "erase", "project": project["id"], "ids": ids, "seqs": seqs})
+    try:
+        with db.connection() as conn:
+            queries.vacuum_erased(conn)
+    except (AppError, psycopg.Error) as exc:
+        # The erasure itself is committed and answered; autovacuum reclaims the space later.
+        log.warning("vacuum after erasure failed", project=project["id"], error_type=type(exc).__name__)
     return erased
