@@ -119,6 +119,14 @@ def test_a_token_without_org_cannot_reach_another_orgs_project_over_grpc(server,
     own_id, own = _project(server)
     stub = pb_grpc.AnalyticsStub(channel)
     md = _token(server, "analytics:*:ingest", "analytics:*:query", "analytics:*:erase")
+
+    def rows() -> tuple:
+        with psycopg.connect(postgres.url) as conn:
+            return tuple(conn.execute(f"SELECT count(*) FROM {table} WHERE project_id = %s",
+                                      (foreign["id"],)).fetchone()[0] for table in ("events", "identity_links"))
+
+    before = rows()
+    assert before[0] == 1
     query = b'{"kind":"aggregate","time_range":{"last":"1d"}}'
     event = pb.Event(event="e", anonymous_id="a")
     calls = [lambda p: stub.Track(pb.TrackRequest(project=p, event=event), metadata=md),
@@ -133,10 +141,7 @@ def test_a_token_without_org_cannot_reach_another_orgs_project_over_grpc(server,
             assert got == _code(lambda: call(unknown)) == (grpc.StatusCode.PERMISSION_DENIED,
                                                             "analytics.auth.forbidden")
     assert json.loads(stub.Query(pb.QueryRequest(project=own, query=query), metadata=md).rows)[0]["value"] == 0
-    with psycopg.connect(postgres.url) as conn:
-        assert conn.execute("SELECT count(*) FROM events WHERE project_id = %s", (foreign["id"],)).fetchone()[0] == 1
-        assert conn.execute("SELECT count(*) FROM identity_links WHERE project_id = %s",
-                            (foreign["id"],)).fetchone()[0] == 0
+    assert rows() == before
 
 
 def test_grpc_errors_carry_the_http_error_codes(server, channel):
