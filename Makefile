@@ -10,7 +10,7 @@ SO_STAMP := $(VENV)/.native-built
 PROTOS  := $(shell find proto -name '*.proto')
 GRPC_GEN := python/reactor_analytics/rpc/gen/analytics_pb2.py
 
-.PHONY: run test test-rust test-python setup bench bench-ingest bench-query bench-sdk bench-disk clean
+.PHONY: run test test-rust test-python setup bench bench-ingest bench-query bench-sdk bench-disk bench-workers clean
 
 setup: $(SO_STAMP) $(GRPC_GEN)
 
@@ -39,10 +39,13 @@ test-rust:
 test-python: setup
 	$(BIN)/pytest -q
 
-bench: bench-ingest bench-query bench-sdk bench-disk
+bench: bench-ingest bench-query bench-sdk bench-disk bench-workers
 
 bench-ingest: setup
 	$(BIN)/python bench/ingest.py
+
+bench-workers: setup
+	$(BIN)/python bench/workers.py
 
 bench-disk: setup
 	$(BIN)/python bench/disk.py

@@ -38,6 +38,7 @@ class AnalyticsConfig:
     workers: int = 4
     # Threads per web worker. Requests are read whole by the worker's event loop before a thread
     # runs them, so a slow client costs a buffer, not a thread; one not sent in time gets 408.
+    # 0 runs gunicorn's sync worker instead (no slow-client protection; for comparison only).
     threads: int = 8
     request_read_timeout_s: float = 30.0
     cors_origins: str = "*"

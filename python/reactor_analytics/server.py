@@ -27,8 +27,11 @@ def gunicorn_settings(config: Config) -> dict:
     return {
         "bind": config.analytics.bind,
         "workers": config.analytics.workers,
-        "worker_class": "reactor_analytics.http_worker.BufferingThreadWorker",
-        "threads": config.analytics.threads,
+        # threads = 0: gunicorn's plain sync worker, one request per process and no protection from
+        # slow clients; kept to measure the two models against each other (bench/workers.py).
+        "worker_class": ("reactor_analytics.http_worker.BufferingThreadWorker" if config.analytics.threads > 0
+                         else "sync"),
+        "threads": max(1, config.analytics.threads),
         "post_fork": partial(_post_fork, config),
         "timeout": max(60, config.analytics.query_timeout_ms // 1000 + 30),
         "graceful_timeout": 30,
