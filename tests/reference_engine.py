@@ -29,10 +29,23 @@ class Row:
     message_id: str = ""
 
 
+def effective_links(links: list[tuple[str, str]], users: set[str]) -> dict[str, str]:
+    """anonymous id -> user id, from the (anonymous id, user id) links in arrival order and the
+    ids that sent an event as user_id (`users`; the user side of a link did: its $identify or
+    $alias event). An id that is a user is never linked to another user, whether it became one
+    before or after the link arrived; otherwise the first link of an anonymous id wins."""
+    users = set(users) | {u for _, u in links}
+    out: dict[str, str] = {}
+    for anonymous_id, user_id in links:
+        if anonymous_id not in users:
+            out.setdefault(anonymous_id, user_id)
+    return out
+
+
 @dataclass
 class Data:
     rows: list[Row]
-    links: dict[str, str]  # anonymous id -> user id, already applying first-link-wins
+    links: dict[str, str]  # anonymous id -> user id, as effective_links resolves them
     traits: dict[str, dict]
 
     def person(self, row: Row) -> str:

@@ -336,8 +336,8 @@ def test_sdk_events_reach_the_live_service_and_are_queryable(live_server, postgr
     stored = events_of(postgres, project_id, "event, library, anonymous_id, user_id")
     assert {r["library"] for r in stored} == {"reactor-analytics-python/0.1.0"}
     with psycopg.connect(postgres.url) as conn:
-        links = conn.execute("SELECT anonymous_id, user_id FROM identity_links WHERE project_id = %s ORDER BY 1",
-                             (project_id,)).fetchall()
+        links = conn.execute("SELECT anonymous_id, user_id FROM identity_links WHERE project_id = %s "
+                             "AND anonymous_id <> user_id ORDER BY 1", (project_id,)).fetchall()
         traits = conn.execute("SELECT traits FROM person_traits WHERE project_id = %s", (project_id,)).fetchall()
     assert links == [("anon-sdk-1", "u_1"), ("anon-sdk-2", "u_2")]
     assert traits == [({"plan": "pro"},)]

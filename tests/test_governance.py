@@ -234,8 +234,8 @@ def test_a_refused_identify_or_alias_leaves_no_link_and_no_traits(config, postgr
     assert refused.status_code == 429 and refused.get_json()["error"]["code"] == "analytics.quota.exceeded"
     assert client.post("/analytics/v1/alias", json={"previous_id": "a3", "user_id": "u3"}, headers=h).status_code == 429
     with psycopg.connect(postgres.url) as conn:
-        links = conn.execute("SELECT anonymous_id, user_id FROM identity_links WHERE project_id = %s",
-                             (project_id,)).fetchall()
+        links = conn.execute("SELECT anonymous_id, user_id FROM identity_links WHERE project_id = %s "
+                             "AND anonymous_id <> user_id", (project_id,)).fetchall()
         traits = conn.execute("SELECT user_id, traits FROM person_traits WHERE project_id = %s",
                               (project_id,)).fetchall()
         used = conn.execute("SELECT events FROM org_usage WHERE org_id = %s", (org,)).fetchone()[0]

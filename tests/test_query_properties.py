@@ -9,6 +9,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import reference_engine as ref
@@ -56,13 +57,16 @@ def journey(draw) -> tuple[list[dict], tuple[str, str] | None]:
 @st.composite
 def stream(draw) -> dict:
     events = draw(st.lists(event_st, max_size=20))
-    links = draw(st.lists(st.tuples(st.sampled_from(ANONS), st.sampled_from(USERS)), max_size=2))
+    # Links from an anonymous id, and from one user id to the other (never a merge of two users).
+    links = draw(st.lists(st.tuples(st.sampled_from(ANONS + USERS), st.sampled_from(USERS)).filter(
+        lambda link: link[0] != link[1]), max_size=2))
     for extra, link in draw(st.lists(journey(), min_size=2, max_size=6)):
         events += extra
         if link:
             links.append(link)
     traits = draw(st.lists(st.tuples(st.sampled_from(USERS), st.sampled_from(["free", "pro"])), max_size=3))
-    return {"events": events, "links": links, "traits": traits}
+    # The links arrive after the events, or before them (a user id linked before it sends an event).
+    return {"events": events, "links": links, "traits": traits, "links_first": draw(st.booleans())}
 
 
 stream_st = stream()
@@ -101,21 +105,26 @@ def load(client, stream) -> tuple[Project, ref.Data]:
         batch.append(body)
         rows.append(ref.Row(seq=i, event=e["event"], ts=ts * 1_000_000, distinct_id=e["who"], props=props, hot=hot,
                             message_id=message_id))
+    def send_links():
+        for anon, user in stream["links"]:
+            assert client.post("/analytics/v1/alias", json={"previous_id": anon, "user_id": user},
+                               headers=project.key_headers).status_code == 200
+
+    if stream.get("links_first"):
+        send_links()
     for start in range(0, len(batch), 100):
         answer = client.post("/analytics/v1/batch", json={"batch": batch[start:start + 100]},
                              headers=project.key_headers)
         assert answer.get_json()["data"]["accepted"] == len(batch[start:start + 100]), answer.get_json()
-    links: dict[str, str] = {}
-    for anon, user in stream["links"]:
-        assert client.post("/analytics/v1/alias", json={"previous_id": anon, "user_id": user},
-                           headers=project.key_headers).status_code == 200
-        links.setdefault(anon, user)
+    if not stream.get("links_first"):
+        send_links()
     traits: dict[str, dict] = {}
     for user, tier in stream["traits"]:
         assert client.post("/analytics/v1/identify", json={"user_id": user, "traits": {"tier": tier}},
                            headers=project.key_headers).status_code == 200
         traits.setdefault(user, {})["tier"] = tier
-    return project, ref.Data(rows=rows, links=links, traits=traits)
+    users = {e["who"] for e in stream["events"] if e["who"].startswith("u")} | set(traits)
+    return project, ref.Data(rows=rows, links=ref.effective_links(stream["links"], users), traits=traits)
 
 
 def ask(client, project, body: dict):
@@ -219,6 +228,22 @@ def test_rows_at_one_instant_fill_steps_in_step_order(client):
             "conversion_window": "10m", "order": "sequential"}
     rows = check(client, stream, body)
     assert [s["count"] for s in rows[0]["steps"]] == [1, 1]
+
+
+@pytest.mark.parametrize("links_first", [False, True])
+def test_two_user_ids_linked_stay_two_persons(client, links_first):
+    """u0 and u1 both sent events as user_id; an alias of u1 to u0 (before or after those events)
+    leaves them two persons in unique users and in a funnel."""
+    def e(name, offset, who):
+        return {"event": name, "offset": offset, "who": who, "plan": None, "amount": None, "path": "/"}
+    stream = {"events": [e("A", 0, "u0"), e("A", 600, "u1"), e("B", 1200, "u1")], "links": [("u1", "u0")],
+              "traits": [], "links_first": links_first}
+    window = {"from_day": 0, "days": 1, "timezone": "UTC"}
+    rows = check(client, stream, {"kind": "aggregate", "time_range": range_of(window), "measure": "unique_users"})
+    assert rows == [{"value": 2}]
+    rows = check(client, stream, {"kind": "funnel", "time_range": range_of(window), "conversion_window": "1h",
+                                  "steps": [{"event": "A"}, {"event": "B"}]})
+    assert [s["count"] for s in rows[0]["steps"]] == [2, 1]
 
 
 @SETTINGS

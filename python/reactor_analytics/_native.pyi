@@ -37,6 +37,8 @@ class EncodedBatch:
     links: list[tuple[str, str]]
     #: (user_id, traits as compact JSON object text) from accepted ``$identify`` events.
     traits: list[tuple[str, str]]
+    #: The user_ids of accepted events, sorted, each once: ids that are users from now on.
+    users: list[str]
 
 class ParsedRequest:
     #: Top-level ``project_id`` of the body (the event's own for track/identify/alias,

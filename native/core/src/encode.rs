@@ -51,6 +51,9 @@ pub struct EncodedBatch {
     pub links: Vec<(String, String)>,
     /// (user_id, traits JSON) from accepted `$identify` events with traits.
     pub traits: Vec<(String, String)>,
+    /// The user_ids of accepted events, sorted, each once: these ids are users, never linked
+    /// to another user (see `store_links` in `python/reactor_analytics/store/queries.py`).
+    pub users: Vec<String>,
 }
 
 /// Opted-out anonymous ids; a linear scan for the usual handful, a hash set beyond that.
@@ -108,10 +111,18 @@ pub fn encode(
                 if let (Some(traits), Some(user_id)) = (&ev.traits, &ev.user_id) {
                     out.traits.push((user_id.clone(), traits.clone()));
                 }
+                if let Some(user_id) = &ev.user_id {
+                    // A batch usually comes from one person: skip the repeat of the last one.
+                    if out.users.last() != Some(user_id) {
+                        out.users.push(user_id.clone());
+                    }
+                }
             }
             Err(reason) => out.rejected.push((index, reason)),
         }
     }
+    out.users.sort_unstable();
+    out.users.dedup();
     out
 }
 

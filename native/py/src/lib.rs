@@ -114,6 +114,7 @@ struct EncodedBatch {
     rejected: Py<PyList>,
     links: Py<PyList>,
     traits: Py<PyList>,
+    users: Py<PyList>,
 }
 
 impl EncodedBatch {
@@ -145,6 +146,7 @@ impl EncodedBatch {
             rejected: rejected.unbind(),
             links: pairs(&enc.links)?,
             traits: pairs(&enc.traits)?,
+            users: PyList::new(py, &enc.users)?.unbind(),
         })
     }
 }

@@ -149,7 +149,7 @@ def write_durably(conn, project: dict, encoded, quota_per_org: int) -> int:
     # The rest leaves in one round trip (a pipeline), so the org's usage row, which every writer
     # of the org locks, is held only while the transaction commits.
     with quota.enforced(conn, project["org_id"], quota_per_org), conn.pipeline():
-        queries.store_links(conn, project["id"], encoded.links)
+        queries.store_links(conn, project["id"], encoded.links, encoded.users)
         queries.store_traits(conn, project["id"], encoded.traits)
         quota.count(conn, project["org_id"], stored, quota_per_org)
         conn.commit()

@@ -118,16 +118,31 @@ def merge_events(conn, copy_rows: bytes) -> int:
     return cur.rowcount
 
 
-def store_links(conn, project_id: str, links: Sequence[tuple[str, str]]) -> None:
-    """Link anonymous ids to users. An id already known as a user is never merged into another user."""
-    if not links:
+def store_links(conn, project_id: str, links: Sequence[tuple[str, str]], users: Sequence[str] = ()) -> None:
+    """Record `users` (the user_ids of the stored events) as users and link anonymous ids to users.
+
+    An id is a user once it has sent an event as user_id (the user side of a link did: its
+    $identify or $alias event), and a user is never linked to another user, whichever arrived
+    first. `identity_links` holds one row per id, keyed by it: a user's own row (anonymous_id =
+    user_id) or the first link of an anonymous id. A link of an id that has its own row finds
+    that key taken and is dropped; an id that becomes a user turns the link it had into its own
+    row, with a new seq so the query engine reads the change. Writers of one id meet on its key
+    (rows go in in key order, so two requests never wait on each other in a cycle), and the
+    UPDATE, a statement of its own, sees a link committed while the INSERT waited for it.
+    """
+    users = sorted(set(users).union(u for _, u in links))
+    if not users:
         return
+    rows = [(u, u) for u in users] + [(a, u) for a, u in links if a != u]
     conn.execute(
         "INSERT INTO identity_links (project_id, anonymous_id, user_id) "
-        "SELECT %(p)s, t.a, t.u FROM unnest(%(a)s::text[], %(u)s::text[]) AS t(a, u) "
-        "WHERE t.a <> t.u AND NOT EXISTS (SELECT 1 FROM identity_links l WHERE l.project_id = %(p)s AND l.user_id = t.a) "
-        "ON CONFLICT (project_id, anonymous_id) DO NOTHING",
-        {"p": project_id, "a": [a for a, _ in links], "u": [u for _, u in links]})
+        "SELECT %(p)s, t.a, t.u FROM unnest(%(a)s::text[], %(u)s::text[]) WITH ORDINALITY AS t(a, u, n) "
+        "ORDER BY t.a, t.n ON CONFLICT (project_id, anonymous_id) DO NOTHING",
+        {"p": project_id, "a": [a for a, _ in rows], "u": [u for _, u in rows]})
+    conn.execute(
+        "UPDATE identity_links SET user_id = anonymous_id, seq = DEFAULT "
+        "WHERE project_id = %(p)s AND anonymous_id = ANY(%(users)s::text[]) AND user_id <> anonymous_id",
+        {"p": project_id, "users": users})
 
 
 def store_traits(conn, project_id: str, traits: Sequence[tuple[str, str]]) -> None:
@@ -194,9 +209,12 @@ def erase_person(conn, project_id: str, ids: list[str]) -> tuple[list[int], int,
     seqs = [row[0] for row in conn.execute(
         "DELETE FROM events WHERE project_id = %(p)s AND (distinct_id = ANY(%(ids)s) OR anonymous_id = ANY(%(ids)s) "
         "OR user_id = ANY(%(ids)s)) RETURNING seq", {"p": project_id, "ids": ids}).fetchall()]
+    # Counted: the links, not the users' own rows (anonymous_id = user_id, see store_links).
     links = conn.execute(
-        "DELETE FROM identity_links WHERE project_id = %(p)s AND (anonymous_id = ANY(%(ids)s) OR user_id = ANY(%(ids)s))",
-        {"p": project_id, "ids": ids}).rowcount
+        "WITH gone AS (DELETE FROM identity_links WHERE project_id = %(p)s "
+        "    AND (anonymous_id = ANY(%(ids)s) OR user_id = ANY(%(ids)s)) RETURNING anonymous_id <> user_id AS link) "
+        "SELECT count(*) FILTER (WHERE link) FROM gone",
+        {"p": project_id, "ids": ids}).fetchone()[0]
     traits = conn.execute("DELETE FROM person_traits WHERE project_id = %s AND user_id = ANY(%s)",
                           (project_id, ids)).rowcount
     return seqs, links, traits

@@ -212,6 +212,39 @@ mod tests {
     }
 
     #[test]
+    fn an_id_that_is_a_user_is_never_linked_to_another_user_in_any_order() {
+        // u_a and u_b each sent an event as user_id (their own rows, anonymous_id = user_id),
+        // and an $identify linked u_b to u_a: before, between or after those rows.
+        let orders: [&[u8]; 3] = [
+            b"1\tp\tu_a\tu_a\n2\tp\tu_b\tu_b\n3\tp\tu_b\tu_a\n",
+            b"1\tp\tu_a\tu_a\n2\tp\tu_b\tu_a\n3\tp\tu_b\tu_b\n",
+            b"1\tp\tu_b\tu_a\n2\tp\tu_b\tu_b\n3\tp\tx\tu_b\n",
+        ];
+        for links in orders {
+            let mut store = Store::default();
+            let data = event_line(1, "p", "view", 1, "u_a", "{}")
+                + &event_line(2, "p", "view", 2, "u_b", "{}")
+                + &event_line(3, "p", "view", 3, "x", "{}");
+            store.append_events(data.as_bytes()).unwrap();
+            store.append_links(links).unwrap();
+            let p = &store.projects["p"];
+            let person = |row: usize| p.ids.resolve(p.person_of[p.distinct[row] as usize]);
+            let order = String::from_utf8_lossy(links);
+            assert_eq!((person(0), person(1)), ("u_a", "u_b"), "{order}");
+        }
+        // An anonymous id linked to u_b before u_b's row is read is u_b's, not u_a's.
+        let mut store = Store::default();
+        store
+            .append_events(event_line(1, "p", "view", 1, "x", "{}").as_bytes())
+            .unwrap();
+        store
+            .append_links(b"1\tp\tu_b\tu_a\n2\tp\tx\tu_b\n3\tp\tu_b\tu_b\n")
+            .unwrap();
+        let p = &store.projects["p"];
+        assert_eq!(p.ids.resolve(p.person_of[p.distinct[0] as usize]), "u_b");
+    }
+
+    #[test]
     fn wrong_field_count_is_an_error() {
         let mut store = Store::default();
         assert!(store.append_events(b"1\tp\n").is_err());

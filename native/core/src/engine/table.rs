@@ -105,7 +105,7 @@ pub struct Project {
     /// Distinct ids (anonymous and user ids), and the person each resolves to.
     pub ids: Interner,
     pub person_of: Vec<u32>,
-    /// Ids that are the user side of a link; they are never linked to another user.
+    /// Ids that are users (they sent an event as user_id); never linked to another user.
     pub users: std::collections::HashSet<u32>,
     /// Traits per user id code, raw JSON.
     pub traits: HashMap<u32, String>,
@@ -150,14 +150,20 @@ impl Project {
         code
     }
 
-    /// Link an anonymous id to a user id. The first link wins and a user is never merged into
-    /// another user (the same rule PostgreSQL enforces when it stores the link).
+    /// Apply one row of `identity_links`: `anonymous == user` marks a user (an id that sent an
+    /// event as user_id), otherwise it links an anonymous id to a user. The rule PostgreSQL
+    /// keeps when it stores them: the first link of an anonymous id wins, and a user is never
+    /// linked to another user, whichever arrived first. A link read before its anonymous id
+    /// became a user is undone when the user's row (or a link to it as a user) is read, so the
+    /// persons never depend on the order in which the rows are read.
     pub fn link(&mut self, anonymous: &str, user: &str) {
         let a = self.id_code(anonymous);
         let u = self.id_code(user);
+        // The user side of a link is a user: its $identify / $alias event was sent as user_id.
+        self.users.insert(u);
+        self.person_of[u as usize] = u;
         if a != u && self.person_of[a as usize] == a && !self.users.contains(&a) {
-            self.person_of[a as usize] = self.person_of[u as usize];
-            self.users.insert(u);
+            self.person_of[a as usize] = u;
         }
     }
 

@@ -652,6 +652,23 @@ fn identify_and_alias_inside_a_batch() {
         enc.traits,
         [("u1".to_string(), r#"{"email":"x@y.z"}"#.to_string())]
     );
+    assert_eq!(enc.users, ["u1", "u2", "u3"]);
+}
+
+#[test]
+fn every_user_id_of_an_accepted_event_is_a_user_once() {
+    let req = parse(
+        RequestKind::Batch,
+        &json!({"batch": [
+            {"event": "view", "user_id": "u_b"},
+            {"event": "view", "user_id": "u_a", "anonymous_id": "anon"},
+            {"event": "view", "anonymous_id": "anon_2"},
+            {"event": "view", "user_id": "u_b"},
+            {"event": "view", "user_id": "u_a"},
+        ]}),
+    )
+    .unwrap();
+    assert_eq!(encode(&req, "p", "s", &[]).users, ["u_a", "u_b"]);
 }
 
 #[test]
@@ -675,6 +692,7 @@ fn encode_applies_project_and_opt_out() {
         [(2, "project_mismatch"), (3, "opted_out"), (4, "opted_out")]
     );
     assert!(enc.links.is_empty(), "links only from accepted events");
+    assert!(enc.users.is_empty(), "users only from accepted events");
     // Many opted-out ids take the hash-set path.
     let many: Vec<String> = (0..50)
         .map(|i| format!("id{i}"))
