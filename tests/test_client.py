@@ -24,6 +24,8 @@ import requests
 from conftest import ADMIN_TOKEN, JWT_SECRET, events_of
 from reactor_analytics.client import Analytics, AnalyticsContext, transports
 from reactor_analytics.client.destinations import Destination
+from reactor_analytics.client.destinations.reactor import ReactorDestination
+from reactor_analytics.client.transports.grpc import GrpcTransport
 from reactor_analytics.client.transports.http import HttpTransport
 from test_client_destinations import Recorder, wait_until
 
@@ -271,10 +273,50 @@ def test_ctx_analytics_fills_in_the_current_caller(make_client):
 
 
 def test_the_reactor_transport_is_chosen_by_name():
-    assert isinstance(transports.create("http", url="http://x", token="t"), HttpTransport)
-    assert transports.default_name() in ("http", "grpc")
+    assert isinstance(transports.create("http", url="grpc://x:1", token="t"), HttpTransport)
+    chosen = transports.create("grpc", url="http://x:1", token="t")
+    try:
+        assert isinstance(chosen, GrpcTransport)
+    finally:
+        chosen.close()
     with pytest.raises(ValueError):
         transports.create("carrier-pigeon", url="http://x")
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("http://reactor.test", "http"),
+    ("https://reactor.test:8443/", "http"),
+    ("grpc://reactor.test:50051", "grpc"),
+    ("grpcs://reactor.test:443", "grpc"),
+    ("reactor.test:50051", "grpc"),
+    ("127.0.0.1:50051", "grpc"),
+])
+def test_the_reactor_transport_is_chosen_by_the_url_form(url, expected):
+    """http(s):// picks HTTP; grpc://, grpcs:// and a bare host:port pick gRPC (grpcio is installed here)."""
+    assert transports.default_name(url) == expected
+    destination = ReactorDestination(url, token="t")
+    try:
+        assert destination.transport_name == expected
+        assert type(destination.transport) is {"http": HttpTransport, "grpc": GrpcTransport}[expected]
+    finally:
+        destination.close()
+    # `transport=` overrides the url's choice.
+    other = {"http": "grpc", "grpc": "http"}[expected]
+    overridden = ReactorDestination(url if other == "grpc" else "http://reactor.test", token="t", transport=other)
+    try:
+        assert overridden.transport_name == other
+    finally:
+        overridden.close()
+
+
+def test_without_grpcio_every_url_form_but_http_falls_back_to_http(monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "grpc" else real_find_spec(name, *args))
+    for url in ("http://reactor.test", "https://reactor.test", "reactor.test:50051", "grpc://reactor.test:1", ""):
+        assert transports.default_name(url) == "http", url
 
 
 # --- end to end against a live service -------------------------------------------------------------
@@ -423,20 +465,25 @@ def test_lost_answers_are_retried_with_the_same_message_ids_and_stored_once(live
 def test_a_sender_abandoned_at_shutdown_stops_instead_of_spinning(make_client):
     from reactor_analytics.client.errors import RetryableError
 
+    attempts: list[int] = []
+
     class Down(Destination):
         name = "down"
 
         def send(self, batch):
+            attempts.append(len(batch))
             raise RetryableError("unreachable")
 
+    # 1000 retries of ~25-50 ms would keep a sender that ignored the shutdown busy for ~40 s.
     analytics = make_client(Down(), flush_at=5, retry_base=0.05, max_retries=1000)
     for i in range(50):
         analytics.track("e", anonymous_id="a")
-    time.sleep(0.2)
+    assert wait_until(lambda: len(attempts) >= 2, 10)  # the first batch is being retried
     sender = analytics._senders["down"]
-    cpu = time.process_time()
     assert analytics.close(timeout=0.3) is False
-    sender._thread.join(2)
-    assert not sender._thread.is_alive()
-    time.sleep(0.5)
-    assert time.process_time() - cpu < 0.4  # nothing left burning the caller's CPU
+    sender._thread.join(10)
+    assert not sender._thread.is_alive()  # ended, not still retrying (nor spinning) in the background
+    stats = analytics.stats()["destinations"]["down"]
+    # The batch in flight is given up; nothing was delivered; no batch after it was tried.
+    assert stats["sent"] == 0 and stats["failed"] == 5 and stats["failed"] + stats["queued"] == 50, stats
+    assert set(attempts) == {5} and stats["retries"] == len(attempts)
