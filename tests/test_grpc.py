@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import time
 import uuid
 
 import grpc
@@ -12,10 +16,11 @@ import requests
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from conftest import ADMIN_TOKEN, LiveServer, unique_slug
+from conftest import ADMIN_TOKEN, LiveServer, events_of, unique_slug
 from reactor_analytics.rpc.errors import error_info
 from reactor_analytics.rpc.gen import analytics_pb2 as pb
 from reactor_analytics.rpc.gen import analytics_pb2_grpc as pb_grpc
+from reactor_analytics.rpc.service import SERVICE
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -248,42 +253,124 @@ def test_a_call_whose_deadline_has_passed_does_no_work(app, postgres, remaining)
     assert len(events_of(postgres, project.id)) == 1
 
 
-def test_sigterm_finishes_calls_in_flight_and_loses_nothing_acknowledged(postgres, tmp_path):
+@contextlib.contextmanager
+def _holding(postgres, project_id: str, message_id: str):
+    """An open transaction that has inserted the event `message_id` of the project: a call that
+    stores the same message_id waits inside the server (on the primary key) until the test leaves
+    this block, which rolls the row back, so the call's own insert then goes through."""
+    with psycopg.connect(postgres.url) as conn:
+        conn.execute("INSERT INTO events (project_id, message_id, event, ts, received_at, distinct_id) "
+                     "VALUES (%s, %s, 'held', now(), now(), 'held')", (project_id, message_id))
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+
+
+def _waiting_for(postgres, held) -> list[int]:
+    """The database sessions that wait for a lock `held` holds."""
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        return [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                                           (held.info.backend_pid,))]
+
+
+def _until(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.02)
+
+
+def test_a_deadline_that_passes_while_the_server_works_stores_nothing(server, channel, postgres):
+    """The call reaches the database and waits there (for a row the test holds) while its deadline
+    passes; the row is then released, and the server must not go on to store the event."""
+    project_id, slug = _project(server)
+    stub = pb_grpc.AnalyticsStub(channel)
+    md = _token(server, f"analytics:{slug}:ingest")
+    assert stub.Track(pb.TrackRequest(project=slug, event=pb.Event(event="warm", anonymous_id="a")),
+                      metadata=md, timeout=30).accepted == 1
+    before = events_of(postgres, project_id)
+    worker = None
+    # The deadline must pass while the server waits, not before the call gets there: on a machine
+    # too loaded for the call to reach the database in time, try again with a longer one.
+    for seconds in (2.0, 8.0, 30.0):
+        message_id = f"late-{uuid.uuid4().hex}"
+        with _holding(postgres, project_id, message_id) as held:
+            call = stub.Track.future(pb.TrackRequest(project=slug, event=pb.Event(
+                event="late", anonymous_id="a", message_id=message_id)), metadata=md, timeout=seconds)
+            waiting = _until(lambda: _waiting_for(postgres, held) or call.done(), seconds + 30,
+                             "the call reached the database or ended")
+            with pytest.raises(grpc.RpcError) as failed:
+                call.result(timeout=seconds + 30)
+            assert failed.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            if isinstance(waiting, list):
+                worker = waiting[0]
+                assert _waiting_for(postgres, held) in ([], [worker])
+                break
+    assert worker is not None, "the call never reached the database before its deadline"
+    # Released: wait until the server's database session has finished with the call.
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        _until(lambda: conn.execute("SELECT state FROM pg_stat_activity WHERE pid = %s",
+                                    (worker,)).fetchone() in (None, ("idle",)), 30, "the server finished the call")
+    assert events_of(postgres, project_id) == before
+
+
+def test_sigterm_finishes_a_call_in_flight_turns_health_not_serving_and_loses_nothing(postgres, tmp_path):
+    """A call held inside the server (its insert waits for a row the test holds) when SIGTERM
+    arrives: health turns NOT_SERVING while it is held, and once released it succeeds and is
+    stored. Senders keep calling meanwhile; nothing they were acknowledged is lost."""
     import threading
 
-    live = LiveServer(postgres, tmp_path).start()
-    project_id, slug = _project(live)
-    md = _token(live, f"analytics:{slug}:ingest")
     acknowledged: list[str] = []
     stop = threading.Event()
+    live = LiveServer(postgres, tmp_path).start()
+    try:
+        project_id, slug = _project(live)
+        md = _token(live, f"analytics:{slug}:ingest")
 
-    def send() -> None:
+        def send() -> None:
+            with grpc.insecure_channel(live.grpc_target) as ch:
+                stub = pb_grpc.AnalyticsStub(ch)
+                while not stop.is_set():
+                    ids = [f"{uuid.uuid4().hex}" for _ in range(20)]
+                    try:
+                        stub.Batch(pb.BatchRequest(project=slug, events=[
+                            pb.Event(event="e", anonymous_id="a", message_id=i) for i in ids]), metadata=md,
+                            timeout=30)
+                    except grpc.RpcError:
+                        return  # refused once the server stops taking calls
+                    acknowledged.extend(ids)
+
+        held_id = f"held-{uuid.uuid4().hex}"
+        threads = [threading.Thread(target=send) for _ in range(2)]
         with grpc.insecure_channel(live.grpc_target) as ch:
-            stub = pb_grpc.AnalyticsStub(ch)
-            n = 0
-            while not stop.is_set():
-                ids = [f"{uuid.uuid4().hex}" for _ in range(20)]
-                try:
-                    stub.Batch(pb.BatchRequest(project=slug, events=[
-                        pb.Event(event="e", anonymous_id="a", message_id=i) for i in ids]), metadata=md, timeout=10)
-                except grpc.RpcError:
-                    if n > 0:
-                        return
-                    continue
-                acknowledged.extend(ids)
-                n += 1
-
-    threads = [threading.Thread(target=send) for _ in range(3)]
-    for t in threads:
-        t.start()
-    import time
-
-    time.sleep(1.5)
-    live.stop()
-    stop.set()
-    for t in threads:
-        t.join(30)
-    assert acknowledged
+            with _holding(postgres, project_id, held_id) as held:
+                for t in threads:
+                    t.start()
+                _until(lambda: len(acknowledged) >= 100, 60, "the senders were acknowledged")
+                watch = health_pb2_grpc.HealthStub(ch).Watch(health_pb2.HealthCheckRequest(service=SERVICE),
+                                                             timeout=60)
+                assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+                call = pb_grpc.AnalyticsStub(ch).Track.future(pb.TrackRequest(project=slug, event=pb.Event(
+                    event="held", anonymous_id="a", message_id=held_id)), metadata=md, timeout=60)
+                _until(lambda: _waiting_for(postgres, held), 30, "the call waits in the server for the held row")
+                os.killpg(live.proc.pid, signal.SIGTERM)
+                assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+                watch.cancel()
+                assert not call.done() and _waiting_for(postgres, held)  # still in flight, in the server
+            # The held row is rolled back: the call's insert goes through, and it is answered.
+            assert call.result(timeout=30).accepted == 1
+        stop.set()
+        for t in threads:
+            t.join(30)
+        assert live.proc.wait(60) is not None
+    finally:
+        stop.set()
+        live.stop()
     with psycopg.connect(postgres.url) as conn:
         stored = {r[0] for r in conn.execute("SELECT message_id FROM events WHERE project_id = %s", (project_id,))}
-    assert set(acknowledged) <= stored
+    assert held_id in stored
+    assert acknowledged and set(acknowledged) <= stored

@@ -72,6 +72,7 @@ class IngestCall:
     ip: str | None = None
     user_agent: str | None = None
     accept_language: str | None = None
+    deadline: float | None = None  # a time.monotonic() instant (gRPC): past it, nothing is stored
 
 
 def from_http(request: Request, kind: str, config: Config) -> IngestCall:
@@ -135,17 +136,21 @@ def encode_rows(project: dict, parsed, opted_out: list[str]):
     return parsed.encode(project["id"], project["slug"], opted_out)
 
 
-def write_durably(conn, project: dict, encoded, quota_per_org: int) -> int:
+def write_durably(conn, project: dict, encoded, quota_per_org: int, deadline: float | None = None) -> int:
     """One transaction: events, identity links, traits and the org's usage. It commits before we answer.
 
     Events are COPYed straight into the table; only when a message_id is already stored (a
-    client retry) does the transaction start over with the slower merge that skips it.
+    client retry) does the transaction start over with the slower merge that skips it. A call
+    whose deadline passed meanwhile (it may have waited for a lock) is rolled back, not committed.
     """
     try:
         stored = queries.copy_events(conn, encoded.copy_rows) if encoded.accepted else 0
     except psycopg.errors.UniqueViolation:
         conn.rollback()
         stored = queries.merge_events(conn, encoded.copy_rows)
+    if deadline is not None and time.monotonic() >= deadline:
+        conn.rollback()
+        raise AppError(504, "analytics.deadline_exceeded", "the call's deadline passed; nothing was stored")
     # The rest leaves in one round trip (a pipeline), so the org's usage row, which every writer
     # of the org locks, is held only while the transaction commits.
     with quota.enforced(conn, project["org_id"], quota_per_org), conn.pipeline():
@@ -178,5 +183,5 @@ def ingest(services, call: IngestCall) -> IngestResult:
         check_quota(project, config)
         opted_out = drop_opted_out(project)
         encoded = encode_rows(project, parsed, opted_out)
-        stored = write_durably(conn, project, encoded, config.analytics.quota_per_org_monthly)
+        stored = write_durably(conn, project, encoded, config.analytics.quota_per_org_monthly, call.deadline)
     return settle(call.kind, IngestResult(accepted=encoded.accepted, rejected=list(encoded.rejected), stored=stored))

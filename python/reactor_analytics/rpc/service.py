@@ -9,6 +9,7 @@ from the request or the `x-reactor-project` metadata. A call past its deadline d
 from __future__ import annotations
 
 import functools
+import time
 
 import grpc
 import orjson
@@ -94,9 +95,11 @@ class AnalyticsService(analytics_pb2_grpc.AnalyticsServicer):
         self.app = app
         self.services = app.extensions["reactor"]
 
-    def _ingest(self, kind: str, body: bytes, metadata: dict) -> analytics_pb2.IngestReply:
+    def _ingest(self, kind: str, body: bytes, metadata: dict, ctx) -> analytics_pb2.IngestReply:
+        remaining = ctx.time_remaining()
         call = pipeline.IngestCall(kind=kind, body=body, bearer=_bearer(metadata),
-                                   project_header=metadata.get("x-reactor-project"))
+                                   project_header=metadata.get("x-reactor-project"),
+                                   deadline=None if remaining is None else time.monotonic() + remaining)
         result = pipeline.ingest(self.services, call)
         return analytics_pb2.IngestReply(accepted=result.accepted, rejected=[
             analytics_pb2.Rejection(index=r.get("index", 0), reason=r["reason"], message=r.get("message", ""),
@@ -104,7 +107,7 @@ class AnalyticsService(analytics_pb2_grpc.AnalyticsServicer):
 
     @_rpc("track")
     def Track(self, request, ctx, metadata):
-        return self._ingest("track", _body(_event(request.event), request.project), metadata)
+        return self._ingest("track", _body(_event(request.event), request.project), metadata, ctx)
 
     @_rpc("batch")
     def Batch(self, request: bytes, ctx, metadata):
@@ -113,20 +116,20 @@ class AnalyticsService(analytics_pb2_grpc.AnalyticsServicer):
             body = _native.batch_body_from_proto(request)
         except _native.IngestError as exc:
             raise invalid(exc.code, exc.message) from None
-        return self._ingest("batch", body, metadata)
+        return self._ingest("batch", body, metadata, ctx)
 
     @_rpc("identify")
     def Identify(self, request, ctx, metadata):
         body = _clean({"anonymous_id": request.anonymous_id, "user_id": request.user_id,
                        "traits": _json(request.traits), "timestamp": request.timestamp,
                        "message_id": request.message_id})
-        return self._ingest("identify", _body(body, request.project), metadata)
+        return self._ingest("identify", _body(body, request.project), metadata, ctx)
 
     @_rpc("alias")
     def Alias(self, request, ctx, metadata):
         body = _clean({"previous_id": request.previous_id, "user_id": request.user_id,
                        "timestamp": request.timestamp, "message_id": request.message_id})
-        return self._ingest("alias", _body(body, request.project), metadata)
+        return self._ingest("alias", _body(body, request.project), metadata, ctx)
 
     @_rpc("query")
     def Query(self, request, ctx, metadata):
