@@ -167,21 +167,27 @@ class LiveServer:
         # Beside a data directory the service is to make itself, not in it.
         self.log = (data_dir if data_dir.exists() else data_dir.parent) / f"server-{self.port}.log"
 
-    def start(self, timeout: float = 30.0) -> "LiveServer":
+    def start(self, timeout: float = 60.0) -> "LiveServer":
+        """Returns once /health answers 200: every part up (a 503 means some part is not yet)."""
         out = open(self.log, "ab")
         self.proc = subprocess.Popen([str(VENV_BIN / "reactor"), "serve"], env=self.env, stdout=out,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
+        last = "no answer"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
             try:
-                if requests.get(self.url + "/health", timeout=1).status_code in (200, 503):
+                answer = requests.get(self.url + "/health", timeout=5)
+                if answer.status_code == 200:
                     return self
-            except requests.RequestException:
-                pass
+                last = f"{answer.status_code} {answer.text[:300]}"
+            except requests.RequestException as exc:
+                last = type(exc).__name__
             time.sleep(0.1)
-        raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
+        self.stop()
+        raise RuntimeError(f"server not healthy within {timeout} s (last /health: {last}): "
+                           f"{self.log.read_text()[-2000:]}")
 
     def kill9(self) -> None:
         """kill -9 every process of the service (master and workers)."""
