@@ -12,6 +12,7 @@ import requests
 
 from conftest import ADMIN_TOKEN, LiveServer, unique_slug
 from reactor_analytics.client import Analytics
+from test_client_destinations import wait_until
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -42,12 +43,18 @@ def test_sdk_over_grpc_is_the_default_and_its_events_are_queryable(postgres, tmp
             analytics.track("order_paid", {"cents": 1999, "n": i}, user_id=f"u_{i % 5}")
         analytics.identify("u_1", {"plan": "pro"}, anonymous_id="anon_1")
         analytics.alias("anon_9", "u_2")
-        analytics.flush()
-        answer = requests.post(server.url + "/analytics/v1/query", json={
-            "kind": "aggregate", "time_range": {"last": "1d"}, "measure": "unique_users",
-            "filter": {"event": {"eq": "order_paid"}}}, headers={"Authorization": f"Bearer {token}", "X-Reactor-Project": slug},
-            timeout=10).json()
-        assert answer["data"]["rows"][0]["value"] == 5, answer
+        assert analytics.flush(30)
+        stats = analytics.stats()["destinations"]["reactor"]
+        assert (stats["sent"], stats["rejected"], stats["failed"]) == (27, 0, 0)
+
+        def unique_payers():
+            answer = requests.post(server.url + "/analytics/v1/query", json={
+                "kind": "aggregate", "time_range": {"last": "1d"}, "measure": "unique_users",
+                "filter": {"event": {"eq": "order_paid"}}},
+                headers={"Authorization": f"Bearer {token}", "X-Reactor-Project": slug}, timeout=10).json()
+            return answer["data"]["rows"][0]["value"] if answer["data"]["rows"] else answer
+
+        assert wait_until(lambda: unique_payers() == 5, 30), unique_payers()
         stored = _stored(postgres, project_id)
         assert len(stored) == 27 and set(stored.values()) == {1}
         analytics.close()
@@ -66,21 +73,33 @@ def test_sdk_retries_through_a_killed_server_and_stores_each_event_once(postgres
 
         def produce() -> None:
             nonlocal sent
-            while not done.is_set() and sent < 3000:
+            while not done.is_set() and sent < 20_000:
                 analytics.track("tick", {"i": sent}, anonymous_id="a")
                 sent += 1
-                time.sleep(0.0005)
+                time.sleep(0.0005)  # a steady stream, not a wait for anything
+
+        def stats() -> dict:
+            return analytics.stats()["destinations"]["reactor"]
+
+        def stored_count() -> int:
+            return sum(_stored(postgres, project_id).values())
 
         producer = threading.Thread(target=produce)
         producer.start()
-        time.sleep(1.0)
-        server.kill9()
-        time.sleep(1.0)
-        server.start()
-        producer.join(60)
-        done.set()
-        analytics.flush()
+        try:
+            assert wait_until(lambda: stored_count() > 0, 30)  # streaming into the service
+            server.kill9()
+            assert wait_until(lambda: stats()["retries"] >= 1, 30)  # the SDK met the dead server
+            before_restart = stored_count()
+            server.start()
+            # Events sent after the restart arrive too, while the producer keeps going.
+            assert wait_until(lambda: stored_count() > before_restart, 30)
+        finally:
+            done.set()
+            producer.join(30)
+        assert analytics.flush(60)
         analytics.close()
+        assert (stats()["sent"], stats()["failed"]) == (sent, 0)
         stored = _stored(postgres, project_id)
         assert sum(stored.values()) == len(stored) == sent
     finally:
