@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from .auth.bootstrap import with_secrets
 from .config import Config
@@ -79,9 +80,28 @@ def prepare(config: Config) -> tuple[str, EmbeddedPostgres | None]:
 
 
 class _Gunicorn(BaseApplication):
-    def __init__(self, settings: dict) -> None:
+    def __init__(self, settings: dict, on_stop=None) -> None:
         self._settings = settings
+        self._on_stop = on_stop
         super().__init__()
+
+    def run(self) -> None:
+        """gunicorn's arbiter, told to call `on_stop` first when a stop signal reaches it: the
+        supervisors then know a child that exits next is shutting down, not crashing (they cannot
+        tell from its exit status, which the arbiter's waitpid(-1) may have taken)."""
+        arbiter = Arbiter(self)
+        if self._on_stop is not None:
+            for name in ("handle_term", "handle_int", "handle_quit"):
+                def stopping(original=getattr(arbiter, name)) -> None:
+                    self._on_stop()
+                    original()
+
+                setattr(arbiter, name, stopping)
+        try:
+            arbiter.run()
+        except RuntimeError as exc:
+            print(f"\nError: {exc}\n", file=sys.stderr, flush=True)
+            sys.exit(1)
 
     def load_config(self) -> None:
         for key, value in self._settings.items():
@@ -92,9 +112,6 @@ class _Gunicorn(BaseApplication):
         from .wsgi import app
 
         return app
-
-
-_STOPPED = (0, -signal.SIGTERM, -signal.SIGINT)
 
 
 class ChildProcess:
@@ -125,8 +142,9 @@ class ChildProcess:
         def watch() -> None:
             while not self._stopping:
                 if self.proc is not None and self.proc.wait() is not None:
-                    # A stop signal to the whole group (Ctrl-C, SIGTERM) is a shutdown, not a crash.
-                    if self.proc.returncode in _STOPPED or self._stopping:
+                    # A stop signal to the whole group (Ctrl-C, SIGTERM) is a shutdown, not a crash:
+                    # the arbiter marks every part as stopping when it receives one (_Gunicorn.run).
+                    if self._stopping:
                         return
                     time.sleep(1.0)
                     if self._stopping:
@@ -138,6 +156,9 @@ class ChildProcess:
                         print(f"{self.name}: {exc}", file=sys.stderr, flush=True)
 
         threading.Thread(target=watch, daemon=True, name=f"{self.command}-supervisor").start()
+
+    def mark_stopping(self) -> None:
+        self._stopping = True
 
     def stop(self) -> None:
         self._stopping = True
@@ -212,7 +233,13 @@ def serve(config: Config) -> None:
         print(f"reactor analytics listening on http://{config.analytics.bind}{grpc_note}"
               f" (admin token in {Path(config.data_dir) / 'admin_token'} unless configured)", file=sys.stderr,
               flush=True)
-        _Gunicorn(gunicorn_settings(config)).run()
+        def stopping() -> None:
+            if keeper is not None:
+                keeper.stop()
+            for part in parts:
+                part.mark_stopping()
+
+        _Gunicorn(gunicorn_settings(config), on_stop=stopping).run()
     finally:
         # A gunicorn worker unwinds through here from its fork; only the master cleans up.
         if os.getpid() == master:
