@@ -39,28 +39,64 @@ def sample_sum(family, **labels) -> float:
 
 
 def test_metrics_parse_and_name_every_required_series(client, project):
+    # The in-process registry counts the whole test session: compare with a scrape taken just before.
+    before = families(client.get("/metrics").data.decode())
     client.post("/analytics/v1/track", json={"event": "e", "anonymous_id": "a"}, headers=project.key_headers)
     client.post("/analytics/v1/batch", json={"batch": [{"event": "$bad", "anonymous_id": "a"}]},
                 headers=project.key_headers)
     found = families(client.get("/metrics").data.decode())
     assert REQUIRED_METRICS <= set(found), REQUIRED_METRICS - set(found)
-    assert sample_sum(found["reactor_http_requests"], capability="analytics", method="POST", status="200") >= 2
-    assert sample_sum(found["reactor_analytics_events_rejected"], reason="system_reserved") >= 1
+
+    def delta(name: str, **labels) -> float:
+        return sample_sum(found[name], **labels) - (sample_sum(before[name], **labels) if name in before else 0)
+
+    assert delta("reactor_http_requests", capability="analytics", method="POST", status="200") == 2
+    assert delta("reactor_analytics_events_accepted", endpoint="track") == 1
+    assert delta("reactor_analytics_events_accepted", endpoint="batch") == 0
+    assert delta("reactor_analytics_events_rejected", reason="system_reserved") == 1
+
+
+def _get_200_by_process(data_dir: str) -> dict[str, float]:
+    """GET requests answered 200, as each process counted them in its own file of the shared
+    metrics directory (counter_<pid>.db): which worker answered what."""
+    from prometheus_client.mmap_dict import MmapedDict
+
+    counts: dict[str, float] = {}
+    for path in (Path(data_dir) / "metrics").rglob("counter_*.db"):
+        total = 0.0
+        for key, value, *_ in MmapedDict.read_all_values_from_file(str(path)):
+            _, sample, labels, _ = json.loads(key)
+            if sample == "reactor_http_requests_total" and labels.get("method") == "GET" \
+                    and labels.get("status") == "200":
+                total += value
+        counts[path.stem.rpartition("_")[2]] = total
+    return counts
 
 
 def test_metrics_are_counted_across_gunicorn_workers(live_server):
     url = live_server.url
-    before = sample_sum(families(requests.get(f"{url}/metrics").text)["reactor_http_requests"], method="GET",
-                        status="200")
-    session = requests.Session()
-    pids = set()
-    for _ in range(60):
-        pids.add(session.get(f"{url}/health").status_code)
-    scrapes = [families(requests.get(f"{url}/metrics").text) for _ in range(6)]
-    counts = {sample_sum(f["reactor_http_requests"], method="GET", status="200") for f in scrapes}
-    # Every scrape, whichever worker answers it, sees all 60 requests and the same total.
-    assert counts == {before + 60}
-    assert scrapes[-1]["reactor_db_pool_size"].samples[0].value >= 1
+
+    def scraped(answer) -> float:
+        return sample_sum(families(answer.text)["reactor_http_requests"], method="GET", status="200")
+
+    before = scraped(requests.get(f"{url}/metrics", timeout=10))
+    by_process = _get_200_by_process(live_server.env["REACTOR_DATA_DIR"])
+    sent, deadline = 0, time.monotonic() + 60
+    while True:
+        for _ in range(20):
+            # A new connection each time, so the requests spread over the workers.
+            assert requests.get(f"{url}/health", headers={"Connection": "close"}, timeout=10).status_code == 200
+        sent += 20
+        answered = {pid: n - by_process.get(pid, 0)
+                    for pid, n in _get_200_by_process(live_server.env["REACTOR_DATA_DIR"]).items()}
+        if sum(n > 0 for n in answered.values()) >= 2:
+            break
+        assert time.monotonic() < deadline, f"one worker answered all {sent} requests: {answered}"
+    assert sum(answered.values()) == sent
+    # Every scrape, whichever worker answers it, sees the requests of all of them, and nothing more.
+    scrapes = [requests.get(f"{url}/metrics", headers={"Connection": "close"}, timeout=10) for _ in range(6)]
+    assert [scraped(s) for s in scrapes] == [before + sent] * 6
+    assert families(scrapes[-1].text)["reactor_db_pool_size"].samples[0].value >= 1
 
 
 def test_health_names_the_failing_part_while_postgres_is_down(tmp_path):
