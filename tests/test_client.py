@@ -389,14 +389,24 @@ def test_sdk_retries_through_a_kill_9_and_restart_with_nothing_lost_or_stored_tw
     project_id, token = live_project(live_server.url)
     client = live_client(live_server.url, token, project_id)
     total, killed_at = 400, 150
+
+    def retries() -> int:
+        return client.stats()["destinations"]["reactor"]["retries"]
+
     try:
+        down = False
         for n in range(total):
             client.track("streamed", {"n": n}, user_id=f"u_{n % 9}")
             if n == killed_at:
                 live_server.kill9()  # mid-stream: batches in flight, acknowledged or not
-                time.sleep(0.5)
-                live_server.start()
-            time.sleep(0.003)
+                down = True
+            elif down and retries() >= 1:
+                live_server.start()  # back once the SDK has met it down
+                down = False
+            time.sleep(0.003)  # a steady stream, not a wait for anything
+        if down:  # the events tracked since the kill are being tried against the dead server
+            assert wait_until(lambda: retries() >= 1, 30)
+            live_server.start()
         assert client.flush(60)
         stats = client.stats()["destinations"]["reactor"]
     finally:
