@@ -8,24 +8,27 @@ STAMP  := $(VENV)/.installed
 NATIVE_SOURCES := $(shell find native -name '*.rs' -o -name 'Cargo.toml' | grep -v target)
 SO_STAMP := $(VENV)/.native-built
 PROTOS  := $(shell find proto -name '*.proto')
-GRPC_GEN := python/reactor_analytics/rpc/gen/analytics_pb2.py
 
-.PHONY: run test test-rust test-python setup bench bench-ingest bench-query bench-sdk bench-disk bench-workers clean
+PROTOC_TOOLS := grpcio-tools==1.85.1
 
-setup: $(SO_STAMP) $(GRPC_GEN)
+.PHONY: proto run test test-rust test-python setup bench bench-ingest bench-query bench-sdk bench-disk bench-workers clean
+
+setup: $(SO_STAMP)
 
 $(STAMP): pyproject.toml scripts/system-deps.sh
 	./scripts/system-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check 'maturin>=1.5,<2' 'grpcio-tools>=1.60'
+	$(BIN)/pip install -q --disable-pip-version-check 'maturin>=1.5,<2'
 	touch $(STAMP)
 
 $(SO_STAMP): $(STAMP) $(NATIVE_SOURCES)
 	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --extras test
 	touch $(SO_STAMP)
 
-# gRPC modules are generated from proto/ by the build (scripts/gen_proto.py), never edited.
-$(GRPC_GEN): $(STAMP) $(PROTOS) scripts/gen_proto.py
+# The gRPC modules are generated from proto/ (scripts/gen_proto.py) and committed, so that any
+# build of the package carries them; tests/test_proto_generated.py checks they match proto/.
+proto: $(STAMP)
+	$(BIN)/pip install -q --disable-pip-version-check '$(PROTOC_TOOLS)'
 	$(BIN)/python scripts/gen_proto.py
 
 run: setup
@@ -58,4 +61,4 @@ bench-query: setup
 	$(BIN)/python bench/query.py
 
 clean:
-	rm -rf $(VENV) native/target .reactor python/reactor_analytics/rpc/gen
+	rm -rf $(VENV) native/target .reactor

@@ -1,6 +1,8 @@
 """Generate the gRPC Python modules from proto/ into python/reactor_analytics/rpc/gen/.
 
-The generated files are build output (ignored by git), never edited by hand. protoc names
+The generated files are committed (every build of the package carries them) and never edited by
+hand: `make proto` runs this after a change to proto/, and tests/test_proto_generated.py fails
+when they no longer match it. protoc names
 imports after the proto package (`reactor.analytics.v1`); they are made relative so the
 modules live inside our package.
 """
