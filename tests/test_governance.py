@@ -60,7 +60,7 @@ def _tables_mentioning(postgres, needle: str) -> list[str]:
     return found
 
 
-def test_erase_forgets_a_person_everywhere_and_keeps_others(client, project, postgres, engine, config):
+def test_erase_forgets_a_person_everywhere_and_keeps_others(client, project, postgres, engine):
     marker, other = uuid.uuid4().hex[:10], uuid.uuid4().hex[:10]
     _person_story(client, project, marker)
     _person_story(client, project, other)
@@ -77,8 +77,7 @@ def test_erase_forgets_a_person_everywhere_and_keeps_others(client, project, pos
         assert _tables_mentioning(postgres, needle) == []
         assert engine.call({"op": "mentions", "project": project.id, "needle": needle})["mentions"] is False
     assert engine.call({"op": "mentions", "project": project.id, "needle": f"{other}-secret"})["mentions"] is True
-    logs = Path(config.data_dir, "logs").rglob("*")
-    assert not any(marker in f.read_text(errors="replace") for f in logs if f.is_file())
+    # That the person is never logged: test_nothing_that_names_a_person_is_logged_even_at_debug.
     with psycopg.connect(postgres.url) as conn:
         detail = conn.execute("SELECT detail FROM audit_log WHERE project_id = %s AND action = 'erase'",
                               (project.id,)).fetchone()[0]
@@ -96,6 +95,113 @@ def test_erase_by_anonymous_id_reaches_the_linked_user(client, project):
                          headers=_token(client, project, "erase"))
     assert erased.get_json()["data"] == {"events": 4, "identity_links": 1, "traits": 1}
     assert _count(client, project, _token(client, project, "query")) == 0
+
+
+def _log_records(text: str) -> list[dict]:
+    records = []
+    for line in text.splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue  # gunicorn's own lines are plain text
+    return records
+
+
+def test_nothing_that_names_a_person_is_logged_even_at_debug(postgres, tmp_path):
+    """At the most verbose filter, a person's ids, traits and properties, sent in bodies, query
+    strings, the page path and url they visited and the User-Agent, over HTTP and gRPC, through
+    ingest, consent, query, erasure and refusals, appear in no log output (the service's stdout and
+    stderr, its children's, and `<data_dir>/logs`) while every request was logged. Request lines
+    carry the request path by design (no endpoint takes a person in its path): a separate marker
+    in a path shows up there, and only there, without its query string."""
+    from reactor_analytics.client import Analytics
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    server = LiveServer(postgres, data_dir, workers=1, REACTOR_TRACING_FILTER="debug").start()
+    marker, in_path = uuid.uuid4().hex, f"pathmark{uuid.uuid4().hex[:12]}"
+    anon, user = f"anon_{marker}", f"u_{marker}"
+    sent: list[tuple[str, str, str, int]] = []  # (request id, method, path, status)
+
+    def call(method: str, path: str, headers: dict | None = None, **options) -> requests.Response:
+        request_id = f"logcheck-{len(sent)}-{uuid.uuid4().hex[:8]}"
+        answer = requests.request(method, server.url + path, timeout=30, headers={
+            "X-Request-Id": request_id, "User-Agent": f"Mozilla/5.0 (X11; {marker}) Firefox/128.0", **(headers or {})},
+            **options)
+        sent.append((request_id, method, path.partition("?")[0], answer.status_code))
+        return answer
+
+    try:
+        created = call("POST", "/analytics/v1/projects", ADMIN, json={"slug": unique_slug()})
+        project_id, slug = created.json()["data"]["id"], created.json()["data"]["slug"]
+        key = call("POST", f"/analytics/v1/projects/{project_id}/keys", ADMIN, json={"name": "web"}).json()["data"]["key"]
+        token = call("POST", "/_admin/tokens", ADMIN, json={"sub": "ops", "permissions": [
+            f"analytics:{slug}:{a}" for a in ("ingest", "query", "erase")]}).json()["data"]["token"]
+        by_key = {"X-Reactor-Project-Key": key}
+        bearer = {"Authorization": f"Bearer {token}", "X-Reactor-Project": slug}
+        page = {"url": f"https://shop.test/account/{marker}?email={marker}%40mail.test", "path": f"/account/{marker}"}
+        context = {"page": page, "user_agent": f"Agent/{marker}", "ip": "203.0.113.77", "locale": "de-DE"}
+
+        # In bodies (and the page visited, and the User-Agent of every request):
+        assert call("POST", "/analytics/v1/track", by_key, json={
+            "event": "page_viewed", "anonymous_id": anon, "properties": {"note": f"{marker}-note"},
+            "context": context}).status_code == 200
+        assert call("POST", "/analytics/v1/identify", by_key, json={
+            "anonymous_id": anon, "user_id": user, "traits": {"email": f"{marker}@mail.test"}}).status_code == 200
+        assert call("POST", "/analytics/v1/batch", bearer, json={"batch": [
+            {"event": "purchase", "user_id": user, "properties": {"order": f"order-{marker}"}, "context": context},
+            {"event": f"$not_allowed_{marker}", "user_id": user}]}).status_code == 200
+        assert call("POST", "/analytics/v1/alias", by_key, json={
+            "previous_id": f"old_{marker}", "user_id": user}).status_code == 200
+        # Refused, with the marker in what was refused:
+        assert call("POST", "/analytics/v1/track", {**by_key, "Content-Type": "application/json"},
+                    data=f'{{"event": "x", "anonymous_id": "{marker}"').status_code == 400
+        assert call("POST", "/analytics/v1/track", {"X-Reactor-Project-Key": f"rapk_{marker}"}, json={
+            "event": "e", "anonymous_id": anon}).status_code == 401
+        assert call("POST", "/analytics/v1/erase", {"Authorization": f"Bearer {marker}"},
+                    json={"user_id": user}).status_code == 401
+        # In query strings:
+        assert call("GET", f"/analytics/v1/consent/status?anonymous_id={anon}&project_id={project_id}",
+                    by_key).status_code == 200
+        assert call("POST", f"/analytics/v1/track?user={user}&email={marker}%40mail.test", by_key, json={
+            "event": "e", "anonymous_id": anon}).status_code == 200
+        assert call("POST", "/analytics/v1/consent/opt-out", by_key, json={"anonymous_id": f"optout_{marker}"}
+                    ).status_code == 200
+        counted = call("POST", "/analytics/v1/query", bearer, json={
+            "kind": "aggregate", "time_range": {"last": "1d"}, "filter": {"any": [
+                {"prop": {"path": {"eq": f"/account/{marker}"}}}, {"trait": {"email": {"eq": f"{marker}@mail.test"}}}]}})
+        assert counted.status_code == 200, counted.text
+        assert call("POST", "/analytics/v1/query", bearer, json={
+            "kind": "aggregate", "time_range": {"last": "1d"}, "filter": {"prop": {"note": {marker: 1}}}}
+                    ).status_code == 400
+        # Over gRPC:
+        grpc_client = Analytics(url=f"grpc://{server.grpc_target}", token=token, project=slug, env={}, flush_at=10)
+        grpc_client.track("rpc_event", {"note": f"{marker}-rpc"}, user_id=f"rpc_{marker}")
+        assert grpc_client.flush(30) and grpc_client.stats()["destinations"]["reactor"]["sent"] == 1
+        grpc_client.close(5)
+        # The erasure itself:
+        assert call("POST", "/analytics/v1/erase", bearer, json={"user_id": user}).status_code == 200
+        # A path, for the control: logged as the path, its query string not.
+        assert call("GET", f"/analytics/v1/projects/{in_path}/keys?who={marker}", ADMIN).status_code == 404
+    finally:
+        server.stop()
+
+    outputs = {"stdout": server.log.read_text(errors="replace")}
+    outputs.update({str(f.relative_to(data_dir)): f.read_text(errors="replace")
+                    for f in (data_dir / "logs").rglob("*") if f.is_file()})
+    assert "logs/reactor.jsonl" in outputs
+    for name, text in outputs.items():
+        assert marker not in text, (name, [line for line in text.splitlines() if marker in line][:3])
+        assert "203.0.113" not in text, name
+    # Every request was logged, in the shared file and on stdout, as a request line.
+    for name in ("logs/reactor.jsonl", "stdout"):
+        lines = {r["fields"].get("request_id"): r for r in _log_records(outputs[name])
+                 if r.get("fields", {}).get("message") == "request completed"}
+        for request_id, method, path, status in sent:
+            assert request_id in lines, (name, request_id, path)
+            fields = lines[request_id]["fields"]
+            assert (fields["method"], fields["path"], fields["status"]) == (method, path, status), fields
+    assert sum(in_path in text for text in outputs.values()) == 2  # the control: in both, as its path
 
 
 def _vacuum_counts(postgres) -> dict[str, int]:
