@@ -1,7 +1,14 @@
 """A small, obviously-correct reference implementation of every query kind, in plain Python.
 
-It works on the raw events a test generated (no columns, no kernels, no cleverness) and is
-what the property tests hold the real engine to. Semantics: README "Query semantics".
+It reads only what a client sends: the raw ingest calls (the bodies of `/batch`, `/track`,
+`/identify` and `/alias`, in arrival order, `$identify` / `$alias` events included) and the raw
+body of `POST /analytics/v1/query`. It parses both itself (time ranges, time zones, the
+documented defaults, filters, identity links) and imports nothing of `reactor_analytics`: no
+plan building, no stored identity rows. So a bug in how the product builds a plan or stores a
+link shows up as a difference. No cleverness, no columns, no kernels.
+
+The contract: ../shared/SPEC.md "Query", ../shared/reference/query-semantics.md §7 and README
+"Queries", "Semantics" and "Identity".
 """
 
 from __future__ import annotations
@@ -16,30 +23,97 @@ HOT = ("session_id", "url", "path", "referrer_host", "utm_source", "utm_medium",
        "utm_content", "browser", "os", "device_type", "country", "language", "timezone")
 SESSION_GAP_US = 30 * 60 * 1_000_000
 NONE_KEY = "(none)"
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+US = 1_000_000
 
 
 @dataclass
 class Row:
-    seq: int
+    seq: int  # arrival order
     event: str
     ts: int  # epoch µs
     distinct_id: str
     props: dict
     hot: dict = field(default_factory=dict)
     message_id: str = ""
+    user_id: str | None = None
+    anonymous_id: str | None = None
+
+
+# --- ingest: raw calls -> rows, links, traits ----------------------------------------------------
+
+def instant_us(text: str) -> int:
+    """An ISO-8601 time (`Z` or an offset; none means UTC) as epoch microseconds, exactly."""
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return (parsed - EPOCH) // timedelta(microseconds=1)
+
+
+def stored_path(path: str | None) -> str | None:
+    """A page path as stored: trailing slashes dropped, except for the root."""
+    if not path:
+        return None
+    return path.rstrip("/") or "/"
 
 
 def effective_links(links: list[tuple[str, str]], users: set[str]) -> dict[str, str]:
     """anonymous id -> user id, from the (anonymous id, user id) links in arrival order and the
     ids that sent an event as user_id (`users`; the user side of a link did: its $identify or
     $alias event). An id that is a user is never linked to another user, whether it became one
-    before or after the link arrived; otherwise the first link of an anonymous id wins."""
+    before or after the link arrived; otherwise the first link of an anonymous id wins. Links
+    are resolved at query time, so they apply to events before them too (retroactive)."""
     users = set(users) | {u for _, u in links}
     out: dict[str, str] = {}
     for anonymous_id, user_id in links:
         if anonymous_id not in users:
             out.setdefault(anonymous_id, user_id)
     return out
+
+
+def ingest(calls: list[tuple[str, dict]]) -> "Data":
+    """What the product holds after `calls`, each (endpoint, body) as sent: ("batch",
+    {"batch": [event, …]}), ("track", event), ("identify", {"user_id", "anonymous_id"?,
+    "traits"?, …}) or ("alias", {"previous_id", "user_id", …}). Every call carries a timestamp.
+
+    An event's distinct id is its user_id, else its anonymous_id. `/identify` stores an
+    `$identify` event whose properties are the traits, `/alias` an `$alias` event from
+    previous_id (its anonymous id) to user_id. A link is made by `/identify` or an `$identify`
+    event with both ids, and by `/alias` or an `$alias` event with both ids; any other event
+    carrying both ids links nothing. Traits (from `/identify`) merge key by key, later winning."""
+    rows: list[Row] = []
+    links: list[tuple[str, str]] = []
+    users: set[str] = set()
+    traits: dict[str, dict] = {}
+
+    def take(name: str, body: dict, props: dict, anonymous_id: str | None, user_id: str | None,
+             links_ids: bool) -> None:
+        if user_id is not None:
+            users.add(user_id)
+        if links_ids and anonymous_id is not None and user_id is not None and anonymous_id != user_id:
+            links.append((anonymous_id, user_id))
+        page = (body.get("context") or {}).get("page") or {}
+        path = stored_path(page.get("path"))
+        rows.append(Row(seq=len(rows), event=name, ts=instant_us(body["timestamp"]),
+                        distinct_id=user_id if user_id is not None else anonymous_id, props=dict(props),
+                        hot={"path": path} if path else {}, message_id=body.get("message_id", ""),
+                        user_id=user_id, anonymous_id=anonymous_id))
+
+    for endpoint, body in calls:
+        if endpoint in ("batch", "track"):
+            for e in (body["batch"] if endpoint == "batch" else [body]):
+                take(e["event"], e, e.get("properties") or {}, e.get("anonymous_id"), e.get("user_id"),
+                     e["event"] in ("$identify", "$alias"))
+        elif endpoint == "identify":
+            given = body.get("traits") or {}
+            take("$identify", body, given, body.get("anonymous_id"), body["user_id"], True)
+            if given:
+                traits.setdefault(body["user_id"], {}).update(given)
+        elif endpoint == "alias":
+            take("$alias", body, {}, body["previous_id"], body["user_id"], True)
+        else:
+            raise ValueError(endpoint)
+    return Data(rows=rows, links=effective_links(links, users), traits=traits)
 
 
 @dataclass
@@ -51,6 +125,67 @@ class Data:
     def person(self, row: Row) -> str:
         return self.links.get(row.distinct_id, row.distinct_id)
 
+
+# --- the query body ------------------------------------------------------------------------------
+
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration_us(text: str) -> int:
+    """`30m`, `12h`, `7d`, `4w`, … in microseconds."""
+    return int(text[:-1]) * UNIT_SECONDS[text[-1]] * US
+
+
+@dataclass
+class Query:
+    """A query body read with the documented defaults; times in epoch µs, [lo, hi)."""
+    body: dict
+    kind: str
+    lo: int
+    hi: int
+    now: int
+    tz: ZoneInfo
+    filter: dict | None
+
+    def get(self, name: str, default=None):
+        return self.body.get(name, default)
+
+
+def parse_query(body: dict, now: float) -> Query:
+    """`time_range` is `{"last": "30d"}` (ending now) or `{"from", "to"}` (`to` defaulting to
+    now), `{"last": "30d"}` when absent; `timezone` defaults to UTC."""
+    now_us = int(now * US)
+    time_range = body.get("time_range") or {"last": "30d"}
+    if "last" in time_range:
+        lo, hi = now_us - duration_us(time_range["last"]), now_us
+    else:
+        lo = instant_us(time_range["from"])
+        hi = instant_us(time_range["to"]) if "to" in time_range else now_us
+    return Query(body=body, kind=body["kind"], lo=lo, hi=hi, now=now_us, tz=ZoneInfo(body.get("timezone", "UTC")),
+                 filter=body.get("filter"))
+
+
+def measure_of(raw) -> tuple:
+    """"count" (the default), "unique_users", {"sum"|"avg"|"min"|"max": prop},
+    {"percentile": {"prop", "p"}} -> ("count",), ("sum", prop), ("percentile", prop, p), …"""
+    if raw is None or isinstance(raw, str):
+        return (raw or "count",)
+    (kind, arg), = raw.items()
+    return ("percentile", arg["prop"], arg["p"]) if kind == "percentile" else (kind, arg)
+
+
+def group_by_of(raw) -> list[tuple[str, str]]:
+    """[{"prop": name} | {"trait": name}] -> [(source, name)]."""
+    return [next(iter(g.items())) for g in raw or []]
+
+
+def answer(data: Data, body: dict, now: float):
+    """The rows the product must answer to `body` (a raw query body) over `data`, at `now`."""
+    query = parse_query(body, now)
+    return KINDS[query.kind](data, query)
+
+
+# --- values and filters --------------------------------------------------------------------------
 
 def text_of(value) -> str | None:
     if value is None:
@@ -85,6 +220,8 @@ def number_of(label: str | None) -> float:
 
 
 def label(data: Data, row: Row, source: str, name: str) -> str | None:
+    """A property of the row (a hot column first, its property of that name where the column is
+    empty) or a trait of the row's person."""
     if source == "trait":
         return text_of(data.traits.get(data.person(row), {}).get(name))
     if name in HOT and row.hot.get(name) is not None:
@@ -118,7 +255,8 @@ def condition(lab: str | None, op: str, value) -> bool:
 
 
 def matches(data: Data, row: Row, f: dict | None) -> bool:
-    """`f` is a plan filter: all / any / not, event {op, value}, prop / trait {name, op, value}."""
+    """`f` as a client writes it: {"all": […]}, {"any": […]}, {"not": f}, {"event": {op: v}},
+    {"prop": {name: {op: v}}}, {"trait": {name: {op: v}}}."""
     if f is None:
         return True
     (key, value), = f.items()
@@ -129,18 +267,21 @@ def matches(data: Data, row: Row, f: dict | None) -> bool:
     if key == "not":
         return not matches(data, row, value)
     if key == "event":
-        return condition(row.event, value["op"], value["value"])
-    return condition(label(data, row, key, value["name"]), value["op"], value["value"])
+        (op, operand), = value.items()
+        return condition(row.event, op, operand)
+    (name, cond), = value.items()
+    (op, operand), = cond.items()
+    return condition(label(data, row, key, name), op, operand)
 
 
-# --- time ------------------------------------------------------------------------------
+# --- time ----------------------------------------------------------------------------------------
 
 def _local(ts_us: int, tz: ZoneInfo) -> datetime:
-    return datetime.fromtimestamp(ts_us / 1e6, timezone.utc).astimezone(tz)
+    return (EPOCH + timedelta(microseconds=ts_us)).astimezone(tz)
 
 
 def _instant(local: datetime) -> int:
-    return round(local.timestamp() * 1e6)
+    return (local - EPOCH) // timedelta(microseconds=1)
 
 
 def bucket_start(ts_us: int, tz: ZoneInfo, unit: str) -> int:
@@ -159,8 +300,8 @@ def next_bucket_start(start_us: int, tz: ZoneInfo, unit: str) -> int:
     """The bucket after the one starting at `start_us`: an hour later, or the next local midnight
     (days of 23 or 25 hours included)."""
     if unit == "1h":
-        nxt = bucket_start(start_us + 3600 * 10**6, tz, unit)
-        return nxt if nxt > start_us else start_us + 3600 * 10**6
+        nxt = bucket_start(start_us + 3600 * US, tz, unit)
+        return nxt if nxt > start_us else start_us + 3600 * US
     day = _local(start_us, tz).date()
     if unit == "1mo":
         day = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
@@ -182,19 +323,19 @@ def _step(day: date, period: str, k: int) -> date:
     return day + timedelta(days=k * (7 if period == "week" else 1))
 
 
-# --- kinds -----------------------------------------------------------------------------
+# --- kinds ---------------------------------------------------------------------------------------
 
-def selected(data: Data, plan: dict, lo: int, hi: int) -> list[Row]:
-    return [r for r in data.rows if lo <= r.ts < hi and matches(data, r, plan.get("filter"))]
+def selected(data: Data, q: Query, lo: int, hi: int) -> list[Row]:
+    return [r for r in data.rows if lo <= r.ts < hi and matches(data, r, q.filter)]
 
 
-def _group(data: Data, row: Row, group_by: list[dict]):
-    tup = tuple(label(data, row, g["source"], g["name"]) for g in group_by)
+def _group(data: Data, row: Row, group_by: list[tuple[str, str]]):
+    tup = tuple(label(data, row, source, name) for source, name in group_by)
     return None if all(v is None for v in tup) else tup
 
 
 def _group_json(group_by, tup):
-    return {g["name"]: (None if tup is None else tup[i]) for i, g in enumerate(group_by)}
+    return {name: (None if tup is None else tup[i]) for i, (_, name) in enumerate(group_by)}
 
 
 def _sort_key(tup, n):
@@ -202,13 +343,13 @@ def _sort_key(tup, n):
     return tuple((0, "") if v is None else (1, v) for v in tup)
 
 
-def measure_value(measure: dict, rows: list[Row], data: Data):
-    kind = measure["kind"]
+def measure_value(measure: tuple, rows: list[Row], data: Data):
+    kind = measure[0]
     if kind == "count":
         return len(rows)
     if kind == "unique_users":
         return len({data.person(r) for r in rows})
-    values = [v for v in (number_of(text_of(r.props.get(measure["prop"]))) for r in rows) if not math.isnan(v)]
+    values = [v for v in (number_of(text_of(r.props.get(measure[1]))) for r in rows) if not math.isnan(v)]
     if kind == "sum":
         return sum(values)
     if not values:
@@ -220,20 +361,20 @@ def measure_value(measure: dict, rows: list[Row], data: Data):
     if kind == "max":
         return max(values)
     values.sort()
-    pos = measure["p"] * (len(values) - 1)
+    pos = measure[2] * (len(values) - 1)
     lo = math.floor(pos)
     hi = min(lo + 1, len(values) - 1)
     return values[lo] + (values[hi] - values[lo]) * (pos - lo)
 
 
-def aggregate(data: Data, plan: dict) -> list[dict]:
-    tz = ZoneInfo(plan["timezone"])
-    rows = selected(data, plan, plan["from_us"], plan["to_us"])
-    unit, group_by, measure = plan.get("time_bucket"), plan.get("group_by", []), plan["measure"]
+def aggregate(data: Data, q: Query) -> list[dict]:
+    tz, unit = q.tz, q.get("time_bucket")
+    group_by, measure = group_by_of(q.get("group_by")), measure_of(q.get("measure"))
+    rows = selected(data, q, q.lo, q.hi)
     buckets = []
     if unit:
-        at = bucket_start(plan["from_us"], tz, unit)
-        while at < plan["to_us"]:
+        at = bucket_start(q.lo, tz, unit)
+        while at < q.hi:
             buckets.append(at)
             at = next_bucket_start(at, tz, unit)
     cells: dict = defaultdict(list)
@@ -242,7 +383,7 @@ def aggregate(data: Data, plan: dict) -> list[dict]:
         g = _group(data, r, group_by) if group_by else 0
         cells[(b, g)].append(r)
     results = {k: measure_value(measure, v, data) for k, v in cells.items()}
-    if measure["kind"] in ("count", "unique_users"):
+    if measure[0] in ("count", "unique_users"):
         groups = {g for _, g in cells} or ({0} if not group_by else set())
         for b in (buckets if unit else [None]):
             for g in groups:
@@ -259,14 +400,15 @@ def aggregate(data: Data, plan: dict) -> list[dict]:
     return out
 
 
-def breakdown(data: Data, plan: dict) -> list[dict]:
-    rows = selected(data, plan, plan["from_us"], plan["to_us"])
+def breakdown(data: Data, q: Query) -> list[dict]:
+    measure, limit = measure_of(q.get("measure")), q.get("limit", 10)
+    rows = selected(data, q, q.lo, q.hi)
     cells: dict = defaultdict(list)
     for r in rows:
-        cells[label(data, r, "prop", plan["prop"]) or NONE_KEY].append(r)
-    ranked = [(k, measure_value(plan["measure"], v, data)) for k, v in cells.items()]
+        cells[label(data, r, "prop", q.get("prop")) or NONE_KEY].append(r)
+    ranked = [(k, measure_value(measure, v, data)) for k, v in cells.items()]
     ranked.sort(key=lambda kv: (-(kv[1] if kv[1] is not None else -math.inf), kv[0]))
-    return [{"key": k, "value": v} for k, v in ranked[: plan["limit"]]]
+    return [{"key": k, "value": v} for k, v in ranked[:limit]]
 
 
 def _tie_order(masks: dict, r: Row):
@@ -278,10 +420,12 @@ def _tie_order(masks: dict, r: Row):
     return (r.ts, lowest, m, r.seq)
 
 
-def funnel(data: Data, plan: dict) -> list[dict]:
-    steps, window, strict = plan["steps"], plan["window_us"], plan["strict"]
-    group_by = plan.get("group_by", [])
-    rows = selected(data, plan, plan["from_us"], plan["to_us"] + window)
+def funnel(data: Data, q: Query) -> list[dict]:
+    steps = q.get("steps")
+    window = duration_us(q.get("conversion_window", "14d"))
+    strict = q.get("order", "sequential") == "strict"
+    group_by = group_by_of(q.get("group_by"))
+    rows = selected(data, q, q.lo, q.hi + window)
     masks = {}
     for r in rows:
         m = 0
@@ -298,7 +442,7 @@ def funnel(data: Data, plan: dict) -> list[dict]:
         prs.sort(key=lambda r: _tie_order(masks, r))
         best = 0
         for i, start in enumerate(prs):
-            if not (masks[start.seq] & 1) or not (plan["from_us"] <= start.ts < plan["to_us"]):
+            if not (masks[start.seq] & 1) or not (q.lo <= start.ts < q.hi):
                 continue
             level = 1
             for r in prs[i + 1:]:
@@ -333,19 +477,21 @@ def funnel(data: Data, plan: dict) -> list[dict]:
     return [{"group": _group_json(group_by, g), "steps": step_rows(c)} for g, c in ordered]
 
 
-def retention(data: Data, plan: dict) -> list[dict]:
-    tz = ZoneInfo(plan["timezone"])
-    period, periods = plan["period"], plan["periods"]
-    rows = [r for r in data.rows if r.ts >= plan["from_us"] and matches(data, r, plan.get("filter"))]
+def retention(data: Data, q: Query) -> list[dict]:
+    tz = q.tz
+    cohort_event = q.get("cohort_event")
+    return_event = q.get("return_event") or cohort_event
+    period, periods = q.get("period", "week"), q.get("periods", 4)
+    rows = [r for r in data.rows if r.ts >= q.lo and matches(data, r, q.filter)]
     cohort_of: dict = {}
     returns: dict = defaultdict(set)
     for r in sorted(rows, key=lambda r: (r.ts, r.seq)):
         p = data.person(r)
-        if r.event == plan["cohort_event"] and r.ts < plan["to_us"] and p not in cohort_of:
+        if r.event == cohort_event and r.ts < q.hi and p not in cohort_of:
             cohort_of[p] = period_of(r.ts, tz, period)
-        if r.event == plan["return_event"]:
+        if r.event == return_event:
             returns[p].add(period_of(r.ts, tz, period))
-    now_period = period_of(plan["now_us"], tz, period)
+    now_period = period_of(q.now, tz, period)
     cohorts: dict = defaultdict(lambda: [0] * periods)
     for p, c in cohort_of.items():
         cohorts[c][0] += 1
@@ -360,10 +506,11 @@ def retention(data: Data, plan: dict) -> list[dict]:
     return out
 
 
-def path(data: Data, plan: dict) -> list[dict]:
-    rows = selected(data, plan, plan["from_us"], plan["to_us"])
-    anchor = plan.get("start_event") or plan.get("end_event")
-    after = "start_event" in plan
+def path(data: Data, q: Query) -> list[dict]:
+    after = q.get("start_event") is not None
+    anchor = q.get("start_event") if after else q.get("end_event")
+    depth, limit = q.get("depth", 5), q.get("limit", 10)
+    rows = selected(data, q, q.lo, q.hi)
     by_person: dict = defaultdict(list)
     for r in rows:
         by_person[data.person(r)].append(r)
@@ -389,16 +536,20 @@ def path(data: Data, plan: dict) -> list[dict]:
             idx = next((i for i, (_, a) in enumerate(items) if a), None)
             if idx is None:
                 continue
-            chosen = items[idx: idx + plan["depth"]] if after else items[max(0, idx + 1 - plan["depth"]): idx + 1]
+            chosen = items[idx: idx + depth] if after else items[max(0, idx + 1 - depth): idx + 1]
             counts[tuple(i for i, _ in chosen)] += 1
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], list(kv[0])))
-    return [{"path": list(p), "count": c} for p, c in ranked[: plan["limit"]]]
+    return [{"path": list(p), "count": c} for p, c in ranked[:limit]]
 
 
-def events(data: Data, plan: dict) -> list[str]:
-    rows = selected(data, plan, plan["from_us"], plan["to_us"])
+def events(data: Data, q: Query) -> list[dict]:
+    """Newest first; each as {"message_id", "event", "ts" (epoch µs), "distinct_id", "user_id",
+    "anonymous_id", "properties"}."""
+    rows = selected(data, q, q.lo, q.hi)
     rows.sort(key=lambda r: (r.ts, r.seq), reverse=True)
-    return [r.message_id for r in rows[: plan["limit"]]]
+    return [{"message_id": r.message_id, "event": r.event, "ts": r.ts, "distinct_id": r.distinct_id,
+             "user_id": r.user_id, "anonymous_id": r.anonymous_id, "properties": r.props}
+            for r in rows[: q.get("limit", 100)]]
 
 
 KINDS = {"aggregate": aggregate, "breakdown": breakdown, "funnel": funnel, "retention": retention, "path": path,

@@ -1,21 +1,25 @@
-"""Property-based: random event streams (identifies, aliases, ties, window edges, time zones) go
-through the real ingest API and the real engine, and every query kind must answer exactly what
-the plain-Python reference (reference_engine.py) answers."""
+"""Property-based: random raw ingest calls (events, `$identify` / `$alias` events, `/identify` and
+`/alias` calls, links arriving before or after the events they join) go through the real ingest
+API, random raw query bodies (time ranges absolute or relative, time zones, fields left to their
+defaults, composed filters) through the real query API, and every query kind must answer exactly
+what the plain-Python reference (reference_engine.py) answers from the same raw calls and body.
+
+The reference parses the calls and the body itself: nothing the product built (its plan, its
+`now`, its defaults, its stored identity rows or system events) reaches it, so a bug in plan
+building or link storage is a difference here. For relative ranges the product reads the clock
+while it answers; the reference answers at the clock read just before and just after the request,
+and the product must agree with one of the two."""
 
 from __future__ import annotations
 
-import math
 import time
-import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import reference_engine as ref
-from conftest import Project
-from reactor_analytics.config import AnalyticsConfig
-from reactor_analytics.query import plan as query_plan
+from conftest import ADMIN, Project
 
 ANONS = [f"a{i}" for i in range(4)]
 USERS = [f"u{i}" for i in range(2)]
@@ -23,122 +27,198 @@ NAMES = ["A", "B", "C", "$pageview"]
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"]
 DAY = 86400
 BASE = (int(time.time()) // DAY - 30) * DAY  # a day boundary 30 days ago (UTC)
+LATEST = 25 * DAY  # events stay 4+ days in the past, whatever the hour (later would be clamped to now)
 
+# --- raw ingest calls ---------------------------------------------------------------------------
+
+OFFSET_ZONES = [timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-4))]
+
+
+def stamp(ts: int, style: int) -> str:
+    """`ts` (epoch seconds) in ISO-8601 with `Z`, `+00:00` or another offset: the same instant."""
+    at = datetime.fromtimestamp(ts, timezone.utc)
+    if style == 0:
+        return at.isoformat().replace("+00:00", "Z")
+    if style == 1:
+        return at.isoformat()
+    return at.astimezone(OFFSET_ZONES[style - 2]).isoformat()
+
+
+style_st = st.integers(0, 3)
 prop_values = st.one_of(st.none(), st.sampled_from(["free", "pro", "7", "x"]), st.integers(-5, 50),
                         st.sampled_from([0.5, 2.5, 12.25]), st.booleans())
-event_st = st.fixed_dictionaries({
-    "event": st.sampled_from(NAMES),
-    # Coarse offsets (10-minute steps over 4 days) make ties and window edges common.
-    "offset": st.one_of(st.integers(0, 4 * 144).map(lambda n: n * 600), st.integers(0, 30).map(lambda n: n * 600)),
-    "who": st.sampled_from(ANONS + USERS),
-    "plan": prop_values,
-    "amount": prop_values,
-    "path": st.sampled_from(["/", "/a", "/b"]),
-})
-GAPS = [0, 600, 1200, 1800, 3600, DAY]  # equal to the windows the funnels use: edges on purpose
+offset_st = st.one_of(
+    st.integers(0, 4 * 144).map(lambda n: n * 600),  # 10-minute steps over 4 days: ties and window edges
+    st.integers(0, 30).map(lambda n: n * 600),  # the first five hours, where more ties are
+    st.integers(0, LATEST // 3600).map(lambda n: n * 3600),  # three weeks: past the default 14d window
+)
+# Who sends an event: an anonymous id, a user id, both (which links nothing), or an anonymous-looking
+# id as user_id (from then on it is a user, and a link from it stops counting).
+IDENTITIES = ([{"anonymous_id": a} for a in ANONS] * 2 + [{"user_id": u} for u in USERS] * 2
+              + [{"anonymous_id": "a0", "user_id": "u0"}, {"anonymous_id": "a2", "user_id": "u1"}, {"user_id": "a3"}])
+PAGES = ["/", "/a", "/b", "/a/", "/b//"]
+SMALL_GAPS = [0, 600, 1200, 1800, 3600, DAY]  # equal to the windows the funnels use: edges on purpose
 
 
 @st.composite
-def journey(draw) -> tuple[list[dict], tuple[str, str] | None]:
+def event_st(draw, name: str | None = None, who: dict | None = None, offset: int | None = None) -> dict:
+    """One event as a client sends it to /batch or /track (message_id added when sent)."""
+    name = name or draw(st.sampled_from(NAMES))
+    body = {"event": name, **(who or draw(st.sampled_from(IDENTITIES)))}
+    # A "path" property (read where the hot column is empty) takes a value no page has: see
+    # test_a_hot_column_and_its_property_fallback_group_as_one_value for why.
+    props = {k: v for k, v in (("plan", draw(prop_values)), ("amount", draw(prop_values)),
+                               ("path", draw(st.sampled_from([None, None, None, "/c"])))) if v is not None}
+    if props or draw(st.booleans()):
+        body["properties"] = props
+    page = draw(st.sampled_from(PAGES if name == "$pageview" else [None, None, None, "/a/"]))
+    if page:
+        body["context"] = {"page": {"path": page}}
+    body["timestamp"] = stamp(BASE + (draw(offset_st) if offset is None else offset), draw(style_st))
+    return body
+
+
+@st.composite
+def link_st(draw, anon: str, user: str, offset: int) -> tuple[str, dict]:
+    """A link of `anon` to `user`, by any of the four ways a client makes one."""
+    at = stamp(BASE + offset, draw(style_st))
+    how = draw(st.sampled_from(["identify", "alias", "$identify", "$alias"]))
+    if how == "identify":
+        body = {"user_id": user, "anonymous_id": anon, "timestamp": at}
+        if draw(st.booleans()):
+            body["traits"] = {"tier": draw(st.sampled_from(["free", "pro"]))}
+        return "identify", body
+    if how == "alias":
+        return "alias", {"previous_id": anon, "user_id": user, "timestamp": at}
+    return "batch", {"event": how, "anonymous_id": anon, "user_id": user, "timestamp": at}
+
+
+@st.composite
+def journey(draw) -> tuple[list[dict], tuple[str, dict] | None]:
     """One person's events in sequence at chosen gaps, switching from an anonymous id to a user
-    id part-way (and linking them), as a visitor who signs up does."""
+    id part-way, with a link between the two, as a visitor who signs up makes."""
     anon, user = draw(st.sampled_from(ANONS)), draw(st.sampled_from(USERS))
     switch = draw(st.integers(0, 6))
     at = draw(st.integers(0, 2 * 144)) * 600
-    events = []
-    for i, name in enumerate(draw(st.lists(st.sampled_from(["A", "B", "A", "B", "C", "$pageview"]), min_size=2,
-                                           max_size=6))):
-        at += draw(st.sampled_from(GAPS)) if i else 0
-        events.append({"event": name, "offset": at, "who": anon if i < switch else user, "plan": draw(prop_values),
-                       "amount": draw(prop_values), "path": draw(st.sampled_from(["/", "/a", "/b"]))})
-    return events, ((anon, user) if 0 < switch < len(events) else None)
+    events, link_at = [], at
+    names = draw(st.lists(st.sampled_from(["A", "B", "A", "B", "C", "$pageview"]), min_size=2, max_size=6))
+    for i, name in enumerate(names):
+        if i:
+            at = min(LATEST, at + draw(st.one_of(st.sampled_from(SMALL_GAPS), st.sampled_from(SMALL_GAPS),
+                                                 st.sampled_from([8 * DAY, 14 * DAY]))))
+        if i == switch:
+            link_at = at
+        who = {"anonymous_id": anon} if i < switch else {"user_id": user}
+        events.append(draw(event_st(name=name, who=who, offset=at)))
+    return events, (draw(link_st(anon, user, link_at)) if 0 < switch < len(events) else None)
 
 
 @st.composite
-def stream(draw) -> dict:
-    events = draw(st.lists(event_st, max_size=20))
-    # Links from an anonymous id, and from one user id to the other (never a merge of two users).
-    links = draw(st.lists(st.tuples(st.sampled_from(ANONS + USERS), st.sampled_from(USERS)).filter(
-        lambda link: link[0] != link[1]), max_size=2))
-    for extra, link in draw(st.lists(journey(), min_size=2, max_size=6)):
-        events += extra
+def stream(draw) -> list[tuple[str, dict]]:
+    """Raw calls in arrival order: ("batch", event) items (consecutive ones share a request),
+    ("identify", body) and ("alias", body). Links and traits land anywhere in the order: before
+    the events of the ids they join, between them, or after."""
+    items: list[tuple[str, dict]] = [("batch", e) for e in draw(st.lists(event_st(), max_size=16))]
+
+    def put(item):
+        items.insert(draw(st.integers(0, len(items))), item)
+
+    for events, link in draw(st.lists(journey(), min_size=2, max_size=5)):
+        items += [("batch", e) for e in events]
         if link:
-            links.append(link)
-    traits = draw(st.lists(st.tuples(st.sampled_from(USERS), st.sampled_from(["free", "pro"])), max_size=3))
-    # The links arrive after the events, or before them (a user id linked before it sends an event).
-    return {"events": events, "links": links, "traits": traits, "links_first": draw(st.booleans())}
+            put(link)
+    # Other links: from an anonymous or a user id, to a user id or an id that is anonymous so far.
+    others = st.tuples(st.sampled_from(ANONS + USERS), st.sampled_from(USERS + ["a1"])).filter(lambda p: p[0] != p[1])
+    for anon, user in draw(st.lists(others, max_size=3)):
+        put(draw(link_st(anon, user, draw(offset_st))))
+    for user, tier in draw(st.lists(st.tuples(st.sampled_from(USERS), st.sampled_from(["free", "pro"])), max_size=3)):
+        put(("identify", {"user_id": user, "traits": {"tier": tier}, "timestamp": stamp(BASE + draw(offset_st), 0)}))
+    return items
 
 
 stream_st = stream()
-window_st = st.fixed_dictionaries({
-    "from_day": st.integers(0, 2), "days": st.integers(1, 4), "timezone": st.sampled_from(ZONES),
-})
-filter_st = st.one_of(
-    st.none(),
-    st.just({"prop": {"plan": {"eq": "pro"}}}),
-    st.just({"not": {"prop": {"plan": {"eq": "pro"}}}}),
-    st.just({"prop": {"amount": {"gte": 3}}}),
-    st.just({"any": [{"event": {"eq": "A"}}, {"prop": {"path": {"in": ["/a"]}}}]}),
-    st.just({"trait": {"tier": {"eq": "pro"}}}),
-    st.just({"prop": {"plan": {"exists": True}}}),
-    st.just({"prop": {"plan": {"contains": "r"}}}),
+
+# --- raw query bodies ---------------------------------------------------------------------------
+
+time_range_st = st.one_of(
+    *[st.builds(lambda start, hours, s1, s2: {"from": stamp(BASE + start * 3600, s1),
+                                              "to": stamp(BASE + (start + hours) * 3600, s2)},
+                st.integers(0, 48), st.integers(1, 96), style_st, style_st)] * 3,
+    st.builds(lambda day, s: {"from": stamp(BASE + day * DAY, s)}, st.integers(0, 3), style_st),  # to: now
+    # Durations have at most five digits (the OpenAPI pattern; "100000s" is refused).
+    st.sampled_from(["30d", "29d", "28d", "4w", "1w", "700h", "41000m", "99999s"]).map(lambda d: {"last": d}),
+    st.none(),  # the default, the last 30 days
 )
+_leaf = st.sampled_from([
+    {"prop": {"plan": {"eq": "pro"}}}, {"prop": {"plan": {"neq": "pro"}}}, {"prop": {"plan": {"eq": True}}},
+    {"prop": {"amount": {"gte": 3}}}, {"prop": {"amount": {"lt": 2.5}}}, {"prop": {"amount": {"eq": 7}}},
+    {"prop": {"amount": {"in": [7, "x", 0.5]}}}, {"prop": {"amount": {"lte": 0}}}, {"prop": {"amount": {"gt": 12.25}}},
+    {"prop": {"path": {"in": ["/a"]}}}, {"prop": {"path": {"eq": "/c"}}},
+    {"prop": {"plan": {"exists": True}}}, {"prop": {"plan": {"exists": False}}}, {"prop": {"plan": {"contains": "r"}}},
+    {"event": {"eq": "A"}}, {"event": {"neq": "$pageview"}}, {"event": {"in": ["B", "$identify", "$alias"]}},
+    {"trait": {"tier": {"eq": "pro"}}}, {"trait": {"tier": {"exists": False}}},
+])
+filter_st = st.one_of(st.none(), _leaf, st.recursive(_leaf, lambda inner: st.one_of(
+    st.lists(inner, min_size=1, max_size=3).map(lambda fs: {"all": fs}),
+    st.lists(inner, min_size=1, max_size=3).map(lambda fs: {"any": fs}),
+    inner.map(lambda f: {"not": f})), max_leaves=4))
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
-def load(client, stream) -> tuple[Project, ref.Data]:
-    """Send the stream through the product and build the reference's view of the same data."""
+@st.composite
+def body_st(draw, kind: str, **fields) -> dict:
+    """A query body of `kind`: the shared fields, then `fields` (strategies); a None draw leaves
+    the field out, to its default."""
+    body = {"kind": kind}
+    for name, strategy in (("time_range", time_range_st), ("timezone", st.one_of(st.none(), st.sampled_from(ZONES))),
+                           ("filter", filter_st), *fields.items()):
+        value = draw(strategy)
+        if value is not None:
+            body[name] = value
+    return body
+
+
+def maybe(strategy):
+    return st.one_of(st.none(), strategy)
+
+
+# --- running both -------------------------------------------------------------------------------
+
+def load(client, items: list[tuple[str, dict]]) -> tuple[Project, list[tuple[str, dict]]]:
+    """Send the items through the product, in order, as the calls the reference reads."""
     project = Project(client)
-    batch, rows = [], []
-    for i, e in enumerate(stream["events"]):
-        props = {k: e[k] for k in ("plan", "amount") if e[k] is not None}
-        who = {"user_id": e["who"]} if e["who"].startswith("u") else {"anonymous_id": e["who"]}
-        ts = BASE + e["offset"]
-        message_id = str(uuid.uuid4())
-        body = {"event": e["event"], **who, "properties": props, "message_id": message_id,
-                "timestamp": datetime.fromtimestamp(ts, timezone.utc).isoformat()}
-        hot = {}
-        if e["event"] == "$pageview":
-            body["context"] = {"page": {"path": e["path"]}}
-            hot["path"] = e["path"] if e["path"] == "/" else e["path"].rstrip("/")
-        batch.append(body)
-        rows.append(ref.Row(seq=i, event=e["event"], ts=ts * 1_000_000, distinct_id=e["who"], props=props, hot=hot,
-                            message_id=message_id))
-    def send_links():
-        for anon, user in stream["links"]:
-            assert client.post("/analytics/v1/alias", json={"previous_id": anon, "user_id": user},
-                               headers=project.key_headers).status_code == 200
+    calls: list[tuple[str, dict]] = []
+    batch: list[dict] = []
 
-    if stream.get("links_first"):
-        send_links()
-    for start in range(0, len(batch), 100):
-        answer = client.post("/analytics/v1/batch", json={"batch": batch[start:start + 100]},
-                             headers=project.key_headers)
-        assert answer.get_json()["data"]["accepted"] == len(batch[start:start + 100]), answer.get_json()
-    if not stream.get("links_first"):
-        send_links()
-    traits: dict[str, dict] = {}
-    for user, tier in stream["traits"]:
-        assert client.post("/analytics/v1/identify", json={"user_id": user, "traits": {"tier": tier}},
-                           headers=project.key_headers).status_code == 200
-        traits.setdefault(user, {})["tier"] = tier
-    users = {e["who"] for e in stream["events"] if e["who"].startswith("u")} | set(traits)
-    return project, ref.Data(rows=rows, links=ref.effective_links(stream["links"], users), traits=traits)
+    def flush():
+        if len(batch) == 1:
+            calls.append(("track", batch[0]))
+        elif batch:
+            calls.append(("batch", {"batch": list(batch)}))
+        batch.clear()
+
+    for n, (endpoint, body) in enumerate(items):
+        body = {**body, "message_id": f"m{n}"}
+        if endpoint == "batch":
+            batch.append(body)
+            if len(batch) == 100:
+                flush()
+        else:
+            flush()
+            calls.append((endpoint, body))
+    flush()
+    for endpoint, body in calls:
+        answer = client.post(f"/analytics/v1/{endpoint}", json=body, headers=project.key_headers)
+        sent = len(body["batch"]) if endpoint == "batch" else 1
+        assert answer.status_code == 200 and answer.get_json()["data"]["accepted"] == sent, (body, answer.get_json())
+    return project, calls
 
 
-def ask(client, project, body: dict):
-    from conftest import ADMIN
-
+def ask(client, project, body: dict) -> dict:
     answer = client.post("/analytics/v1/query", json={**body, "project_id": project.id}, headers=ADMIN)
-    assert answer.status_code == 200, answer.get_json()
+    assert answer.status_code == 200, (body, answer.get_json())
     return answer.get_json()["data"]
-
-
-def range_of(window) -> dict:
-    start = BASE + window["from_day"] * DAY
-    return {"from": datetime.fromtimestamp(start, timezone.utc).isoformat(),
-            "to": datetime.fromtimestamp(start + window["days"] * DAY, timezone.utc).isoformat()}
 
 
 def normal(value):
@@ -151,82 +231,110 @@ def normal(value):
     return value
 
 
-def check(client, stream, body: dict) -> list:
-    """The product's answer to `body` over `stream`, after asserting it equals the reference's."""
-    project, data = load(client, stream)
-    plan = query_plan.build({**body, "project_id": project.id}, project.id, AnalyticsConfig())
+def event_row(row: dict) -> dict:
+    """An `events` answer row in the reference's terms (its time as epoch µs)."""
+    return {"message_id": row["message_id"], "event": row["event"], "ts": ref.instant_us(row["timestamp"]),
+            "distinct_id": row["distinct_id"], "user_id": row["user_id"], "anonymous_id": row["anonymous_id"],
+            "properties": row["properties"]}
+
+
+def check(client, items: list[tuple[str, dict]], body: dict) -> list:
+    """The product's answer to the raw `body` over the raw `items`, after asserting it equals the
+    reference's. The product reads its clock once while it answers; the reference answers at the
+    clock before and after the request, and the product's answer must be one of the two."""
+    project, calls = load(client, items)
+    data = ref.ingest(calls)
+    before = time.time()
     got = ask(client, project, body)
-    expected = ref.KINDS[body["kind"]](with_system_rows(client, project, data), plan)
-    if body["kind"] == "events":
-        assert [r["message_id"] for r in got["rows"]] == expected
+    after = time.time()
+    rows = [event_row(r) for r in got["rows"]] if body["kind"] == "events" else got["rows"]
+    first, last = (normal(ref.answer(data, body, now)) for now in (before, after))
+    if first == last:
+        assert normal(rows) == first, body
     else:
-        assert normal(got["rows"]) == normal(expected), (body, got["rows"], expected)
+        assert normal(rows) in (first, last), (body, rows, first, last)
     return got["rows"]
 
 
-def with_system_rows(client, project, data: ref.Data) -> ref.Data:
-    """$identify/$alias events the API stored also count as events; fetch and add them."""
-    import psycopg
-
-    url = client.application.extensions["reactor"].db.url
-    with psycopg.connect(url) as conn:
-        extra = conn.execute(
-            "SELECT seq, event, (extract(epoch FROM ts) * 1000000)::bigint, distinct_id, properties, message_id "
-            "FROM events WHERE project_id = %s AND event IN ('$identify', '$alias') ORDER BY seq",
-            (project.id,)).fetchall()
-    rows = list(data.rows) + [ref.Row(seq=10_000 + i, event=e, ts=ts, distinct_id=d, props=p, message_id=m)
-                              for i, (_, e, ts, d, p, m) in enumerate(extra)]
-    return ref.Data(rows=rows, links=data.links, traits=data.traits)
-
+# --- the properties -----------------------------------------------------------------------------
 
 @SETTINGS
-@given(stream=stream_st, window=window_st, filt=filter_st,
-       measure=st.sampled_from(["count", "unique_users", {"sum": "amount"}, {"avg": "amount"}, {"min": "amount"},
-                                {"max": "amount"}, {"percentile": {"prop": "amount", "p": 0.9}}]),
-       bucket=st.sampled_from([None, "1h", "1d", "1w", "1mo"]),
-       group_by=st.sampled_from([None, [{"prop": "plan"}], [{"trait": "tier"}], [{"prop": "path"}, {"prop": "plan"}]]))
-def test_aggregate_matches_the_reference(client, stream, window, filt, measure, bucket, group_by):
-    body = {"kind": "aggregate", "time_range": range_of(window), "timezone": window["timezone"], "measure": measure}
-    if filt:
-        body["filter"] = filt
-    if bucket:
-        body["time_bucket"] = bucket
-    if group_by:
-        body["group_by"] = group_by
+@given(stream=stream_st, body=body_st(
+    "aggregate",
+    measure=maybe(st.sampled_from(["count", "unique_users", {"sum": "amount"}, {"avg": "amount"}, {"min": "amount"},
+                                   {"max": "plan"}, {"percentile": {"prop": "amount", "p": 0.9}}])),
+    time_bucket=maybe(st.sampled_from(["1h", "1d", "1w", "1mo"])),
+    group_by=maybe(st.sampled_from([[{"prop": "plan"}], [{"trait": "tier"}], [{"prop": "path"}, {"prop": "plan"}]]))))
+def test_aggregate_matches_the_reference(client, stream, body):
     check(client, stream, body)
 
 
 @settings(SETTINGS, max_examples=150)
-@given(stream=stream_st, window=window_st, filt=filter_st,
-       steps=st.one_of(st.lists(st.sampled_from(["A", "B", "C", "$pageview"]), min_size=1, max_size=4),
-                       st.lists(st.sampled_from(["A", "B"]), min_size=2, max_size=3)),
-       step_filter=st.sampled_from([None, None, {"prop": {"plan": {"eq": "pro"}}}]),
-       conversion_window=st.sampled_from(["10m", "20m", "30m", "1h", "1d"]),
-       order=st.sampled_from(["sequential", "strict"]),
-       group_by=st.sampled_from([None, [{"prop": "plan"}]]))
-def test_funnel_matches_the_reference(client, stream, window, filt, steps, step_filter, conversion_window, order,
-                                      group_by):
-    body = {"kind": "funnel", "time_range": range_of(window), "timezone": window["timezone"],
-            "steps": [{"event": s} for s in steps], "conversion_window": conversion_window, "order": order}
+@given(stream=stream_st, body=body_st(
+    "funnel",
+    steps=st.one_of(st.lists(st.sampled_from(["A", "B", "C", "$pageview"]), min_size=1, max_size=4),
+                    st.lists(st.sampled_from(["A", "B"]), min_size=2, max_size=3)).map(
+        lambda names: [{"event": name} for name in names]),
+    conversion_window=maybe(st.sampled_from(["10m", "20m", "30m", "1h", "1d", "24h", "8d", "1w", "2w", "86400s"])),
+    order=maybe(st.sampled_from(["sequential", "strict"])),
+    group_by=maybe(st.just([{"prop": "plan"}]))),
+    step_filter=st.sampled_from([None, None, {"prop": {"plan": {"eq": "pro"}}}]))
+def test_funnel_matches_the_reference(client, stream, body, step_filter):
     if step_filter:
         body["steps"][-1]["filter"] = step_filter
-    if filt:
-        body["filter"] = filt
-    if group_by:
-        body["group_by"] = group_by
     check(client, stream, body)
+
+
+@SETTINGS
+@given(stream=stream_st, body=body_st(
+    "retention", cohort_event=st.sampled_from(NAMES + ["$identify"]), return_event=maybe(st.sampled_from(NAMES)),
+    period=maybe(st.sampled_from(["day", "week"])), periods=maybe(st.integers(1, 6))))
+def test_retention_matches_the_reference(client, stream, body):
+    check(client, stream, body)
+
+
+@SETTINGS
+@given(stream=stream_st, anchor=st.sampled_from(NAMES + ["$alias"]), after=st.booleans(),
+       body=body_st("path", depth=maybe(st.integers(1, 7)), limit=maybe(st.integers(1, 20))))
+def test_path_matches_the_reference(client, stream, anchor, after, body):
+    body["start_event" if after else "end_event"] = anchor
+    check(client, stream, body)
+
+
+@SETTINGS
+@given(stream=stream_st, body=body_st(
+    "breakdown", prop=st.sampled_from(["plan", "path", "amount"]),
+    measure=maybe(st.sampled_from(["count", "unique_users", {"sum": "amount"}, {"max": "amount"}])),
+    limit=maybe(st.integers(1, 12))))
+def test_breakdown_matches_the_reference(client, stream, body):
+    check(client, stream, body)
+
+
+@SETTINGS
+@given(stream=stream_st, body=body_st("events", limit=maybe(st.integers(1, 50))))
+def test_events_match_the_reference(client, stream, body):
+    check(client, stream, body)
+
+
+# --- fixed examples -----------------------------------------------------------------------------
+
+def event(name: str, offset: int, who: str, plan=None) -> tuple[str, dict]:
+    body = {"event": name, ("user_id" if who.startswith("u") else "anonymous_id"): who,
+            "timestamp": stamp(BASE + offset, 0)}
+    if plan is not None:
+        body["properties"] = {"plan": plan}
+    return "batch", body
 
 
 def test_rows_at_one_instant_fill_steps_in_step_order(client):
     """At t=0 one A matches both steps (plan=pro) and others only step 1: an A that can only be
     step 1 fills it and the pro A fills step 2, though the pro A arrived first."""
-    def a(offset, plan=None):
-        return {"event": "A", "offset": offset, "who": "u0", "plan": plan, "amount": None, "path": "/"}
-    stream = {"events": [a(600), a(600), a(0, "pro"), a(0), a(0)], "links": [], "traits": []}
-    body = {"kind": "funnel", "time_range": range_of({"from_day": 0, "days": 1}), "timezone": "UTC",
+    items = [event("A", 600, "u0"), event("A", 600, "u0"), event("A", 0, "u0", "pro"), event("A", 0, "u0"),
+             event("A", 0, "u0")]
+    body = {"kind": "funnel", "time_range": {"from": stamp(BASE, 0), "to": stamp(BASE + DAY, 0)}, "timezone": "UTC",
             "steps": [{"event": "A"}, {"event": "A", "filter": {"prop": {"plan": {"eq": "pro"}}}}],
             "conversion_window": "10m", "order": "sequential"}
-    rows = check(client, stream, body)
+    rows = check(client, items, body)
     assert [s["count"] for s in rows[0]["steps"]] == [1, 1]
 
 
@@ -234,57 +342,30 @@ def test_rows_at_one_instant_fill_steps_in_step_order(client):
 def test_two_user_ids_linked_stay_two_persons(client, links_first):
     """u0 and u1 both sent events as user_id; an alias of u1 to u0 (before or after those events)
     leaves them two persons in unique users and in a funnel."""
-    def e(name, offset, who):
-        return {"event": name, "offset": offset, "who": who, "plan": None, "amount": None, "path": "/"}
-    stream = {"events": [e("A", 0, "u0"), e("A", 600, "u1"), e("B", 1200, "u1")], "links": [("u1", "u0")],
-              "traits": [], "links_first": links_first}
-    window = {"from_day": 0, "days": 1, "timezone": "UTC"}
-    rows = check(client, stream, {"kind": "aggregate", "time_range": range_of(window), "measure": "unique_users"})
+    events = [event("A", 0, "u0"), event("A", 600, "u1"), event("B", 1200, "u1")]
+    alias = ("alias", {"previous_id": "u1", "user_id": "u0", "timestamp": stamp(BASE + 1800, 0)})
+    items = [alias, *events] if links_first else [*events, alias]
+    window = {"from": stamp(BASE, 0), "to": stamp(BASE + DAY, 0)}
+    rows = check(client, items, {"kind": "aggregate", "time_range": window, "measure": "unique_users",
+                                 "filter": {"event": {"neq": "$alias"}}})
     assert rows == [{"value": 2}]
-    rows = check(client, stream, {"kind": "funnel", "time_range": range_of(window), "conversion_window": "1h",
-                                  "steps": [{"event": "A"}, {"event": "B"}]})
+    rows = check(client, items, {"kind": "funnel", "time_range": window, "conversion_window": "1h",
+                                 "steps": [{"event": "A"}, {"event": "B"}]})
     assert [s["count"] for s in rows[0]["steps"]] == [2, 1]
 
 
-@SETTINGS
-@given(stream=stream_st, window=window_st, filt=filter_st, cohort=st.sampled_from(NAMES),
-       ret=st.sampled_from(NAMES), period=st.sampled_from(["day", "week"]), periods=st.integers(1, 6))
-def test_retention_matches_the_reference(client, stream, window, filt, cohort, ret, period, periods):
-    body = {"kind": "retention", "time_range": range_of(window), "timezone": window["timezone"],
-            "cohort_event": cohort, "return_event": ret, "period": period, "periods": periods}
-    if filt:
-        body["filter"] = filt
-    check(client, stream, body)
-
-
-@SETTINGS
-@given(stream=stream_st, window=window_st, filt=filter_st, anchor=st.sampled_from(NAMES),
-       after=st.booleans(), depth=st.integers(1, 5), limit=st.integers(1, 20))
-def test_path_matches_the_reference(client, stream, window, filt, anchor, after, depth, limit):
-    body = {"kind": "path", "time_range": range_of(window), "timezone": window["timezone"],
-            ("start_event" if after else "end_event"): anchor, "depth": depth, "limit": limit}
-    if filt:
-        body["filter"] = filt
-    check(client, stream, body)
-
-
-@SETTINGS
-@given(stream=stream_st, window=window_st, filt=filter_st,
-       prop=st.sampled_from(["plan", "path", "amount"]),
-       measure=st.sampled_from(["count", "unique_users", {"sum": "amount"}, {"max": "amount"}]),
-       limit=st.integers(1, 5))
-def test_breakdown_matches_the_reference(client, stream, window, filt, prop, measure, limit):
-    body = {"kind": "breakdown", "time_range": range_of(window), "timezone": window["timezone"], "prop": prop,
-            "measure": measure, "limit": limit}
-    if filt:
-        body["filter"] = filt
-    check(client, stream, body)
-
-
-@SETTINGS
-@given(stream=stream_st, window=window_st, filt=filter_st, limit=st.integers(1, 50))
-def test_events_match_the_reference(client, stream, window, filt, limit):
-    body = {"kind": "events", "time_range": range_of(window), "timezone": window["timezone"], "limit": limit}
-    if filt:
-        body["filter"] = filt
-    check(client, stream, body)
+@pytest.mark.xfail(strict=True, reason="engine: group_by/breakdown on a hot column keys hot values and property "
+                                       "fallbacks apart, so one value is two groups")
+@pytest.mark.parametrize("kind", ["aggregate", "breakdown", "funnel"])
+def test_a_hot_column_and_its_property_fallback_group_as_one_value(client, kind):
+    """A `prop` naming a hot column reads the column and falls back to the property of that name
+    where the column is empty (README "Queries"): one event with page path /b and one with only a
+    "path": "/b" property have the same value, one group of two."""
+    items = [("batch", {"event": "A", "anonymous_id": "a0", "context": {"page": {"path": "/b"}},
+                        "timestamp": stamp(BASE + 600, 0)}),
+             ("batch", {"event": "A", "anonymous_id": "a1", "properties": {"path": "/b"},
+                        "timestamp": stamp(BASE + 1200, 0)})]
+    body = {"kind": kind, "time_range": {"from": stamp(BASE, 0), "to": stamp(BASE + DAY, 0)}}
+    body.update({"aggregate": {"group_by": [{"prop": "path"}]}, "breakdown": {"prop": "path"},
+                 "funnel": {"steps": [{"event": "A"}], "group_by": [{"prop": "path"}]}}[kind])
+    check(client, items, body)
