@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import jwt
 import pytest
@@ -283,16 +283,16 @@ def test_a_lone_surrogate_in_a_query_is_invalid_json(client, project):
         **ADMIN, "Content-Type": "application/json", "X-Reactor-Project": project.id}).status_code == 200
 
 
-def test_daily_buckets_follow_local_midnights_across_a_25_hour_day(client, project):
+@pytest.mark.parametrize("day, hours", [(date(2025, 10, 26), 25), (date(2026, 3, 29), 23)])
+def test_daily_buckets_follow_local_midnights_across_a_dst_change(client, project, day, hours):
+    """Pinned days (not the most recent change, which made the case depend on today's date):
+    Berlin's fall-back day of 2025 (25 hours) and its spring-forward day of 2026 (23 hours)."""
     from zoneinfo import ZoneInfo
 
     berlin = ZoneInfo("Europe/Berlin")
-    day = datetime.now(berlin).date() - timedelta(days=1)
-    while (datetime(day.year, day.month, day.day, tzinfo=berlin) + timedelta(days=1)).utcoffset() \
-            == datetime(day.year, day.month, day.day, tzinfo=berlin).utcoffset():
-        day -= timedelta(days=1)  # the most recent day whose offset changes: 23 or 25 hours long
     midnight = datetime(day.year, day.month, day.day, tzinfo=berlin)
     next_midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), berlin)
+    assert next_midnight.astimezone(timezone.utc) - midnight.astimezone(timezone.utc) == timedelta(hours=hours)
     last_minutes = next_midnight.astimezone(timezone.utc) - timedelta(minutes=30)
     send(client, project,
          {"event": "e", "anonymous_id": "a", "timestamp": (midnight + timedelta(minutes=30)).isoformat()},
