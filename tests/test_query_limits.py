@@ -56,8 +56,8 @@ def test_hourly_buckets_up_to_31_days_and_daily_buckets_over_long_ranges_are_ans
     assert sum(r["value"] for r in daily.get_json()["data"]["rows"]) == 1
 
 
-def _any_of(n: int) -> dict:
-    return {"any": [{"event": {"eq": f"e{i}"}} for i in range(n)]}
+def _any_of(n: int, first: int = 0) -> dict:
+    return {"any": [{"event": {"eq": f"e{i}"}} for i in range(first, first + n)]}
 
 
 @pytest.mark.parametrize("body", [
@@ -73,15 +73,21 @@ def test_a_filter_with_too_many_conditions_is_refused(client, project, body):
     assert answer.get_json()["error"]["code"] == "analytics.query.filter_too_complex"
 
 
-def test_a_filter_within_the_condition_limit_is_answered(client, project):
-    _send(client, project, *[{"event": f"e{i}", "timestamp": _hours_ago(1)} for i in (0, 150, 190, 500)])
-    body = {"kind": "aggregate", "time_range": {"last": "1d"}, "filter": _any_of(190)}
+def test_a_filter_of_200_conditions_is_answered(client, project):
+    """200 conditions is the limit, however many all/any/not hold them."""
+    _send(client, project, *[{"event": f"e{i}", "timestamp": _hours_ago(1)} for i in (0, 150, 199, 200, 500)])
+    body = {"kind": "aggregate", "time_range": {"last": "1d"}, "filter": _any_of(200)}
     answer = _query(client, project, body)
     assert answer.status_code == 200, answer.get_json()
-    assert answer.get_json()["data"]["rows"] == [{"value": 2}]  # e0 and e150; e190 and e500 are not listed
-    split = {"all": [_any_of(151), {"not": {"event": {"eq": "e0"}}}]}
-    answer = _query(client, project, {**body, "filter": split})
-    assert answer.status_code == 200 and answer.get_json()["data"]["rows"] == [{"value": 1}]
+    assert answer.get_json()["data"]["rows"] == [{"value": 3}]  # e0, e150, e199; e200 and e500 are not listed
+    nested = {"all": [{"any": [_any_of(100), {"not": {"not": _any_of(99, first=100)}}]},
+                      {"not": {"event": {"eq": "e0"}}}]}
+    answer = _query(client, project, {**body, "filter": nested})
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["data"]["rows"] == [{"value": 1}]  # e0 .. e198 but not e0: e150
+    steps = [{"event": "e0"}, {"event": "e150", "filter": _any_of(200)}, {"event": "e199", "filter": _any_of(200)}]
+    funnel = _query(client, project, {"kind": "funnel", "time_range": {"last": "1d"}, "steps": steps})
+    assert funnel.status_code == 200, funnel.get_json()
 
 
 @pytest.fixture()

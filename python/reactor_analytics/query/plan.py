@@ -82,11 +82,14 @@ class FilterCompiler:
     `{"prop": {name: {op: v}}}`, `{"trait": {name: {op: v}}}` → the engine's tagged form."""
 
     def __init__(self) -> None:
-        self.nodes = 0
+        self.conditions = 0
 
     def compile(self, node: object, depth: int = 0, where: str = "filter") -> dict:
-        self.nodes += 1
-        if depth > MAX_FILTER_DEPTH or self.nodes > MAX_FILTER_NODES:
+        # The limit is on conditions (event, prop, trait), as documented: all/any/not around them
+        # do not count (the depth limit bounds them by 12 per condition), so an `all` of 200 passes.
+        if isinstance(node, dict) and len(node) == 1 and next(iter(node)) in ("event", "prop", "trait"):
+            self.conditions += 1
+        if depth > MAX_FILTER_DEPTH or self.conditions > MAX_FILTER_NODES:
             raise _bad("filter_too_complex", f"filters may nest {MAX_FILTER_DEPTH} deep and hold "
                        f"{MAX_FILTER_NODES} conditions", field=where)
         if not isinstance(node, dict) or len(node) != 1:
