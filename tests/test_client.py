@@ -142,12 +142,14 @@ def test_timestamps_message_ids_and_context_are_kept(make_client):
     client.track("a", user_id="u", timestamp=when, message_id="order-42")
     client.track("b", user_id="u", timestamp="2026-03-04T05:06:07Z")
     client.track("c", user_id="u", timestamp=when.timestamp(), message_id=uuid.UUID(int=5))
+    before = time.time()
     client.track("d", user_id="u", context={"locale": "de-DE"})
+    after = time.time()
     assert client.flush(5)
     a, b, c, d = sink.records
     assert a["timestamp"] == b["timestamp"] == c["timestamp"] == when.timestamp()
     assert a["message_id"] == "order-42" and c["message_id"] == str(uuid.UUID(int=5))
-    assert d["context"] == {"locale": "de-DE"} and abs(d["timestamp"] - time.time()) < 5
+    assert d["context"] == {"locale": "de-DE"} and before <= d["timestamp"] <= after  # stamped at the call
 
 
 def test_generated_message_ids_are_unique_uuid4(make_client):
@@ -183,10 +185,10 @@ def test_flush_at_sends_without_waiting_for_the_interval(make_client):
     client = make_client(sink, flush_at=5, flush_interval=60)
     for i in range(4):
         client.track("e", user_id="u")
-    time.sleep(0.3)
+    time.sleep(0.3)  # a window in which nothing may be sent (no state to wait for: a slow machine can only hide a bug)
     assert sink.batches == []
     client.track("e", user_id="u")
-    assert wait_until(lambda: len(sink.records) == 5, 3)
+    assert wait_until(lambda: len(sink.records) == 5, 10)
     assert [len(b) for b in sink.batches] == [5]
 
 
