@@ -91,7 +91,7 @@ def test_every_acknowledged_event_survives_kill_9_exactly_once(postgres, tmp_pat
     server = LiveServer(postgres, tmp_path, workers=2).start()
     project_id, key = make_project(server.url)
     sender = Sender(key).start(server.url)
-    time.sleep(2.0)
+    _wait_for(lambda: len(sender.acked) >= 200, 60)  # mid-stream: batches in flight when it dies
     server.kill9()
     sender.stop()
     acked_before = len(sender.acked)
@@ -121,9 +121,9 @@ def test_postgres_restart_answers_503_then_recovers_losing_nothing(tmp_path):
     try:
         project_id, key = make_project(server.url)
         sender = Sender(key, threads=2).start(server.url)
-        time.sleep(1.0)
+        _wait_for(lambda: len(sender.acked) >= 100, 60)
         database.stop("immediate")  # a crash, as far as PostgreSQL can tell
-        time.sleep(4.0)
+        _wait_for(lambda: sender.errors_503, 60)  # the senders are answered 503 while it is down
         down = requests.post(f"{server.url}/analytics/v1/track",
                              json={"event": "while_down", "anonymous_id": "a"},
                              headers={"X-Reactor-Project-Key": key}, timeout=15)
@@ -139,9 +139,8 @@ def test_postgres_restart_answers_503_then_recovers_losing_nothing(tmp_path):
         else:
             raise AssertionError("the service did not recover after PostgreSQL came back")
         acked_at_recovery = len(sender.acked)
-        time.sleep(1.0)
+        _wait_for(lambda: len(sender.acked) > acked_at_recovery, 30, what="ingest resumed")
         sender.stop()
-        assert len(sender.acked) > acked_at_recovery, "ingest did not resume"
         assert sender.errors_503 and all(e["error"]["code"] == "analytics.unavailable" for e in sender.errors_503)
         assert set(sender.statuses) <= {200, 503}, set(sender.statuses)
         ids = stored_ids(database.url, project_id)
@@ -153,14 +152,15 @@ def test_postgres_restart_answers_503_then_recovers_losing_nothing(tmp_path):
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _wait_for(predicate, timeout: float, every: float = 0.05):
+def _wait_for(predicate, timeout: float, every: float = 0.05, what: str = ""):
+    """Poll until `predicate` is true (and return what it returned), failing after `timeout` s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(every)
-    raise AssertionError(f"not within {timeout} s")
+    raise AssertionError(f"not within {timeout} s: {what or predicate}")
 
 
 def _accepting(database: EmbeddedPostgres) -> bool:
