@@ -1,6 +1,7 @@
 """The monthly org quota as the README promises it: counted per calendar month (UTC), so a past
-month's usage does not count this month; `quota_per_org_monthly = 0` turns it off; gRPC calls
-are held to it like HTTP (RESOURCE_EXHAUSTED with `analytics.quota.exceeded`)."""
+month's usage does not count this month; `quota_per_org_monthly = 0` turns it off; gRPC calls are
+held to it like HTTP (RESOURCE_EXHAUSTED with `analytics.quota.exceeded`). The month is pinned
+here, so no test meets the real month's end."""
 
 from __future__ import annotations
 
@@ -57,17 +58,24 @@ def _usage(postgres, org: str) -> dict[dt.date, int]:
         return dict(conn.execute("SELECT month, events FROM org_usage WHERE org_id = %s", (org,)).fetchall())
 
 
-def _month_before(month: dt.date) -> dt.date:
-    return (month - dt.timedelta(days=1)).replace(day=1)
-
-
-def test_a_past_months_usage_does_not_count_this_month(config, postgres):
+@pytest.fixture(autouse=True)
+def pinned_month(monkeypatch):
+    """Every test here runs in a month of its choosing (June 2026 unless it says), never across
+    the real month's end."""
     from reactor_analytics.governance import quota
 
+    def pin(month: dt.date) -> dt.date:
+        monkeypatch.setattr(quota, "this_month", lambda: month)
+        return month
+
+    pin(dt.date(2026, 6, 1))
+    return pin
+
+
+def test_a_past_months_usage_does_not_count_this_month(config, postgres, pinned_month):
     org = Org(config, 5)
     try:
-        this_month = quota.this_month()
-        last_month = _month_before(this_month)
+        last_month, this_month = dt.date(2026, 12, 1), pinned_month(dt.date(2027, 1, 1))
         # Last month used the whole quota, and more (as after a lowered quota).
         with psycopg.connect(postgres.url) as conn:
             conn.execute("INSERT INTO org_usage (org_id, month, events) VALUES (%s, %s, 7)", (org.org, last_month))
@@ -79,19 +87,15 @@ def test_a_past_months_usage_does_not_count_this_month(config, postgres):
         org.close()
 
 
-def test_an_org_used_up_last_month_may_store_again_when_the_month_turns(config, postgres, monkeypatch):
-    """The month is pinned (this_month), not read off today's date: a worker that saw the org used
-    up in one month still takes its events in the next."""
-    from reactor_analytics.governance import quota
-
+def test_an_org_used_up_last_month_may_store_again_when_the_month_turns(config, postgres, pinned_month):
+    """A worker that saw the org used up in one month still takes its events in the next."""
     org = Org(config, 4)
     try:
-        may, june = dt.date(2026, 5, 1), dt.date(2026, 6, 1)
-        monkeypatch.setattr(quota, "this_month", lambda: may)
+        may = pinned_month(dt.date(2026, 5, 1))
         assert org.send(4) == 200
         assert org.send(1) == 429  # counted in the database
         assert org.send(1) == 429  # remembered by this worker, refused before the database
-        monkeypatch.setattr(quota, "this_month", lambda: june)
+        june = pinned_month(dt.date(2026, 6, 1))
         assert org.send(3) == 200
         assert org.send(1) == 200
         assert org.send(1) == 429
@@ -148,7 +152,6 @@ def _refusal(call) -> tuple[grpc.StatusCode, str, dict]:
 
 
 def test_grpc_ingest_is_held_to_the_quota(grpc_quota, postgres):
-    from reactor_analytics.governance import quota
     from reactor_analytics.observability import metrics
 
     stub, org, md = grpc_quota
@@ -171,5 +174,5 @@ def test_grpc_ingest_is_held_to_the_quota(grpc_quota, postgres):
                                timeout=30)):
         assert _refusal(call)[:2] == (grpc.StatusCode.RESOURCE_EXHAUSTED, "analytics.quota.exceeded")
     assert _stored(postgres, project) == 5
-    assert _usage(postgres, org.org) == {quota.this_month(): 5}
+    assert _usage(postgres, org.org) == {dt.date(2026, 6, 1): 5}
     assert metrics.QUOTA_EXCEEDED.labels(org.org)._value.get() == before + 4
