@@ -15,13 +15,6 @@ from conftest import ADMIN, JWT_SECRET, LiveServer, unique_slug
 BURST = 4
 
 
-def _healthy(server: LiveServer, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while requests.get(server.url + "/health", timeout=5).status_code != 200:
-        assert time.monotonic() < deadline, "the server never answered /health 200"
-        time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def limited(postgres, tmp_path_factory):
     # A bucket of BURST tokens that refills one token every 100 s: nothing refills during the test.
@@ -29,7 +22,6 @@ def limited(postgres, tmp_path_factory):
                         REACTOR_ANALYTICS_RATE_LIMIT_PER_SECOND="0.01",
                         REACTOR_ANALYTICS_RATE_LIMIT_BURST=str(BURST)).start()
     try:
-        _healthy(server)
         yield server
     finally:
         server.stop()

@@ -14,13 +14,6 @@ import requests
 from conftest import ADMIN, LiveServer, unique_slug
 
 
-def _healthy(server: LiveServer, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while requests.get(server.url + "/health", timeout=5).status_code != 200:
-        assert time.monotonic() < deadline, "the server never answered /health 200"
-        time.sleep(0.1)
-
-
 def _events(postgres, project_id: str) -> list[str]:
     with psycopg.connect(postgres.url) as conn:
         return sorted(r[0] for r in conn.execute("SELECT event FROM events WHERE project_id = %s", (project_id,)))
@@ -29,7 +22,6 @@ def _events(postgres, project_id: str) -> list[str]:
 def test_the_engine_sweeps_expired_events_on_its_schedule(postgres, tmp_path):
     server = LiveServer(postgres, tmp_path, workers=1, REACTOR_ANALYTICS_RETENTION_INTERVAL_S="1").start()
     try:
-        _healthy(server)
         # Made after the sweep the engine runs at start: only the schedule can reach it.
         created = requests.post(server.url + "/analytics/v1/projects", json={
             "slug": unique_slug("ret"), "retention_days": 2}, headers=ADMIN, timeout=10).json()["data"]
