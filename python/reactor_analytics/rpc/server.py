@@ -1,7 +1,7 @@
 """`reactor grpc`: the gRPC server, started and supervised by `reactor serve` next to gunicorn.
 
 It serves `reactor.analytics.v1.Analytics`, the standard health-checking service and server
-reflection on `[grpc] bind`. SIGTERM stops taking calls (health turns NOT_SERVING) and lets
+reflection (v1 and v1alpha) on `[grpc] bind`. SIGTERM stops taking calls (health turns NOT_SERVING) and lets
 calls in flight finish within the grace period.
 """
 
@@ -14,9 +14,9 @@ from concurrent import futures
 import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from ..config import Config
+from . import reflection
 from .service import SERVICE, AnalyticsService, register
 
 log = structlog.get_logger(target="reactor_analytics.grpc")
@@ -39,7 +39,7 @@ def build(config: Config, app=None) -> tuple[grpc.Server, health.HealthServicer]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in (SERVICE, ""):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection((SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    reflection.enable((SERVICE, health.SERVICE_NAME), server)
     if server.add_insecure_port(config.grpc.bind) == 0:
         raise RuntimeError(f"cannot bind gRPC to {config.grpc.bind}")
     return server, health_servicer
