@@ -273,10 +273,13 @@ def test_retention_removes_expired_events_from_the_record_and_the_engine(client,
     assert client.post("/analytics/v1/batch", json={"batch": batch}, headers=project.key_headers).status_code == 200
     query = _token(client, project, "query")
     assert _count(client, project, query) == 2
-    assert engine.call({"op": "retention"})["removed"] >= 1
+    engine.call({"op": "retention"})  # sweeps every project; its total says nothing of this one
     with psycopg.connect(postgres.url) as conn:
         left = [r[0] for r in conn.execute("SELECT event FROM events WHERE project_id = %s", (project.id,))]
+        audited = [r[0] for r in conn.execute("SELECT detail FROM audit_log WHERE project_id = %s "
+                                              "AND action = 'retention'", (project.id,))]
     assert left == ["new"]
+    assert audited == [{"events": 1, "retention_days": 2}]
     assert _count(client, project, query) == 1
 
 
@@ -301,7 +304,16 @@ def _app_with_quota(config, quota: int):
     return small, client, org, project_id, {"X-Reactor-Project-Key": key}
 
 
-def test_quota_counts_exactly_and_refuses_with_429(app, config, postgres):
+@pytest.fixture()
+def june(monkeypatch) -> dt.date:
+    """The quota's month pinned to June 2026, so a test never runs across the real month's end."""
+    from reactor_analytics.governance import quota
+
+    monkeypatch.setattr(quota, "this_month", lambda: dt.date(2026, 6, 1))
+    return dt.date(2026, 6, 1)
+
+
+def test_quota_counts_exactly_and_refuses_with_429(app, config, postgres, june):
     from reactor_analytics.observability import metrics
 
     small, client, org, project_id, h = _app_with_quota(config, 25)
@@ -322,12 +334,12 @@ def test_quota_counts_exactly_and_refuses_with_429(app, config, postgres):
     assert metrics.QUOTA_EXCEEDED.labels(org)._value.get() == before + 2
     with psycopg.connect(postgres.url) as conn:
         stored = conn.execute("SELECT count(*) FROM events WHERE project_id = %s", (project_id,)).fetchone()[0]
-        used = conn.execute("SELECT events FROM org_usage WHERE org_id = %s", (org,)).fetchone()[0]
-    assert stored == used == 25
+        used = conn.execute("SELECT month, events FROM org_usage WHERE org_id = %s", (org,)).fetchall()
+    assert stored == 25 and used == [(june, 25)]
     small.extensions["reactor"].db.close()
 
 
-def test_a_refused_identify_or_alias_leaves_no_link_and_no_traits(config, postgres):
+def test_a_refused_identify_or_alias_leaves_no_link_and_no_traits(config, postgres, june):
     """Links and traits go to the database in the round trip that counts the quota: a refusal
     there rolls them back with the event."""
     small, client, org, project_id, h = _app_with_quota(config, 3)
@@ -344,14 +356,27 @@ def test_a_refused_identify_or_alias_leaves_no_link_and_no_traits(config, postgr
                              "AND anonymous_id <> user_id", (project_id,)).fetchall()
         traits = conn.execute("SELECT user_id, traits FROM person_traits WHERE project_id = %s",
                               (project_id,)).fetchall()
-        used = conn.execute("SELECT events FROM org_usage WHERE org_id = %s", (org,)).fetchone()[0]
+        used = conn.execute("SELECT month, events FROM org_usage WHERE org_id = %s", (org,)).fetchall()
     assert links == [("a1", "u1")]
     assert traits == [("u1", {"plan": "pro"})]
-    assert used == 3
+    assert used == [(june, 3)]
     small.extensions["reactor"].db.close()
 
 
+def _a_month_that_lasts(seconds: float) -> dt.date:
+    """This UTC month, once at least `seconds` of it are left (a live server's month cannot be
+    pinned: within `seconds` of its end, wait for the next one)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    following = (first + dt.timedelta(days=32)).replace(day=1)
+    if (following - now).total_seconds() < seconds:
+        time.sleep((following - now).total_seconds() + 1)
+        return following.date()
+    return first.date()
+
+
 def test_quota_is_exact_across_gunicorn_workers(postgres, tmp_path):
+    month = _a_month_that_lasts(120)
     server = LiveServer(postgres, tmp_path, workers=3, REACTOR_ANALYTICS_QUOTA_PER_ORG_MONTHLY="300").start()
     try:
         admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -378,8 +403,8 @@ def test_quota_is_exact_across_gunicorn_workers(postgres, tmp_path):
         assert statuses.count(200) == 30
         with psycopg.connect(postgres.url) as conn:
             stored = conn.execute("SELECT count(*) FROM events WHERE project_id = %s", (project_id,)).fetchone()[0]
-            used = conn.execute("SELECT events FROM org_usage WHERE org_id = %s", (org,)).fetchone()[0]
-        assert stored == used == 300
+            used = conn.execute("SELECT month, events FROM org_usage WHERE org_id = %s", (org,)).fetchall()
+        assert stored == 300 and used == [(month, 300)]
         scraped = requests.get(server.url + "/metrics", timeout=10).text
         refused = [line for line in scraped.splitlines()
                    if line.startswith("reactor_quota_exceeded_total") and org in line]
