@@ -24,6 +24,7 @@ class AnalyticsConfig:
     retention_days_default: int = 90
     honor_dnt: bool = True
     quota_per_org_monthly: int = 1_000_000
+    # Not used yet: ingest commits each request in its own transaction (group commit will read them).
     batch_interval_ms: int = 200
     batch_max_rows: int = 500
     query_timeout_ms: int = 30_000
@@ -34,7 +35,7 @@ class AnalyticsConfig:
     query_max_days: int = 730
     query_max_rows_scanned: int = 50_000_000
     trust_proxy: bool = False
-    geo_db: str = ""
+    geo_db: str = ""  # not used yet: the country comes from the reported timezone
     workers: int = 4
     # Threads per web worker. Requests are read whole by the worker's event loop before a thread
     # runs them, so a slow client costs a buffer, not a thread; one not sent in time gets 408.
@@ -101,7 +102,7 @@ class Config:
         return not self.database.url
 
 
-# Pinned environment names (SPEC "Interfaces pinned for clients and tests").
+# Environment names that clients, deploy files and tests rely on: keep them.
 _PINNED_ENV = {
     "REACTOR_ANALYTICS_BIND": ("analytics", "bind"),
     "REACTOR_GRPC_BIND": ("grpc", "bind"),
