@@ -207,6 +207,8 @@ def test_first_run_secrets_are_private():
         for name in ("admin_token", "jwt_secret", "db_password"):
             mode = stat.S_IMODE((data / name).stat().st_mode)
             assert mode == 0o600, (name, oct(mode))
+        # The data directory the service made is its own: others may at most pass through it.
+        assert stat.S_IMODE(data.stat().st_mode) == (0o711 if AS_ROOT else 0o700)
         token = (data / "admin_token").read_text().strip()
         answer = requests.get(f"{server.url}/analytics/v1/projects", headers={"Authorization": f"Bearer {token}"},
                               timeout=10)

@@ -215,7 +215,18 @@ def children(config: Config) -> list[ChildProcess]:
     return parts
 
 
+def make_data_dir(config: Config) -> None:
+    """Create the data directory when it does not exist, private to the service: 0700, or 0711 when
+    the embedded database runs as another user (root's case), who must pass through it to its
+    cluster. An existing directory is left exactly as it is."""
+    path = Path(config.data_dir)
+    if not path.exists():
+        through = config.embedded_database and os.geteuid() == 0
+        path.mkdir(parents=True, mode=0o711 if through else 0o700)
+
+
 def serve(config: Config) -> None:
+    make_data_dir(config)
     config = with_secrets(config)
     metrics_dir(config)
     ratelimit.fresh_table(config.data_dir)
