@@ -141,3 +141,26 @@ def test_expect_100_continue_is_answered(server, project):
         while chunk := sock.recv(4096):
             answer += chunk
     assert b"HTTP/1.1 20" in answer, answer[:300]
+
+
+def _read_until_closed(sock: socket.socket, limit_s: float) -> bytes:
+    sock.settimeout(limit_s)
+    answer = b""
+    try:
+        while chunk := sock.recv(65536):
+            answer += chunk
+    except socket.timeout:
+        pass
+    return answer
+
+
+def test_pipelined_requests_are_answered_in_order_and_a_stalled_one_gets_408(server):
+    get = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: pipe-%d\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1])), timeout=10) as sock:
+        # Two whole requests and the start of a third, in one send; the third is never finished.
+        sock.sendall(get % 1 + get % 2 + b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Req")
+        answer = _read_until_closed(sock, READ_TIMEOUT_S + 10)
+    assert answer.count(b"HTTP/1.1 200") == 2, answer[:500]
+    assert answer.index(b"pipe-1") < answer.index(b"pipe-2")
+    # The unfinished third waited in the event loop, not in a thread, and ran out of time there.
+    assert b"HTTP/1.1 408" in answer and b"analytics.request_timeout" in answer

@@ -125,13 +125,30 @@ class BufferingThreadWorker(ThreadWorker):
         self.keepalived_conns.remove(conn)
         self._start_reading(conn)
 
-    def _start_reading(self, conn) -> None:
+    def finish_request(self, conn, fs) -> None:
+        """A kept-alive connection whose client already sent part of its next request (pipelining)
+        has those bytes buffered by the parser: read the rest here too, not in a thread."""
+        result = None
+        if not fs.cancelled() and fs.exception() is None:
+            result = fs.result()
+        if (result is True and self.alive and not self.cfg.is_ssl and conn.parser is not None
+                and conn.parser.unreader.buf.getbuffer().nbytes):
+            self._start_reading(conn, conn.parser.unreader.take_buffered())
+            return
+        super().finish_request(conn, fs)
+
+    def _start_reading(self, conn, already: bytes = b"") -> None:
         if self.cfg.is_ssl:  # TLS is read by the thread (the service runs behind a TLS proxy)
             self.enqueue_req(conn)
             return
         conn.sock.setblocking(False)
-        self.reading[conn] = (RequestBuffer(self.body_limit), time.monotonic() + self.read_timeout_s)
+        buffer = RequestBuffer(self.body_limit)
+        self.reading[conn] = (buffer, time.monotonic() + self.read_timeout_s)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_request_bytes, conn))
+        if already:
+            buffer.feed(already)
+            if buffer.complete():
+                self._hand_over(conn, bytes(buffer.data))
 
     def _on_request_bytes(self, conn, client) -> None:
         buffer, _ = self.reading[conn]
