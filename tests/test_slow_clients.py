@@ -164,3 +164,26 @@ def test_pipelined_requests_are_answered_in_order_and_a_stalled_one_gets_408(ser
     assert answer.index(b"pipe-1") < answer.index(b"pipe-2")
     # The unfinished third waited in the event loop, not in a thread, and ran out of time there.
     assert b"HTTP/1.1 408" in answer and b"analytics.request_timeout" in answer
+
+
+def test_a_stopping_worker_does_not_wait_for_slow_clients(postgres, tmp_path):
+    """With the default 30-s read deadline, a SIGTERM still ends the service in a few seconds:
+    a stopping worker closes connections that are only trickling a request."""
+    live = LiveServer(postgres, tmp_path, workers=1).start()
+    port = int(live.url.rsplit(":", 1)[1])
+    socks = []
+    try:
+        for _ in range(5):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(b"POST /analytics/v1/track HTTP/1.1\r\nHost: x\r\n")
+            socks.append(sock)
+        assert requests.get(f"{live.url}/health", timeout=10).status_code == 200
+        started = time.monotonic()
+        live.stop()
+        took = time.monotonic() - started
+        print(f"stopped in {took:.1f} s with 5 slow clients open")
+        assert took < 20  # gunicorn's graceful timeout is 30 s; the slow clients must not hold it
+    finally:
+        for sock in socks:
+            sock.close()
+        live.stop()

@@ -24,6 +24,7 @@ from gunicorn.workers.gthread import ThreadWorker
 # Past this many buffered bytes a request is handed on unfinished (the app refuses it as too large).
 _HEADER_LIMIT = 64 * 1024
 _READ_CHUNK = 64 * 1024
+STOP_READ_GRACE_S = 2.0
 _TIMEOUT_BODY = b'{"error":{"code":"analytics.request_timeout","message":"the request was not sent in time"}}'
 _TIMEOUT_ANSWER = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
                    b"Content-Length: %d\r\n\r\n%s" % (len(_TIMEOUT_BODY), _TIMEOUT_BODY))
@@ -194,11 +195,22 @@ class BufferingThreadWorker(ThreadWorker):
         self.nr_conns -= 1
         conn.close()
 
+    def handle_exit(self, sig, frame) -> None:
+        self.stopping_since = time.monotonic()
+        super().handle_exit(sig, frame)
+
     def murder_pending(self) -> None:
-        """Also close the connections whose request did not arrive in time (408)."""
+        """Also close the connections whose request did not arrive in time (408). A stopping worker
+        gives a request being read at most STOP_READ_GRACE_S more, and an empty connection none."""
         super().murder_pending()
         now = time.monotonic()
-        late = [conn for conn, (_, deadline) in self.reading.items() if deadline <= now]
+        stopping = getattr(self, "stopping_since", None)
+        if stopping is not None:
+            cutoff = stopping + STOP_READ_GRACE_S
+            late = [conn for conn, (buffer, deadline) in self.reading.items()
+                    if deadline <= now or not buffer.data or now >= cutoff]
+        else:
+            late = [conn for conn, (_, deadline) in self.reading.items() if deadline <= now]
         for conn in late:
             buffer, _ = self.reading[conn]
             self._drop(conn, _TIMEOUT_ANSWER if buffer.data else None)
