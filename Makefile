@@ -10,10 +10,16 @@ SO_STAMP := $(VENV)/.native-built
 PROTOS  := $(shell find proto -name '*.proto')
 
 PROTOC_TOOLS := grpcio-tools==1.85.1
+# The SDK's copy of the gRPC modules comes from an older generator, so that its runtime floors
+# (grpcio, protobuf) still install on Python 3.9; it runs in a virtualenv of its own.
+SDK_PROTOC_TOOLS := grpcio-tools==1.66.2
+SDK_PROTOC_VENV  := .cache/proto-sdk
+SDK      := sdk/python
+SDK_STAMP := $(VENV)/.sdk-installed
 
 .PHONY: proto run test test-rust test-python setup bench bench-ingest bench-query bench-sdk bench-disk bench-workers clean
 
-setup: $(SO_STAMP)
+setup: $(SO_STAMP) $(SDK_STAMP)
 
 $(STAMP): pyproject.toml scripts/system-deps.sh
 	./scripts/system-deps.sh
@@ -25,11 +31,20 @@ $(SO_STAMP): $(STAMP) $(NATIVE_SOURCES)
 	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --extras test
 	touch $(SO_STAMP)
 
+# The Python SDK (its own distribution, sdk/python), editable: the tests import it from there.
+$(SDK_STAMP): $(STAMP) $(SDK)/pyproject.toml
+	$(BIN)/pip install -q --disable-pip-version-check -e '$(SDK)[grpc,orjson]'
+	touch $(SDK_STAMP)
+
 # The gRPC modules are generated from proto/ (scripts/gen_proto.py) and committed, so that any
 # build of the package carries them; tests/test_proto_generated.py checks they match proto/.
+# The SDK's own copy is generated the same way by its older grpcio-tools.
 proto: $(STAMP)
 	$(BIN)/pip install -q --disable-pip-version-check '$(PROTOC_TOOLS)'
 	$(BIN)/python scripts/gen_proto.py
+	test -x $(SDK_PROTOC_VENV)/bin/python || $(PYTHON) -m venv $(SDK_PROTOC_VENV)
+	$(SDK_PROTOC_VENV)/bin/pip install -q --disable-pip-version-check '$(SDK_PROTOC_TOOLS)'
+	$(SDK_PROTOC_VENV)/bin/python scripts/gen_proto.py --out $(SDK)/src/reactor_analytics_sdk/transports/gen
 
 run: setup
 	$(BIN)/reactor serve

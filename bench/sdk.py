@@ -18,10 +18,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
+# The SDK from this checkout, installed or not (make setup installs it editable).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sdk" / "python" / "src"))
 
-from reactor_analytics.client import Analytics  # noqa: E402
-from reactor_analytics.client.destinations import Destination  # noqa: E402
+from reactor_analytics_sdk import Analytics  # noqa: E402
+from reactor_analytics_sdk.destinations import Destination  # noqa: E402
 
 TARGET_MEDIAN_US = 5.0
 

@@ -22,11 +22,11 @@ import pytest
 import requests
 
 from conftest import ADMIN_TOKEN, JWT_SECRET, events_of
-from reactor_analytics.client import Analytics, AnalyticsContext, transports
-from reactor_analytics.client.destinations import Destination
-from reactor_analytics.client.destinations.reactor import ReactorDestination
-from reactor_analytics.client.transports.grpc import GrpcTransport
-from reactor_analytics.client.transports.http import HttpTransport
+from reactor_analytics_sdk import Analytics, AnalyticsContext, transports
+from reactor_analytics_sdk.destinations import Destination
+from reactor_analytics_sdk.destinations.reactor import ReactorDestination
+from reactor_analytics_sdk.transports.grpc import GrpcTransport
+from reactor_analytics_sdk.transports.http import HttpTransport
 from test_client_destinations import Recorder, wait_until
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -213,7 +213,7 @@ def test_close_flushes_everything_and_later_calls_are_ignored(make_client):
 def test_interpreter_exit_flushes_through_atexit(tmp_path):
     hook = Recorder(lambda r: (200, {}, b""))
     try:
-        script = ("from reactor_analytics.client import Analytics\n"
+        script = ("from reactor_analytics_sdk import Analytics\n"
                   "a = Analytics(flush_at=1000, flush_interval=60)\n"
                   "for i in range(3):\n"
                   "    a.track('exiting', {'i': i}, user_id='u_1')\n")
@@ -475,7 +475,7 @@ def test_lost_answers_are_retried_with_the_same_message_ids_and_stored_once(live
 
 
 def test_a_sender_abandoned_at_shutdown_stops_instead_of_spinning(make_client):
-    from reactor_analytics.client.errors import RetryableError
+    from reactor_analytics_sdk.errors import RetryableError
 
     attempts: list[int] = []
 

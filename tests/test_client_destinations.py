@@ -22,9 +22,9 @@ import pytest
 import requests
 
 from conftest import ADMIN, JWT_SECRET, LiveServer, events_of
-from reactor_analytics.client import Analytics, PermanentError
-from reactor_analytics.client.destinations import from_env
-from reactor_analytics.client.destinations.posthog import PostHogDestination
+from reactor_analytics_sdk import Analytics, PermanentError
+from reactor_analytics_sdk.destinations import from_env
+from reactor_analytics_sdk.destinations.posthog import PostHogDestination
 
 # --- a stand-in HTTP server -------------------------------------------------------------------
 

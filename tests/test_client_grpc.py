@@ -11,7 +11,7 @@ import psycopg
 import requests
 
 from conftest import ADMIN_TOKEN, LiveServer, unique_slug
-from reactor_analytics.client import Analytics
+from reactor_analytics_sdk import Analytics
 from test_client_destinations import wait_until
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -114,7 +114,7 @@ def test_nothing_that_names_a_person_is_logged_even_at_debug(postgres, tmp_path)
     stderr, its children's, and `<data_dir>/logs`) while every request was logged. Request lines
     carry the request path by design (no endpoint takes a person in its path): a separate marker
     in a path shows up there, and only there, without its query string."""
-    from reactor_analytics.client import Analytics
+    from reactor_analytics_sdk import Analytics
 
     data_dir = tmp_path / "data"
     data_dir.mkdir()

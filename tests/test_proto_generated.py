@@ -1,4 +1,5 @@
-"""The committed gRPC modules (rpc/gen) are what proto/ compiles to: same messages, fields and
+"""The committed gRPC modules, the service's (rpc/gen) and the Python SDK's own copy
+(reactor_analytics_sdk/transports/gen), are what proto/ compiles to: same messages, fields and
 services. `make proto` regenerates them after a change to proto/."""
 
 from __future__ import annotations
@@ -6,9 +7,15 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from google.protobuf import descriptor_pb2
 
 from reactor_analytics.rpc.gen import analytics_pb2, analytics_pb2_grpc
+from reactor_analytics_sdk.transports.gen import analytics_pb2 as sdk_pb2
+from reactor_analytics_sdk.transports.gen import analytics_pb2_grpc as sdk_pb2_grpc
+
+GENERATED = pytest.mark.parametrize("pb2, pb2_grpc", [(analytics_pb2, analytics_pb2_grpc), (sdk_pb2, sdk_pb2_grpc)],
+                                    ids=["service", "sdk"])
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = "reactor/analytics/v1/analytics.proto"
@@ -31,18 +38,26 @@ def _compiled() -> descriptor_pb2.FileDescriptorProto:
     return compiled
 
 
-def test_the_generated_messages_match_proto():
-    committed = descriptor_pb2.FileDescriptorProto.FromString(analytics_pb2.DESCRIPTOR.serialized_pb)
+@GENERATED
+def test_the_generated_messages_match_proto(pb2, pb2_grpc):
+    committed = descriptor_pb2.FileDescriptorProto.FromString(pb2.DESCRIPTOR.serialized_pb)
     compiled = _compiled()
-    assert committed == compiled, "rpc/gen is out of date: run `make proto`"
+    assert committed == compiled, f"{pb2.__name__} is out of date: run `make proto`"
 
 
-def test_the_generated_services_match_proto():
+@GENERATED
+def test_the_generated_services_match_proto(pb2, pb2_grpc):
     compiled = _compiled()
     for service in compiled.service:
-        stub = getattr(analytics_pb2_grpc, f"{service.name}Stub")
-        servicer = getattr(analytics_pb2_grpc, f"{service.name}Servicer")
+        stub = getattr(pb2_grpc, f"{service.name}Stub")
+        servicer = getattr(pb2_grpc, f"{service.name}Servicer")
         for method in service.method:
             assert hasattr(servicer, method.name), method.name
             assert method.name in stub.__init__.__code__.co_names or method.name in \
-                Path(analytics_pb2_grpc.__file__).read_text(), method.name
+                Path(pb2_grpc.__file__).read_text(), method.name
+
+
+def test_the_service_and_the_sdk_carry_the_same_descriptor():
+    """Both register the file in protobuf's default pool: in one process (a service that also
+    tracks) the second registration must be the very same bytes, or it fails."""
+    assert sdk_pb2.DESCRIPTOR.serialized_pb == analytics_pb2.DESCRIPTOR.serialized_pb

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from .errors import PermanentError
 from .queue import Lane
 
-log = logging.getLogger("reactor_analytics.client")
+log = logging.getLogger("reactor_analytics_sdk")
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 A transport takes a batch of events already in the ingest API's fields (`event`,
 `anonymous_id`, `user_id`, `properties`, `context`, `timestamp` in epoch milliseconds,
-`message_id`; see native/core/src/validate.rs) and delivers it:
+`message_id`) and delivers it:
 
     class Transport(Protocol):
         def __init__(self, *, url: str, token: str | None, project: str | None, timeout: float): ...
@@ -31,10 +31,17 @@ TRANSPORTS = {
 
 def default_name(url: str = "") -> str:
     """By the url: HTTP for http(s)://, else gRPC (grpc://, grpcs://, or a bare host:port) when
-    grpcio is installed."""
-    if url.startswith(("http://", "https://")) or importlib.util.find_spec("grpc") is None:
+    the `grpc` extra (grpcio and protobuf) is installed."""
+    if url.startswith(("http://", "https://")) or not _grpc_installed():
         return "http"
     return "grpc"
+
+
+def _grpc_installed() -> bool:
+    try:
+        return importlib.util.find_spec("grpc") is not None and importlib.util.find_spec("google.protobuf") is not None
+    except (ImportError, ValueError):  # no `google` package at all
+        return False
 
 
 def create(name: str | None, **options):

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
-from .. import __version__
+from . import __version__
 from .errors import PermanentError, RetryableError
 from .messages import loads
 

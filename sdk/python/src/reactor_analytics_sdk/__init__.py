@@ -1,7 +1,8 @@
-"""Python server-side SDK: `track()` from any server code, fanned out to this service and to
-PostHog, Mixpanel, Amplitude or a webhook, without blocking and without ever raising.
+"""Reactor Analytics' Python server-side SDK: `track()` from any server code, fanned out to the
+Reactor Analytics service and to PostHog, Mixpanel, Amplitude or a webhook, without blocking and
+without ever raising. Pure Python (3.9+), standard library only; gRPC with the `grpc` extra.
 
-    from reactor_analytics.client import Analytics
+    from reactor_analytics_sdk import Analytics
     analytics = Analytics(url="https://reactor.example.com", token=jwt, project="web-prod")
     analytics.track("order.completed", {"total": 49.99}, user_id="u_42")
 
@@ -11,16 +12,19 @@ configured from the environment, as the tracking reference's global functions do
 
 from __future__ import annotations
 
-import threading
+# Before the imports below: `messages` and `http` name the SDK's version in what they send.
+__version__ = "0.1.0"
 
-from .analytics import Analytics
-from .context import AnalyticsContext
-from .destinations import Destination
-from .errors import DeliveryError, PermanentError, RetryableError
+import threading  # noqa: E402
+
+from .analytics import Analytics  # noqa: E402
+from .context import AnalyticsContext  # noqa: E402
+from .destinations import Destination  # noqa: E402
+from .errors import DeliveryError, PermanentError, RetryableError  # noqa: E402
 
 __all__ = [
     "Analytics", "AnalyticsContext", "Destination", "DeliveryError", "PermanentError", "RetryableError",
-    "alias", "default", "flush", "identify", "list_destinations", "register_destination", "track",
+    "__version__", "alias", "default", "flush", "identify", "list_destinations", "register_destination", "track",
     "unregister_destination",
 ]
 

@@ -23,9 +23,10 @@ import json
 import math
 import random
 import re
+import sys
 import uuid
 
-from .. import __version__
+from . import __version__
 
 TRACK = "track"
 IDENTIFY = "identify"
@@ -85,9 +86,30 @@ def epoch_seconds(value) -> float:
             raise ValueError(f"timestamp {value!r} is not a time")
         return float(value)
     if isinstance(value, str):
-        parsed = _dt.datetime.fromisoformat(value)
+        parsed = _parse_iso(value)
         return (parsed if parsed.tzinfo else parsed.replace(tzinfo=_UTC)).timestamp()
     raise TypeError(f"timestamp must be a datetime, ISO-8601 text or epoch seconds, not {type(value).__name__}")
+
+
+if sys.version_info >= (3, 11):
+    _parse_iso = _dt.datetime.fromisoformat
+else:
+    _ISO_TIME = re.compile(r"(?P<time>[T ]\d\d:\d\d(?::\d\d)?)(?P<fraction>\.\d+)?(?P<zone>[Zz]|[+-]\d\d:?\d\d)?\Z")
+
+    def _parse_iso(text: str) -> _dt.datetime:
+        """Before 3.11 `fromisoformat` reads only what `isoformat()` writes: a `Z`, a zone without
+        its colon and 1-9 fraction digits are rewritten into that form first, as 3.11 reads them."""
+        found = _ISO_TIME.search(text)
+        if found:
+            fraction, zone = found["fraction"], found["zone"]
+            if fraction:
+                fraction = (fraction + "000000")[:7]
+            if zone in ("Z", "z"):
+                zone = "+00:00"
+            elif zone and ":" not in zone:
+                zone = f"{zone[:3]}:{zone[3:]}"
+            text = text[:found.start()] + found["time"] + (fraction or "") + (zone or "")
+        return _dt.datetime.fromisoformat(text)
 
 
 def iso(seconds: float) -> str:

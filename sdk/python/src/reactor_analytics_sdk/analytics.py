@@ -28,7 +28,7 @@ from . import destinations as _destinations
 from .messages import ALIAS, IDENTIFY, TRACK, epoch_seconds, random_bits
 from .sender import Sender
 
-log = logging.getLogger("reactor_analytics.client")
+log = logging.getLogger("reactor_analytics_sdk")
 
 _now = time.time
 
@@ -68,7 +68,8 @@ class Analytics:
             self.register_destination(destination)
 
         atexit.register(self._close_at_exit)
-        os.register_at_fork(after_in_child=partial(_restart_after_fork, weakref.ref(self)))
+        if hasattr(os, "register_at_fork"):  # POSIX only
+            os.register_at_fork(after_in_child=partial(_restart_after_fork, weakref.ref(self)))
 
     # --- the calls ---------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-log = logging.getLogger("reactor_analytics.client")
+log = logging.getLogger("reactor_analytics_sdk")
 
 
 class AnalyticsContext:

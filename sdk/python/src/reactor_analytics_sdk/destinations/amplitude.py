@@ -20,7 +20,7 @@ from ..http import post, require_success
 from ..messages import ALIAS, IDENTIFY, dumps, message_id, millis
 from .base import Destination, encode_each, pack
 
-log = logging.getLogger("reactor_analytics.client")
+log = logging.getLogger("reactor_analytics_sdk")
 
 DEFAULT_HOST = "https://api2.amplitude.com"
 MAX_EVENTS = 2000

@@ -13,7 +13,7 @@ import time
 
 from ..messages import ALIAS, IDENTIFY, dumps, iso, message_id
 
-log = logging.getLogger("reactor_analytics.client")
+log = logging.getLogger("reactor_analytics_sdk")
 
 
 class Destination:

@@ -4,7 +4,8 @@
 the `authorization` metadata as `Bearer <token>`. Events keep their message_id, so a retried
 batch is stored once. Status codes map onto the sender's retry rule: UNAVAILABLE,
 DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED and INTERNAL are worth another try; the rest
-(bad credentials, a refused body) are not.
+(bad credentials, a refused body) are not. Needs the `grpc` extra (grpcio, protobuf); the
+message classes are the SDK's own, generated from the service's proto/ (`gen/`).
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import datetime as dt
 import logging
 
 import grpc
-import orjson
 
-from ...rpc.gen import analytics_pb2 as pb
-from ...rpc.gen import analytics_pb2_grpc as pb_grpc
 from ..errors import PermanentError, RetryableError
+from ..messages import dumps
+from .gen import analytics_pb2 as pb
+from .gen import analytics_pb2_grpc as pb_grpc
 
-log = logging.getLogger("reactor_analytics.client")
+log = logging.getLogger("reactor_analytics_sdk")
 MAX_BATCH_EVENTS = 100
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED,
               grpc.StatusCode.ABORTED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
@@ -44,8 +45,20 @@ def _message(event: dict) -> pb.Event:
         event=event.get("event", ""), anonymous_id=event.get("anonymous_id") or "",
         user_id=event.get("user_id") or "", message_id=event.get("message_id") or "",
         timestamp=_timestamp(event.get("timestamp")),
-        properties=orjson.dumps(event["properties"]) if event.get("properties") else b"",
-        context=orjson.dumps(event["context"]) if event.get("context") else b"")
+        properties=dumps(event["properties"]) if event.get("properties") else b"",
+        context=dumps(event["context"]) if event.get("context") else b"")
+
+
+def _messages(events: list[dict]) -> list[pb.Event]:
+    """Each event as a message; one that cannot be encoded (a cycle, a huge int) is dropped with a
+    log line, as over HTTP, instead of failing its whole batch forever."""
+    messages = []
+    for event in events:
+        try:
+            messages.append(_message(event))
+        except Exception as exc:
+            log.warning("analytics destination reactor: dropped an event that is not JSON-encodable: %s", exc)
+    return messages
 
 
 class GrpcTransport:
@@ -59,9 +72,10 @@ class GrpcTransport:
         self.timeout = timeout
 
     def send_batch(self, events: list[dict]) -> int:
-        refused = 0
-        for start in range(0, len(events), MAX_BATCH_EVENTS):
-            refused += self._send([_message(e) for e in events[start:start + MAX_BATCH_EVENTS]])
+        messages = _messages(events)
+        refused = len(events) - len(messages)
+        for start in range(0, len(messages), MAX_BATCH_EVENTS):
+            refused += self._send(messages[start:start + MAX_BATCH_EVENTS])
         return refused
 
     def _send(self, messages: list[pb.Event]) -> int:

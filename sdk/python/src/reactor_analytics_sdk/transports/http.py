@@ -16,7 +16,7 @@ from ..destinations.base import encode_each, pack
 from ..errors import PermanentError
 from ..http import post, require_success
 
-log = logging.getLogger("reactor_analytics.client")
+log = logging.getLogger("reactor_analytics_sdk")
 
 MAX_BATCH_EVENTS = 100
 MAX_BODY_BYTES = 1024 * 1024
