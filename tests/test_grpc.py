@@ -237,7 +237,7 @@ def test_a_call_whose_deadline_has_passed_does_no_work(app, postgres, remaining)
     minted = app.test_client().post("/_admin/tokens", json={"sub": "svc", "permissions": [
         f"analytics:{project.id}:ingest", f"analytics:{project.id}:erase"]}, headers=ADMIN).get_json()["data"]["token"]
     md = [("authorization", f"Bearer {minted}")]
-    service = AnalyticsService(app)
+    service = AnalyticsService(app.extensions["reactor"])
     track = pb.TrackRequest(project=project.id, event=pb.Event(event="late", anonymous_id="a", user_id="u"))
     late = _Context(remaining, md)
     with pytest.raises(_Aborted):

@@ -131,7 +131,7 @@ def grpc_quota(config):
     from reactor_analytics.rpc.server import build
 
     org = Org(replace(config, grpc=replace(config.grpc, bind=f"127.0.0.1:{free_port()}", workers=1)), 5)
-    server, _ = build(org.config, app=org.app)
+    server, _ = build(org.config, services=org.app.extensions["reactor"])
     server.start()
     token = jwt.encode({"sub": "svc", "org_id": org.org, "permissions": [f"analytics:{org.project_id}:ingest"],
                         "exp": int(time.time()) + 600}, JWT_SECRET, algorithm="HS256")

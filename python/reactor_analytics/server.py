@@ -204,7 +204,7 @@ def children(config: Config) -> list[ChildProcess]:
     engine = EngineClient(socket_path(config.data_dir), 2.0)
     parts = [ChildProcess("query engine", "engine", engine.ping)]
     if config.grpc.enabled:
-        from .rpc.server import probe
+        from .rpc.probe import probe
 
         def grpc_ready() -> None:
             if probe(config.grpc.bind) != "SERVING":

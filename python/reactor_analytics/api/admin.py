@@ -7,10 +7,11 @@ import re
 import psycopg
 from flask import Blueprint, Response, jsonify
 
-from ..auth import keys
+from .. import fields
+from ..auth import access, keys
 from ..errors import AppError, forbidden, invalid
 from ..store import queries
-from . import context
+from . import http
 
 blueprint = Blueprint("admin", __name__)
 
@@ -38,21 +39,21 @@ def _retention_days(value) -> int:
 
 @blueprint.post("/analytics/v1/projects")
 def create_project():
-    principal = context.bearer_principal()
+    principal = http.bearer_principal()
     if not principal.can_create_projects():
         raise forbidden("analytics:project:create is required")
-    body = context.json_body()
-    context.reject_unknown(body, {"slug", "name", "retention_days", "org_id"})
-    slug = context.string_field(body, "slug", max_len=63)
+    body = http.json_body()
+    fields.reject_unknown(body, {"slug", "name", "retention_days", "org_id"})
+    slug = fields.string_field(body, "slug", max_len=63)
     if not _SLUG.match(slug):
         raise invalid("analytics.invalid_request", "slug must be lowercase letters, digits and '-'", field="slug")
-    name = context.string_field(body, "name", required=False) or slug
-    retention = _retention_days(body.get("retention_days", context.services().config.analytics.retention_days_default))
+    name = fields.string_field(body, "name", required=False) or slug
+    retention = _retention_days(body.get("retention_days", http.services().config.analytics.retention_days_default))
     org = principal.org_id or (body.get("org_id") if principal.admin else None) \
-        or context.services().config.auth.default_org
-    if not isinstance(org, str) or len(org) > 100 or not context.storable(org):
+        or http.services().config.auth.default_org
+    if not isinstance(org, str) or len(org) > 100 or not fields.storable(org):
         raise invalid("analytics.invalid_request", "org_id must be a string", field="org_id")
-    with context.services().db.connection() as conn:
+    with http.services().db.connection() as conn:
         row = queries.insert_project(conn, keys.new_id("p"), org, slug, name, retention)
         if row is None:
             raise AppError(409, "analytics.project.exists", f"a project with slug {slug!r} exists")
@@ -63,26 +64,26 @@ def create_project():
 
 @blueprint.get("/analytics/v1/projects")
 def list_projects():
-    principal = context.bearer_principal()
+    principal = http.bearer_principal()
     if not principal.can_create_projects():
         raise forbidden("analytics:project:create is required")
-    with context.services().db.connection() as conn:
+    with http.services().db.connection() as conn:
         rows = queries.list_projects(conn, None if principal.admin else principal.org_id or
-                                     context.services().config.auth.default_org)
+                                     http.services().config.auth.default_org)
     return jsonify(data=[_project_json(r) for r in rows])
 
 
 @blueprint.patch("/analytics/v1/projects/<project_ref>")
 def update_project(project_ref: str):
     """Change a project's retention; the next retention sweep applies it."""
-    principal = context.bearer_principal()
-    body = context.json_body()
-    context.reject_unknown(body, {"retention_days"})
+    principal = http.bearer_principal()
+    body = http.json_body()
+    fields.reject_unknown(body, {"retention_days"})
     if "retention_days" not in body:
         raise invalid("analytics.invalid_request", "retention_days is required", field="retention_days")
     days = _retention_days(body["retention_days"])
-    with context.services().db.connection() as conn:
-        project = context.project_or_404(conn, principal, project_ref)
+    with http.services().db.connection() as conn:
+        project = access.project_or_404(conn, principal, project_ref)
         row = queries.set_retention(conn, project["id"], days)
         queries.audit(conn, project["id"], "project.retention", {"retention_days": days, "by": principal.subject})
         conn.commit()
@@ -91,13 +92,13 @@ def update_project(project_ref: str):
 
 @blueprint.post("/analytics/v1/projects/<project_ref>/keys")
 def create_key(project_ref: str):
-    principal = context.bearer_principal()
-    body = context.json_body()
-    context.reject_unknown(body, {"name"})
-    name = context.string_field(body, "name", max_len=100)
+    principal = http.bearer_principal()
+    body = http.json_body()
+    fields.reject_unknown(body, {"name"})
+    name = fields.string_field(body, "name", max_len=100)
     key = keys.generate()
-    with context.services().db.connection() as conn:
-        project = context.project_or_404(conn, principal, project_ref)
+    with http.services().db.connection() as conn:
+        project = access.project_or_404(conn, principal, project_ref)
         try:
             row = queries.insert_key(conn, keys.new_id("k"), project["id"], name, key[:keys.SHOWN_PREFIX],
                                      keys.key_hash(key))
@@ -110,19 +111,19 @@ def create_key(project_ref: str):
 
 @blueprint.get("/analytics/v1/projects/<project_ref>/keys")
 def list_keys(project_ref: str):
-    principal = context.bearer_principal()
-    with context.services().db.connection() as conn:
-        project = context.project_or_404(conn, principal, project_ref)
+    principal = http.bearer_principal()
+    with http.services().db.connection() as conn:
+        project = access.project_or_404(conn, principal, project_ref)
         rows = queries.list_keys(conn, project["id"])
     return jsonify(data=[_key_json(r) for r in rows])
 
 
 @blueprint.delete("/analytics/v1/projects/<project_ref>/keys/<key_id>")
 def revoke_key(project_ref: str, key_id: str):
-    principal = context.bearer_principal()
-    with context.services().db.connection() as conn:
-        project = context.project_or_404(conn, principal, project_ref)
-        if not context.storable(key_id) or not queries.revoke_key(conn, project["id"], key_id):
+    principal = http.bearer_principal()
+    with http.services().db.connection() as conn:
+        project = access.project_or_404(conn, principal, project_ref)
+        if not fields.storable(key_id) or not queries.revoke_key(conn, project["id"], key_id):
             raise AppError(404, "analytics.not_found", "no such key in this project")
         queries.audit(conn, project["id"], "key.revoke", {"key_id": key_id, "by": principal.subject})
         conn.commit()
@@ -132,16 +133,16 @@ def revoke_key(project_ref: str, key_id: str):
 @blueprint.post("/_admin/tokens")
 def mint_token():
     """Mint an HS256 JWT (admin token only), so a local install needs no identity provider."""
-    context.admin_principal()
-    body = context.json_body()
-    context.reject_unknown(body, {"sub", "permissions", "ttl_seconds", "org_id"})
-    sub = context.string_field(body, "sub")
+    http.admin_principal()
+    body = http.json_body()
+    fields.reject_unknown(body, {"sub", "permissions", "ttl_seconds", "org_id"})
+    sub = fields.string_field(body, "sub")
     permissions = body.get("permissions", [])
     if not isinstance(permissions, list) or not all(isinstance(p, str) and p for p in permissions):
         raise invalid("analytics.invalid_request", "permissions must be a list of strings", field="permissions")
     ttl = body.get("ttl_seconds", 3600)
     if not isinstance(ttl, int) or isinstance(ttl, bool) or not 1 <= ttl <= _MAX_TTL:
         raise invalid("analytics.invalid_request", f"ttl_seconds must be 1..{_MAX_TTL}", field="ttl_seconds")
-    org = context.string_field(body, "org_id", required=False)
-    token = context.services().verifier.mint(sub, permissions, ttl, org)
+    org = fields.string_field(body, "org_id", required=False)
+    token = http.services().verifier.mint(sub, permissions, ttl, org)
     return jsonify(data={"token": token, "expires_in": ttl}), 201

@@ -7,6 +7,7 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from ..errors import AppError
+from .http import services
 
 log = structlog.get_logger(target="reactor_analytics.api")
 
@@ -38,8 +39,6 @@ def install(app: Flask) -> None:
         message = exc.description if status != 413 else "the request body is larger than the limit"
         extra = {}
         if status == 413:
-            from .context import services
-
             extra["limit_bytes"] = services().config.analytics.max_body_bytes
         response = jsonify({"error": {"code": code, "message": message, **extra}})
         response.status_code = status

@@ -1,23 +1,35 @@
-"""Ingest endpoints under /analytics/v1: track, batch, identify, alias, consent."""
+"""Ingest endpoints under /analytics/v1: track, batch, identify, alias, consent.
+
+An ingest request becomes an `IngestCall` here (media type, Do Not Track, credentials, and the
+browser's address, User-Agent and language) and runs `ingest.pipeline`.
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..errors import unauthenticated
+from .. import fields
+from ..auth import access
+from ..config import Config
+from ..errors import AppError, unauthenticated
 from ..ingest import pipeline
 from ..observability import metrics
 from ..store import queries
-from . import context
+from . import http
 
 blueprint = Blueprint("ingest", __name__, url_prefix="/analytics/v1")
 
 _CORS_HEADERS = "Content-Type, X-Reactor-Project-Key, X-Reactor-Project, Authorization, X-Request-Id"
+_MEDIA_TYPES = {"application/json", "text/plain"}
+
+
+class DoNotTrack(Exception):
+    """The client asked not to be tracked: answer 204 and store nothing."""
 
 
 @blueprint.after_request
 def allow_browsers(response: Response) -> Response:
-    origins = context.services().config.analytics.cors_origins
+    origins = http.services().config.analytics.cors_origins
     response.headers["Access-Control-Allow-Origin"] = origins
     response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
     response.headers["Access-Control-Allow-Headers"] = _CORS_HEADERS
@@ -27,13 +39,38 @@ def allow_browsers(response: Response) -> Response:
     return response
 
 
+def check_content_type() -> None:
+    if request.mimetype not in _MEDIA_TYPES:
+        raise AppError(415, "analytics.unsupported_media_type",
+                       "send application/json (or text/plain, as navigator.sendBeacon does)")
+
+
+def honour_do_not_track(config: Config) -> None:
+    if config.analytics.honor_dnt and (request.headers.get("DNT") == "1" or request.headers.get("Sec-GPC") == "1"):
+        raise DoNotTrack()
+
+
+def ingest_call(kind: str, config: Config) -> pipeline.IngestCall:
+    check_content_type()
+    honour_do_not_track(config)
+    # MAX_CONTENT_LENGTH makes an oversize body raise 413 here, before anything is parsed.
+    body = request.get_data(cache=False)
+    key = http.request_key()
+    bearer = http.bearer() if not key else None
+    browser = bool(key) or bearer is None  # a browser's UA and language describe its visitor
+    return pipeline.IngestCall(
+        kind=kind, body=body, key=key, bearer=bearer, project_header=http.project_header(), ip=http.client_ip(),
+        user_agent=request.headers.get("User-Agent") if browser else None,
+        accept_language=request.headers.get("Accept-Language") if browser else None)
+
+
 def _answer(kind: str):
     if request.method == "OPTIONS":
         return Response(status=204)
     try:
-        services = context.services()
-        result = pipeline.ingest(services, pipeline.from_http(request, kind, services.config))
-    except pipeline.DoNotTrack:
+        services = http.services()
+        result = pipeline.ingest(services, ingest_call(kind, services.config))
+    except DoNotTrack:
         metrics.EVENTS_DROPPED.labels("do_not_track").inc()
         return Response(status=204)
     return jsonify(data={"accepted": result.accepted, "rejected": result.rejected})
@@ -60,26 +97,26 @@ def alias():
 
 
 def _consent_project(conn, body_key: str | None, body_project: str | None) -> dict:
-    key = context.request_key() or body_key
+    key = http.request_key() or body_key
     if key:
-        _, project = context.key_principal(conn, key)
-        context.check_key_project(project, request.headers.get("X-Reactor-Project"), body_project)
+        _, project = access.key_principal(conn, key)
+        access.check_key_project(project, http.project_header(), body_project)
         return project
-    if context.bearer() is None:
+    if http.bearer() is None:
         raise unauthenticated("send X-Reactor-Project-Key")
-    principal = context.bearer_principal()
-    return context.project_for(conn, principal, "ingest", request.headers.get("X-Reactor-Project"), body_project)
+    principal = http.bearer_principal()
+    return access.project_for(conn, principal, "ingest", http.project_header(), body_project)
 
 
 @blueprint.route("/consent/opt-out", methods=["POST", "OPTIONS"])
 def opt_out():
     if request.method == "OPTIONS":
         return Response(status=204)
-    pipeline.check_content_type(request)
-    body = context.json_body()
-    context.reject_unknown(body, {"anonymous_id", "key", "api_key", "project_id"})
-    anonymous_id = context.string_field(body, "anonymous_id")
-    with context.services().db.connection() as conn:
+    check_content_type()
+    body = http.json_body()
+    fields.reject_unknown(body, {"anonymous_id", "key", "api_key", "project_id"})
+    anonymous_id = fields.string_field(body, "anonymous_id")
+    with http.services().db.connection() as conn:
         project = _consent_project(conn, body.get("key") or body.get("api_key"), body.get("project_id"))
         queries.insert_opt_out(conn, project["id"], anonymous_id)
         conn.commit()
@@ -90,8 +127,8 @@ def opt_out():
 def consent_status():
     if request.method == "OPTIONS":
         return Response(status=204)
-    anonymous_id = context.string_field(dict(request.args), "anonymous_id")
-    with context.services().db.connection() as conn:
+    anonymous_id = fields.string_field(dict(request.args), "anonymous_id")
+    with http.services().db.connection() as conn:
         project = _consent_project(conn, None, request.args.get("project_id"))
         opted = queries.is_opted_out(conn, project["id"], anonymous_id)
     return jsonify(data={"anonymous_id": anonymous_id, "opted_out": opted})

@@ -16,16 +16,11 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..errors import AppError
 from ..governance.ratelimit import retry_after
-from ..ingest import client_ip
-from .context import services
+from .http import client_ip, services
 
 _PUBLIC_BLUEPRINTS = {"ingest"}
 # Probes and documents: never limited.
 _UNLIMITED_PATHS = {"/health", "/metrics", "/analytics/v1/openapi.json"}
-
-
-def _address() -> str | None:
-    return client_ip.of(request, services().config.analytics.trust_proxy)
 
 
 def _refuse(wait: float) -> AppError:
@@ -65,7 +60,7 @@ def install(app: Flask) -> None:
         public = request.blueprint in _PUBLIC_BLUEPRINTS and not request.headers.get("Authorization")
         credentials = request.headers.get("Authorization") or request.headers.get("X-Reactor-Project-Key")
         g.rate_spent = public or not credentials
-        wait = services().rate_limiter.take(_address(), spend=g.rate_spent)
+        wait = services().rate_limiter.take(client_ip(), spend=g.rate_spent)
         if wait:
             raise _refuse(wait)
 
@@ -77,5 +72,5 @@ def install(app: Flask) -> None:
     @app.after_request
     def spend_on_refused_credentials(response):
         if response.status_code == 401 and not g.get("rate_spent"):
-            services().rate_limiter.take(_address())
+            services().rate_limiter.take(client_ip())
         return response

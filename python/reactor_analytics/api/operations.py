@@ -10,9 +10,9 @@ from flask import Blueprint, Response, jsonify, request
 from .. import __version__
 from ..errors import AppError, invalid
 from ..observability import logstream
-from ..observability.requests import log_path
+from ..observability.logging import log_path
 from ..store import migrate, queries
-from . import context
+from . import http
 
 blueprint = Blueprint("operations", __name__)
 
@@ -44,14 +44,14 @@ PROBE_WAIT_S = 0.5
 
 
 def _database_probe() -> dict:
-    services = context.services()
+    services = http.services()
     with services.db.connection(timeout=PROBE_WAIT_S) as conn:
         queries.ping(conn)
     return {"pool": services.db.stats()}
 
 
 def _migrations_probe() -> dict:
-    with context.services().db.connection(timeout=PROBE_WAIT_S) as conn:
+    with http.services().db.connection(timeout=PROBE_WAIT_S) as conn:
         pending = migrate.pending(conn)
         applied = len(migrate.applied(conn))
     if pending:
@@ -60,13 +60,13 @@ def _migrations_probe() -> dict:
 
 
 def _engine_probe() -> dict:
-    return {"engine": context.services().engine.ping()}
+    return {"engine": http.services().engine.ping()}
 
 
 def _grpc_probe() -> dict:
-    from ..rpc.server import probe
+    from ..rpc.probe import probe
 
-    bind = context.services().config.grpc.bind
+    bind = http.services().config.grpc.bind
     status = probe(bind)
     if status != "SERVING":
         raise RuntimeError(f"gRPC reports {status}")
@@ -80,7 +80,7 @@ def checks() -> list[dict]:
     migrations = (_check("migrations", _migrations_probe) if database["status"] == "ok" else
                   {"name": "migrations", "status": "error", "latency_ms": 0.0, "error": "database unavailable"})
     results = [database, migrations, _check("native_core", _native_probe), _check("query_engine", _engine_probe)]
-    if context.services().config.grpc.enabled:
+    if http.services().config.grpc.enabled:
         results.append(_check("grpc", _grpc_probe))
     return results
 
@@ -98,7 +98,7 @@ def health():
 
 @blueprint.get("/_admin/doctor")
 def doctor():
-    context.admin_principal()
+    http.admin_principal()
     results = checks()
     status = "ok" if all(c["status"] == "ok" for c in results) else "error"
     return jsonify({"analytics": {"status": status, "version": __version__, "checks": results}})
@@ -106,14 +106,14 @@ def doctor():
 
 @blueprint.get("/_admin/version")
 def version():
-    context.admin_principal()
+    http.admin_principal()
     return jsonify(reactor=__version__, capabilities={"analytics": __version__})
 
 
 @blueprint.get("/_admin/logs")
 def logs():
-    context.admin_principal()
-    config = context.services().config
+    http.admin_principal()
+    config = http.services().config
     args = request.args
     follow = args.get("follow", "0").lower() in ("1", "true", "yes")
     try:

@@ -4,9 +4,10 @@ HS256 tokens are checked against `[auth] jwt_secret`; RS256/ES256 tokens against
 the JWKS file, chosen by `kid` and key type. The algorithm allowed for each key is fixed by the
 key, never taken from the token, so `alg: none` and HS/RS confusion are refused.
 
-Who may act on which project is decided here, by `Principal`, for every transport (HTTP and
-gRPC): a JWT belongs to the org of its `org_id` claim, or to `[auth] default_org` without one, and
-touches only that org's projects; the admin token touches every project.
+What a principal may do is decided here, by `Principal`, for every transport (`access.py` finds
+the project a call names and asks it): a JWT belongs to the org of its `org_id` claim, or to
+`[auth] default_org` without one, and touches only that org's projects; the admin token touches
+every project.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import jwt
 from jwt import PyJWK
 
-from ..errors import AppError, forbidden, unauthenticated
+from ..errors import AppError, unauthenticated
 
 ACTIONS = ("ingest", "query", "erase")
 _TIME_CLAIMS = ("exp", "nbf", "iat")
@@ -159,10 +160,3 @@ class TokenVerifier:
         if self._issuer:
             claims["iss"] = self._issuer
         return jwt.encode(claims, self._secret, algorithm="HS256")
-
-
-def require(principal: Principal | None, action: str, project: dict) -> None:
-    if principal is None:
-        raise unauthenticated()
-    if not principal.can(action, project):
-        raise forbidden(f"this credential may not {action} in project {project['slug']}")

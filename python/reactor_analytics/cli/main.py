@@ -51,7 +51,7 @@ def cmd_engine(args) -> int:
 
     config = config_module.load()
     from ..observability import logging as reactor_logging
-    from ..observability.requests import log_path
+    from ..observability.logging import log_path
 
     reactor_logging.configure(config.tracing.fmt, config.tracing.filter, log_path(config))
     EngineServer(database_url(config), socket_path(config.data_dir),
@@ -61,7 +61,7 @@ def cmd_engine(args) -> int:
 
 def cmd_grpc(args) -> int:
     from ..observability import logging as reactor_logging
-    from ..observability.requests import log_path
+    from ..observability.logging import log_path
     from ..rpc.server import serve_forever
 
     config = config_module.load()

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import psycopg
 import structlog
 
+from ..auth import access
+from ..auth.tokens import Principal
 from ..errors import AppError
 from ..store import queries
 
@@ -50,3 +52,12 @@ def erase(db, engine, project: dict, by: str, user_id: str | None = None,
         # The erasure itself is committed and answered; autovacuum reclaims the space later.
         log.warning("vacuum after erasure failed", project=project["id"], error_type=type(exc).__name__)
     return erased
+
+
+def erase_named(services, principal: Principal, *named: str | None, user_id: str | None = None,
+                anonymous_id: str | None = None) -> Erased:
+    """Erase a person from the project the call names (a header or metadata, and the body, which
+    must agree) if the principal may erase there; HTTP and gRPC both come through here."""
+    with services.db.connection() as conn:
+        project = access.project_for(conn, principal, "erase", *named)
+    return erase(services.db, services.engine, project, principal.subject, user_id, anonymous_id)

@@ -1,7 +1,7 @@
 """The ingest pipeline, one code path for both transports (HTTP and gRPC).
 
-A transport turns its request into an `IngestCall` (HTTP: `from_http`, which also checks the
-media type and honours DNT / Sec-GPC; gRPC: `rpc.service`), then `ingest` runs these steps in
+A transport turns its request into an `IngestCall` (HTTP: `api/ingest.py`, which also checks the
+media type and honours DNT / Sec-GPC; gRPC: `rpc/service.py`), then `ingest` runs these steps in
 order; each either enriches the call or stops it with a typed error, and the list below is the
 whole path from body to durable row:
 
@@ -19,23 +19,15 @@ import time
 from dataclasses import dataclass, field
 
 import psycopg
-from flask import Request
 
 from .. import _native
-from ..api import context
+from ..auth import access
 from ..auth.tokens import Principal
 from ..config import Config
 from ..errors import AppError, invalid, unauthenticated
 from ..governance import quota
 from ..observability import metrics
 from ..store import queries
-from . import client_ip
-
-_MEDIA_TYPES = {"application/json", "text/plain"}
-
-
-class DoNotTrack(Exception):
-    """The client asked not to be tracked: answer 204 and store nothing."""
 
 
 @dataclass
@@ -43,22 +35,6 @@ class IngestResult:
     accepted: int
     rejected: list[dict] = field(default_factory=list)
     stored: int = 0
-
-
-def check_content_type(request: Request) -> None:
-    if request.mimetype not in _MEDIA_TYPES:
-        raise AppError(415, "analytics.unsupported_media_type",
-                       "send application/json (or text/plain, as navigator.sendBeacon does)")
-
-
-def honour_do_not_track(request: Request, config: Config) -> None:
-    if config.analytics.honor_dnt and (request.headers.get("DNT") == "1" or request.headers.get("Sec-GPC") == "1"):
-        raise DoNotTrack()
-
-
-def read_body(request: Request) -> bytes:
-    # MAX_CONTENT_LENGTH makes an oversize body raise 413 here, before anything is parsed.
-    return request.get_data(cache=False)
 
 
 @dataclass(frozen=True)
@@ -73,20 +49,6 @@ class IngestCall:
     user_agent: str | None = None
     accept_language: str | None = None
     deadline: float | None = None  # a time.monotonic() instant (gRPC): past it, nothing is stored
-
-
-def from_http(request: Request, kind: str, config: Config) -> IngestCall:
-    check_content_type(request)
-    honour_do_not_track(request, config)
-    body = read_body(request)
-    key = context.request_key()
-    bearer = context.bearer() if not key else None
-    browser = bool(key) or bearer is None  # a browser's UA and language describe its visitor
-    return IngestCall(
-        kind=kind, body=body, key=key, bearer=bearer, project_header=request.headers.get("X-Reactor-Project"),
-        ip=client_ip.of(request, config.analytics.trust_proxy),
-        user_agent=request.headers.get("User-Agent") if browser else None,
-        accept_language=request.headers.get("Accept-Language") if browser else None)
 
 
 def parse_natively(call: IngestCall, config: Config):
@@ -110,7 +72,7 @@ def authenticate(conn, verifier, call: IngestCall, parsed) -> tuple[Principal, d
     """A project key wins for browsers; otherwise a JWT bearer with ingest permission."""
     key = call.key or parsed.key
     if key:
-        return context.key_principal(conn, key, parsed.anonymous_ids_array)
+        return access.key_principal(conn, key, parsed.anonymous_ids_array)
     if call.bearer is None:
         raise unauthenticated("send X-Reactor-Project-Key or an Authorization bearer token")
     return verifier.verify(call.bearer), None
@@ -118,10 +80,10 @@ def authenticate(conn, verifier, call: IngestCall, parsed) -> tuple[Principal, d
 
 def resolve_project(conn, call: IngestCall, principal: Principal, key_project: dict | None, parsed) -> dict:
     if key_project is not None:
-        context.check_key_project(key_project, call.project_header, parsed.project_id)
+        access.check_key_project(key_project, call.project_header, parsed.project_id)
         return key_project
-    return context.project_for(conn, principal, "ingest", call.project_header, parsed.project_id,
-                               anonymous_ids_array=parsed.anonymous_ids_array)
+    return access.project_for(conn, principal, "ingest", call.project_header, parsed.project_id,
+                              anonymous_ids_array=parsed.anonymous_ids_array)
 
 
 def check_quota(project: dict, config: Config) -> None:

@@ -12,10 +12,16 @@ from pathlib import Path
 import orjson
 import structlog
 
+from ..config import Config
 from .logstream import LogFile
 
 _LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
            "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def log_path(config: Config) -> Path:
+    """The service's log file, which every process writes and `/_admin/logs` reads."""
+    return Path(config.data_dir) / "logs" / "reactor.jsonl"
 
 
 def _reactor_shape(_, method_name: str, event_dict: dict) -> dict:
@@ -79,3 +85,8 @@ def configure(fmt: str = "json", level_filter: str = "info", log_file: Path | No
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
     )
+
+
+def configure_from(config: Config) -> None:
+    """Logging as `[tracing]` asks, into the service's log file."""
+    configure(config.tracing.fmt, config.tracing.filter, log_path(config), config.tracing.log_file_max_bytes)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from pathlib import Path
 
 import structlog
 from flask import Flask, g, request
@@ -17,13 +16,8 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 log = structlog.get_logger(target="reactor_analytics.http")
 
 
-def log_path(config: Config) -> Path:
-    return Path(config.data_dir) / "logs" / "reactor.jsonl"
-
-
 def install(app: Flask, config: Config) -> None:
-    reactor_logging.configure(config.tracing.fmt, config.tracing.filter, log_path(config),
-                              config.tracing.log_file_max_bytes)
+    reactor_logging.configure_from(config)
 
     @app.before_request
     def start() -> None:

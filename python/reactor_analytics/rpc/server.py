@@ -15,7 +15,10 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from .. import services as services_module
 from ..config import Config
+from ..observability import logging as reactor_logging
+from ..services import Services
 from . import reflection
 from .service import SERVICE, AnalyticsService, register
 
@@ -24,17 +27,15 @@ GRACE_S = 30.0
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
-def build(config: Config, app=None) -> tuple[grpc.Server, health.HealthServicer]:
-    if app is None:
-        from ..app import create_app
-
-        app = create_app(config)
+def build(config: Config, services: Services | None = None) -> tuple[grpc.Server, health.HealthServicer]:
+    """The server over `services` (built from `config` when None); no Flask app is involved."""
+    services = services or services_module.build(config)
     workers = max(4, config.database.pool_max)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
                          maximum_concurrent_rpcs=workers * 8,
                          options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                                   ("grpc.so_reuseport", 1 if config.grpc.workers > 1 else 0)])
-    register(AnalyticsService(app), server)
+    register(AnalyticsService(services), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in (SERVICE, ""):
@@ -46,6 +47,7 @@ def build(config: Config, app=None) -> tuple[grpc.Server, health.HealthServicer]
 
 
 def serve_forever(config: Config) -> None:
+    reactor_logging.configure_from(config)  # as the web workers do, with the log file's size limit
     server, health_servicer = build(config)
     server.start()
     log.info("grpc listening", port=config.grpc.bind.rpartition(":")[2])  # never an address in a log line
@@ -61,13 +63,3 @@ def serve_forever(config: Config) -> None:
     health_servicer.enter_graceful_shutdown()
     server.stop(GRACE_S).wait()
     log.info("grpc stopped")
-
-
-def probe(bind: str, timeout_s: float = 1.0) -> str:
-    """The health status the server reports for the Analytics service (for /health and doctor)."""
-    host, _, port = bind.rpartition(":")
-    target = f"{'127.0.0.1' if host in ('', '0.0.0.0', '[::]', '::') else host}:{port}"
-    with grpc.insecure_channel(target) as channel:
-        answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=SERVICE),
-                                                           timeout=timeout_s)
-    return health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)

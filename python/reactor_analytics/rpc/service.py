@@ -1,9 +1,11 @@
-"""The Analytics servicer: each call becomes the HTTP API's request and runs the same code.
+"""The Analytics servicer: each call becomes the transport-free call the HTTP API makes, and runs
+the same code, with no Flask app in sight.
 
 Ingest builds the JSON body HTTP would receive (properties, context and traits are embedded as
-the caller's JSON bytes, untouched) and runs `pipeline.ingest`; Query runs `api.query.run`;
-Erase runs `governance.erase`. Credentials come from the `authorization` metadata, the project
-from the request or the `x-reactor-project` metadata. A call past its deadline does no work.
+the caller's JSON bytes, untouched) into an `IngestCall` and runs `ingest.pipeline`; Query runs
+`query.service`; Erase runs `governance.erase`. Credentials come from the `authorization`
+metadata, the project from the request or the `x-reactor-project` metadata. A call past its
+deadline does no work.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import grpc
 import orjson
 import structlog
 
-from .. import _native
-from ..api import context as api_context
-from ..api import query as query_api
+from .. import _native, fields
+from ..auth import access
 from ..errors import AppError, invalid, unauthenticated
 from ..governance import erase as erasure
 from ..ingest import pipeline
 from ..observability import metrics
+from ..query import service as query_service
+from ..services import Services
 from .errors import to_status
 from .gen import analytics_pb2, analytics_pb2_grpc
 
@@ -34,7 +37,7 @@ def _metadata(ctx: grpc.ServicerContext) -> dict[str, str]:
 
 
 def _bearer(metadata: dict[str, str]) -> str:
-    token = api_context.bearer_of(metadata.get("authorization", ""))
+    token = access.bearer_of(metadata.get("authorization", ""))
     if token is None:
         raise unauthenticated("send authorization: Bearer <token> metadata")
     return token
@@ -65,7 +68,7 @@ def _body(fields: dict, project: str) -> bytes:
 
 
 def _rpc(kind: str):
-    """Run a handler in the app's context; AppError leaves as a gRPC status, anything else as INTERNAL."""
+    """Run a handler; AppError leaves as a gRPC status, anything else as INTERNAL."""
     def wrap(handler):
         @functools.wraps(handler)
         def call(self, request, ctx: grpc.ServicerContext):
@@ -74,8 +77,7 @@ def _rpc(kind: str):
                 ctx.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the call started")
             status = None
             try:
-                with self.app.app_context():
-                    answer = handler(self, request, ctx, _metadata(ctx))
+                answer = handler(self, request, ctx, _metadata(ctx))
             except AppError as exc:
                 status = to_status(exc)
             except Exception as exc:  # noqa: BLE001 - never a stack trace to the caller
@@ -91,9 +93,8 @@ def _rpc(kind: str):
 
 
 class AnalyticsService(analytics_pb2_grpc.AnalyticsServicer):
-    def __init__(self, app) -> None:
-        self.app = app
-        self.services = app.extensions["reactor"]
+    def __init__(self, services: Services) -> None:
+        self.services = services
 
     def _ingest(self, kind: str, body: bytes, metadata: dict, ctx) -> analytics_pb2.IngestReply:
         remaining = ctx.time_remaining()
@@ -142,7 +143,8 @@ class AnalyticsService(analytics_pb2_grpc.AnalyticsServicer):
             raise invalid("analytics.invalid_request", "query must be a JSON object")
         if request.project:
             body.setdefault("project_id", request.project)
-        data = query_api.run(principal, body, metadata.get("x-reactor-project"), timeout_s=ctx.time_remaining())
+        data = query_service.run(self.services, principal, body, metadata.get("x-reactor-project"),
+                                 timeout_s=ctx.time_remaining())
         return analytics_pb2.QueryReply(kind=data["kind"], rows=orjson.dumps(data["rows"]),
                                         took_ms=data["meta"]["took_ms"], rows_scanned=data["meta"]["rows_scanned"])
 
@@ -153,12 +155,9 @@ class AnalyticsService(analytics_pb2_grpc.AnalyticsServicer):
         if which is None:
             raise invalid("analytics.invalid_request", "name exactly one of user_id or anonymous_id")
         value = getattr(request, which)
-        api_context.string_field({which: value}, which)
-        with self.services.db.connection() as conn:
-            project = api_context.project_for(conn, principal, "erase", metadata.get("x-reactor-project"),
-                                              request.project)
-        erased = erasure.erase(self.services.db, self.services.engine, project, principal.subject,
-                               **{which: value})
+        fields.string_field({which: value}, which)
+        erased = erasure.erase_named(self.services, principal, metadata.get("x-reactor-project"), request.project,
+                                     **{which: value})
         return analytics_pb2.EraseReply(**erased.as_dict())
 
 

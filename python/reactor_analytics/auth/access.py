@@ -1,25 +1,17 @@
-"""Request-scoped helpers shared by the blueprints: services, credentials, JSON answers."""
+"""Who may do what to which project, for every transport: credentials become a `Principal`, and a
+principal gets a project only if it may act on it.
+
+HTTP and gRPC hand in what their request carried (a bearer token, a project key, the project
+named in a header or metadata and in the body); nothing here reads a request itself.
+"""
 
 from __future__ import annotations
 
-import json
-import re
-
-from flask import current_app, request
-
-from ..app import Services
-from ..auth import keys
-from ..auth.tokens import ADMIN, Principal
-from ..errors import AppError, forbidden, invalid, not_found, unauthenticated
+from ..errors import forbidden, invalid, not_found, unauthenticated
+from ..fields import storable
 from ..store import queries
-
-
-def services() -> Services:
-    return current_app.extensions["reactor"]
-
-
-def bearer() -> str | None:
-    return bearer_of(request.headers.get("Authorization", ""))
+from . import keys
+from .tokens import ADMIN, Principal, TokenVerifier
 
 
 def bearer_of(authorization: str) -> str | None:
@@ -32,24 +24,16 @@ def bearer_of(authorization: str) -> str | None:
     return token.strip()
 
 
-def bearer_principal() -> Principal:
-    token = bearer()
+def bearer_principal(verifier: TokenVerifier, token: str | None) -> Principal:
     if token is None:
         raise unauthenticated()
-    return services().verifier.verify(token)
+    return verifier.verify(token)
 
 
-def admin_principal() -> Principal:
-    token = bearer()
-    if token is None or not services().verifier.is_admin_token(token):
+def admin_principal(verifier: TokenVerifier, token: str | None) -> Principal:
+    if token is None or not verifier.is_admin_token(token):
         raise unauthenticated("the admin token is required")
     return ADMIN
-
-
-def request_key() -> str | None:
-    """A project key sent in the header, or in the query string where a browser cannot set headers
-    (`navigator.sendBeacon`, pixels)."""
-    return request.headers.get("X-Reactor-Project-Key") or request.args.get("key") or request.args.get("api_key")
 
 
 def key_principal(conn, key: str, anonymous_ids_array: str = "{}") -> tuple[Principal, dict]:
@@ -62,18 +46,6 @@ def key_principal(conn, key: str, anonymous_ids_array: str = "{}") -> tuple[Prin
     if project is None:
         raise unauthenticated("invalid or revoked project key")
     return Principal(subject=f"key:{key[:keys.SHOWN_PREFIX]}", key_project=project["id"]), project
-
-
-def storable(text: str) -> bool:
-    """Whether PostgreSQL can hold the text: JSON can escape a NUL or a lone UTF-16 surrogate into a
-    Python string, and either would make the query fail (a 500) instead of answering the client."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _project_names(named: tuple) -> set[str]:
@@ -119,55 +91,6 @@ def project_for(conn, principal: Principal, action: str, *named: str | None,
     if project is None or not principal.can(action, project):
         raise forbidden(f"this credential may not {action} in that project")
     return project
-
-
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-def _not_json(constant: str):
-    raise ValueError(f"{constant} is not JSON")  # Python's parser would take NaN and Infinity
-
-
-def json_body(required: bool = True) -> dict:
-    """The request body as a JSON object (admin endpoints; ingest parses in the native core)."""
-    content_type = request.mimetype
-    if content_type not in ("application/json", "text/plain", ""):
-        raise AppError(415, "analytics.unsupported_media_type", "send application/json")
-    raw = request.get_data(cache=True)
-    if not raw:
-        if required:
-            raise invalid("analytics.invalid_json", "the body must be a JSON object")
-        return {}
-    try:
-        value = json.loads(raw, parse_constant=_not_json)
-    except (ValueError, RecursionError):
-        raise invalid("analytics.invalid_json", "the body is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise invalid("analytics.invalid_request", "the body must be a JSON object")
-    if _SURROGATE_ESCAPE.search(raw):
-        try:  # an escaped lone UTF-16 surrogate parses, but no text can hold it
-            json.dumps(value, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise invalid("analytics.invalid_json", "the body holds a lone UTF-16 surrogate") from None
-    return value
-
-
-def reject_unknown(body: dict, allowed: set[str]) -> None:
-    for name in body:
-        if name not in allowed:
-            raise invalid("analytics.invalid_request", f"unknown field {name[:64]!r}", field=name[:64])
-
-
-def string_field(body: dict, name: str, required: bool = True, max_len: int = 200) -> str | None:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise invalid("analytics.invalid_request", f"{name} is required", field=name)
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value) > max_len or not storable(value):
-        raise invalid("analytics.invalid_request", f"{name} must be a non-empty string of at most {max_len} characters",
-                      field=name)
-    return value
 
 
 def project_or_404(conn, principal: Principal, id_or_slug: str) -> dict:

@@ -1,0 +1,81 @@
+"""What the views read from the HTTP request: the app's services, the credentials, the client's
+address and the JSON body. Deciding what the credentials allow is `auth/access.py`'s job."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from flask import current_app, request
+
+from ..auth import access
+from ..auth.tokens import Principal
+from ..errors import AppError, invalid
+from ..services import Services
+
+
+def services() -> Services:
+    return current_app.extensions["reactor"]
+
+
+def bearer() -> str | None:
+    return access.bearer_of(request.headers.get("Authorization", ""))
+
+
+def bearer_principal() -> Principal:
+    return access.bearer_principal(services().verifier, bearer())
+
+
+def admin_principal() -> Principal:
+    return access.admin_principal(services().verifier, bearer())
+
+
+def request_key() -> str | None:
+    """A project key sent in the header, or in the query string where a browser cannot set headers
+    (`navigator.sendBeacon`, pixels)."""
+    return request.headers.get("X-Reactor-Project-Key") or request.args.get("key") or request.args.get("api_key")
+
+
+def project_header() -> str | None:
+    return request.headers.get("X-Reactor-Project")
+
+
+def client_ip() -> str | None:
+    """The client's address, used only transiently (the native core truncates it before storage)."""
+    if services().config.analytics.trust_proxy:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-1]
+    return request.remote_addr
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _not_json(constant: str):
+    raise ValueError(f"{constant} is not JSON")  # Python's parser would take NaN and Infinity
+
+
+def json_body(required: bool = True) -> dict:
+    """The request body as a JSON object (admin endpoints; ingest parses in the native core)."""
+    content_type = request.mimetype
+    if content_type not in ("application/json", "text/plain", ""):
+        raise AppError(415, "analytics.unsupported_media_type", "send application/json")
+    raw = request.get_data(cache=True)
+    if not raw:
+        if required:
+            raise invalid("analytics.invalid_json", "the body must be a JSON object")
+        return {}
+    try:
+        value = json.loads(raw, parse_constant=_not_json)
+    except (ValueError, RecursionError):
+        raise invalid("analytics.invalid_json", "the body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise invalid("analytics.invalid_request", "the body must be a JSON object")
+    if _SURROGATE_ESCAPE.search(raw):
+        try:  # an escaped lone UTF-16 surrogate parses, but no text can hold it
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise invalid("analytics.invalid_json", "the body holds a lone UTF-16 surrogate") from None
+    return value
