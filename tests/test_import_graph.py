@@ -151,21 +151,39 @@ def test_transport_free_modules_import_neither_flask_nor_grpc():
     assert not direct, f"transport-free modules importing Flask or grpc: {direct}"
 
 
-def test_transport_free_modules_reach_neither_flask_nor_grpc_through_our_modules():
-    """What a transport-free module imports of ours is transport-free too, down to the bottom."""
-    reached = {}
-    for name in (m for m in MODULES if _transport_free(m)):
+def _reaching(start: str, frameworks: set[str]) -> list[str]:
+    """For each module under `start`, one chain of imports by which it reaches a framework."""
+    chains = []
+    for name in (m for m in MODULES if m == start or m.startswith(start + ".")):
         trail = {name: [name]}
         todo = [name]
-        while todo:
+        found = None
+        while todo and found is None:
             node = todo.pop()
-            for framework in sorted(_frameworks(IMPORTS[node])):
-                reached.setdefault(_short(name), " -> ".join(_short(m) for m in trail[node]) + f" -> {framework}")
+            hits = sorted(m for m in IMPORTS[node] if m.split(".")[0] in frameworks)
+            if hits:
+                found = " -> ".join(_short(m) for m in trail[node]) + f" -> {hits[0]}"
             for nxt in GRAPH[node]:
                 if nxt not in trail:
                     trail[nxt] = trail[node] + [nxt]
                     todo.append(nxt)
-    assert not reached, "transport-free modules reaching Flask or grpc:\n" + "\n".join(reached.values())
+        if found:
+            chains.append(found)
+    return chains
+
+
+def test_transport_free_modules_reach_neither_flask_nor_grpc_through_our_modules():
+    """What a transport-free module imports of ours is transport-free too, down to the bottom."""
+    reached = [chain for part in TRANSPORT_FREE for chain in _reaching(f"{PACKAGE}.{part}", FLASK | GRPC)]
+    assert not reached, "transport-free modules reaching Flask or grpc:\n" + "\n".join(reached)
+
+
+def test_the_grpc_server_reaches_no_flask():
+    """The gRPC side builds the same transport-free calls as the HTTP views and runs them with no
+    Flask app: nothing it imports, of ours or through ours, is Flask, so no call can run in an app
+    context."""
+    reached = _reaching(f"{PACKAGE}.rpc", FLASK)
+    assert not reached, "the gRPC side reaching Flask:\n" + "\n".join(reached)
 
 
 def test_the_graph_sees_imports_inside_functions(tmp_path):
