@@ -99,7 +99,7 @@ def check(body: bytes, kind: str) -> str:
     rows = data.split(b"\n")[:-1]
     assert len(rows) == encoded.accepted and b"\x00" not in data
     for row in rows:
-        fields = dict(zip(_native.COPY_COLUMNS, map(_copy_unescape, row.split(b"\t")), strict=True))
+        fields = dict(zip(_native.EVENT_COLUMNS, map(_copy_unescape, row.split(b"\t")), strict=True))
         assert fields["project_id"] == "p_fuzz"
         assert PG_TIMESTAMP.match(fields["ts"]) and PG_TIMESTAMP.match(fields["received_at"]), fields["ts"]
         assert "1970" <= fields["ts"][:4] <= "9999"

@@ -9,8 +9,11 @@ from typing import Final, Literal
 DeviceType = Literal["desktop", "mobile", "tablet", "bot"]
 RequestKindName = Literal["track", "batch", "identify", "alias"]
 
-#: Staging-table columns in the order of `EncodedBatch.copy_rows`.
-COPY_COLUMNS: Final[tuple[str, ...]]
+#: The columns of `events` that ingest writes, in the order of `EncodedBatch.copy_rows`.
+EVENT_COLUMNS: Final[tuple[str, ...]]
+#: The text columns the query engine holds per row (a slice of `EVENT_COLUMNS`, in order): a
+#: filter or group_by `{"prop": name}` on one of them reads the column before the property.
+HOT_COLUMNS: Final[tuple[str, ...]]
 #: `$` event names that are allowed; any other `$` name is rejected as `system_reserved`.
 SYSTEM_EVENTS: Final[tuple[str, ...]]
 
@@ -26,7 +29,7 @@ class IngestError(ValueError):
 
 class EncodedBatch:
     #: COPY text-format rows (tab separated, ``\\N`` for NULL), one line per accepted event,
-    #: columns as in `COPY_COLUMNS`.
+    #: columns as in `EVENT_COLUMNS`.
     copy_rows: bytes
     accepted: int
     #: Sorted by index: ``{"index": i, "reason": code, "message": text, **extras}``;

@@ -1,5 +1,6 @@
 //! The last steps of ingest: per-project checks (project mismatch, opt-out) and encoding the
-//! accepted events as COPY text rows for the staging table, plus identity links and traits.
+//! accepted events as COPY text rows (the columns of `columns::EVENT_COLUMNS`, in order), plus
+//! identity links and traits.
 
 use std::collections::HashSet;
 
@@ -8,37 +9,6 @@ use crate::enrich::Event;
 use crate::reject::RejectReason;
 use crate::time::write_pg_timestamp;
 use crate::validate::ParsedRequest;
-
-/// Staging-table columns, in COPY order.
-pub const COPY_COLUMNS: &[&str] = &[
-    "project_id",
-    "message_id",
-    "event",
-    "ts",
-    "received_at",
-    "distinct_id",
-    "anonymous_id",
-    "user_id",
-    "session_id",
-    "url",
-    "path",
-    "referrer_host",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "browser",
-    "os",
-    "device_type",
-    "country",
-    "language",
-    "timezone",
-    "ip_prefix",
-    "library",
-    "properties",
-    "context",
-];
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EncodedBatch {
@@ -144,6 +114,7 @@ fn check_opt_out<'e>(ev: &'e Event, opted_out: &OptedOut<'_>) -> Result<&'e Even
     }
 }
 
+/// One COPY row: a field per `columns::EVENT_COLUMNS`, in that order.
 fn write_row(buf: &mut Vec<u8>, ev: &Event, project_id: &str, received_at: &[u8]) {
     let mut w = RowWriter::new(buf);
     w.text(Some(project_id))

@@ -5,6 +5,7 @@
 //! `copy_text` rows). Rejections are the closed set in `reject`. No Python here; `native/py`
 //! only converts.
 
+pub mod columns;
 pub mod copy_text;
 pub mod country;
 mod country_table;
@@ -21,6 +22,7 @@ pub mod url;
 pub mod useragent;
 pub mod validate;
 
-pub use encode::{encode, EncodedBatch, COPY_COLUMNS};
+pub use columns::{EVENT_COLUMNS, HOT_COLUMNS};
+pub use encode::{encode, EncodedBatch};
 pub use reject::{Extra, RejectReason, RequestError};
 pub use validate::{parse_request, Limits, ParsedRequest, RequestInfo, RequestKind};

@@ -4,7 +4,7 @@
 //! overflow and slice bounds are checked, and many more bodies go through in the same time.
 
 use reactor_core::copy_text::decode_row;
-use reactor_core::{encode, parse_request, Limits, RequestInfo, RequestKind, COPY_COLUMNS};
+use reactor_core::{encode, parse_request, Limits, RequestInfo, RequestKind, EVENT_COLUMNS};
 
 const SEEDS: &[(&str, RequestKind)] = &[
     (
@@ -120,7 +120,7 @@ fn check(body: &[u8], kind: RequestKind) -> bool {
     let text = std::str::from_utf8(&enc.copy_rows).expect("COPY rows are UTF-8");
     assert_eq!(text.lines().count(), enc.accepted);
     for line in text.lines() {
-        assert_eq!(decode_row(line).len(), COPY_COLUMNS.len(), "{line}");
+        assert_eq!(decode_row(line).len(), EVENT_COLUMNS.len(), "{line}");
     }
     true
 }

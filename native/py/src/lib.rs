@@ -351,7 +351,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(truncate_ip, m)?)?;
     m.add_function(wrap_pyfunction!(parse_user_agent, m)?)?;
     m.add_function(wrap_pyfunction!(country_for_timezone, m)?)?;
-    m.add("COPY_COLUMNS", PyTuple::new(py, core::COPY_COLUMNS)?)?;
+    m.add("EVENT_COLUMNS", PyTuple::new(py, core::EVENT_COLUMNS)?)?;
+    m.add("HOT_COLUMNS", PyTuple::new(py, core::HOT_COLUMNS)?)?;
     m.add(
         "SYSTEM_EVENTS",
         PyTuple::new(py, core::validate::SYSTEM_EVENTS)?,

@@ -8,23 +8,14 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-# The columns the native core writes, in order (see native/core/src/validate.rs).
-EVENT_COLUMNS = (
-    "project_id, message_id, event, ts, received_at, distinct_id, anonymous_id, user_id, session_id, "
-    "url, path, referrer_host, utm_source, utm_medium, utm_campaign, utm_term, utm_content, "
-    "browser, os, device_type, country, language, timezone, ip_prefix, library, properties, context"
-)
+from .. import _native
 
-# Used only when a batch repeats a stored message_id: created and dropped in that transaction.
-_STAGING = """
-CREATE TEMP TABLE ingest_staging (
-    project_id text, message_id text, event text, ts timestamptz, received_at timestamptz,
-    distinct_id text, anonymous_id text, user_id text, session_id text, url text, path text,
-    referrer_host text, utm_source text, utm_medium text, utm_campaign text, utm_term text,
-    utm_content text, browser text, os text, device_type text, country text, language text,
-    timezone text, ip_prefix text, library text, properties jsonb, context jsonb
-) ON COMMIT DROP
-"""
+# The columns ingest writes, in COPY order: declared once, in the native core (`columns.rs`).
+EVENT_COLUMNS = ", ".join(_native.EVENT_COLUMNS)
+
+# Used only when a batch repeats a stored message_id: created and dropped in that transaction,
+# with the types of the same columns of events.
+_STAGING = f"CREATE TEMP TABLE ingest_staging ON COMMIT DROP AS SELECT {EVENT_COLUMNS} FROM events WITH NO DATA"
 
 
 # --- projects and keys ---------------------------------------------------------------------
@@ -260,9 +251,9 @@ def vacuum_erased(conn) -> None:
 # so the range read is a plain index scan on seq.
 
 _TAIL_COLUMNS = {
-    "events": ("seq, project_id, event, (extract(epoch FROM ts) * 1000000)::bigint, distinct_id, session_id, url, "
-               "path, referrer_host, utm_source, utm_medium, utm_campaign, utm_term, utm_content, browser, os, "
-               "device_type, country, language, timezone, properties::text", "events"),
+    # The layout the engine loads (native/core/src/engine/load.rs): ts as epoch µs, then the hot columns.
+    "events": ("seq, project_id, event, (extract(epoch FROM ts) * 1000000)::bigint, distinct_id, "
+               f"{', '.join(_native.HOT_COLUMNS)}, properties::text", "events"),
     "links": ("seq, project_id, anonymous_id, user_id", "identity_links"),
     "traits": ("seq, project_id, user_id, traits::text", "person_traits"),
 }
@@ -284,9 +275,7 @@ def read_tail(conn, name: str, after: int, missing: list[int], limit: int) -> by
     return b"".join(chunks)
 
 
-_EVENT_ROW = ("event, ts, distinct_id, user_id, anonymous_id, message_id, properties, context, session_id, url, "
-              "path, referrer_host, utm_source, utm_medium, utm_campaign, utm_term, utm_content, browser, os, "
-              "device_type, country, language, timezone, library, seq")
+_EVENT_ROW = f"seq, {EVENT_COLUMNS}"
 
 
 def events_by_seq(conn, project_id: str, seqs: list[int]) -> list[dict]:

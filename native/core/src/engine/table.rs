@@ -5,28 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// Hot columns, in the order `load` receives them.
-pub const HOT_COLUMNS: [&str; 15] = [
-    "session_id",
-    "url",
-    "path",
-    "referrer_host",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "browser",
-    "os",
-    "device_type",
-    "country",
-    "language",
-    "timezone",
-];
-
-pub fn hot_index(name: &str) -> Option<usize> {
-    HOT_COLUMNS.iter().position(|c| *c == name)
-}
+pub use crate::columns::{hot_index, HOT_COLUMNS};
 
 #[derive(Default, Clone)]
 pub struct Interner {

@@ -1,6 +1,7 @@
 use super::*;
+use crate::columns::EVENT_COLUMNS;
 use crate::copy_text::decode_row;
-use crate::encode::{encode, COPY_COLUMNS};
+use crate::encode::encode;
 use serde_json::{json, Value};
 
 const RECEIVED_MS: i64 = 1_700_000_000_000; // 2023-11-14T22:13:20Z
@@ -43,7 +44,7 @@ fn row_of(req: &ParsedRequest) -> Vec<(&'static str, Option<String>)> {
     let text = String::from_utf8(enc.copy_rows).unwrap();
     let lines: Vec<_> = text.lines().collect();
     assert_eq!(lines.len(), 1);
-    COPY_COLUMNS
+    EVENT_COLUMNS
         .iter()
         .copied()
         .zip(decode_row(lines[0]))
