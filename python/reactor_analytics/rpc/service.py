@@ -59,12 +59,12 @@ def _event(e: analytics_pb2.Event) -> dict:
         "context": _json(e.context), "timestamp": e.timestamp, "message_id": e.message_id})}
 
 
-def _body(fields: dict, project: str) -> bytes:
+def _body(body: dict, project: str) -> bytes:
     """The HTTP body of a call; the project may be named twice (request and metadata), and both
     must agree, as over HTTP."""
     if project:
-        fields["project_id"] = project
-    return orjson.dumps(fields)
+        body["project_id"] = project
+    return orjson.dumps(body)
 
 
 def _rpc(kind: str):
