@@ -3,10 +3,11 @@
 It reads only what a client sends: the raw ingest calls (the bodies of `/batch`, `/track`,
 `/identify` and `/alias`, in arrival order, `$identify` / `$alias` events included) and the raw
 body of `POST /analytics/v1/query`. It parses both itself (time ranges, time zones, the
-documented defaults, filters, identity links) and imports nothing of `reactor_analytics` but the
-names of the hot columns (a schema, declared once in the native core): no plan building, no
-stored identity rows. So a bug in how the product builds a plan or stores a
-link shows up as a difference. No cleverness, no columns, no kernels.
+documented defaults, filters, identity links) and imports nothing of `reactor_analytics`: no
+plan building, no stored identity rows, not even the product's list of hot columns (README's
+list is written out here, so a column dropped from or added to the product's shows up too). So
+a bug in how the product builds a plan or stores a link shows up as a difference. No
+cleverness, no columns, no kernels.
 
 The contract: ../shared/SPEC.md "Query", ../shared/reference/query-semantics.md §7 and README
 "Queries", "Semantics" and "Identity".
@@ -20,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from reactor_analytics import _native
-
-HOT = _native.HOT_COLUMNS  # a prop of one of these names reads the column, then the property
+# README "Queries": a prop of one of these names reads the hot column, then the property.
+HOT = ("session_id", "url", "path", "referrer_host", "utm_source", "utm_medium", "utm_campaign", "utm_term",
+       "utm_content", "browser", "os", "device_type", "country", "language", "timezone")
 SESSION_GAP_US = 30 * 60 * 1_000_000
 NONE_KEY = "(none)"
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
