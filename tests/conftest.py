@@ -40,6 +40,16 @@ def database_root(prefix: str = "reactor-test-pg-") -> Path:
     return root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cli_config_home(tmp_path_factory):
+    """The `reactor` CLI reads a credential stored in the user's config directory: the tests and
+    every CLI they run get an empty one of their own, never the developer's."""
+    with pytest.MonkeyPatch.context() as patch:
+        path = tmp_path_factory.mktemp("xdg-config")
+        patch.setenv("XDG_CONFIG_HOME", str(path))
+        yield path
+
+
 @pytest.fixture(scope="session")
 def postgres():
     root = database_root()

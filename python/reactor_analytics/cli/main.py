@@ -1,6 +1,7 @@
 """`reactor`: run the service and administer it.
 
     reactor serve | migrate
+    reactor auth login [--token TOKEN] [--url URL] | auth status | auth logout
     reactor token mint --sub NAME --permission P [--permission P …] [--ttl SECONDS]
     reactor analytics projects create SLUG --name NAME [--retention-days N] | projects list
     reactor analytics projects set PROJECT --retention-days N
@@ -10,6 +11,9 @@
     reactor analytics track --key KEY --event NAME [--properties JSON] [--anonymous-id ID] [--user-id ID]
     reactor doctor | reactor analytics doctor
     reactor logs [--follow] [--since 1h] [--capability analytics] [--level warning]
+
+Commands that call the service use the credential and url `cli/credentials.py` finds (REACTOR_TOKEN,
+then the file `reactor auth login` wrote, then the install's admin token).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import uuid
 
 from .. import config as config_module
 from ..store.embedded import EmbeddedError
+from . import auth
 from .http import CliError, call, events
 
 
@@ -200,12 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_engine)
     sub.add_parser("grpc", help="run the gRPC server (reactor serve starts it)").set_defaults(func=cmd_grpc)
 
+    auth.add_commands(sub)
+
     token = sub.add_parser("token", help="JWTs").add_subparsers(dest="token_command", required=True)
-    mint = token.add_parser("mint", help="mint a JWT with the admin token")
-    mint.add_argument("--sub", required=True)
-    mint.add_argument("--permission", action="append", default=[], help="e.g. analytics:web-prod:query")
+    mint = token.add_parser("mint", help="mint a JWT with the admin token (prints it)")
+    mint.add_argument("--sub", required=True, help="who the token is for, e.g. backend")
+    mint.add_argument("--permission", action="append", default=[],
+                      help="repeatable, e.g. analytics:web-prod:ingest, analytics:web-prod:query")
     mint.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
-    mint.add_argument("--org-id")
+    mint.add_argument("--org-id", help="the org the token is scoped to")
     mint.set_defaults(func=cmd_token_mint)
 
     sub.add_parser("doctor", help="per-part health probes of the running service").set_defaults(func=cmd_doctor)
@@ -216,53 +224,61 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--level", help="minimum level: debug, info, warning, error")
     logs.set_defaults(func=cmd_logs)
 
-    analytics = sub.add_parser("analytics", help="projects, keys, events").add_subparsers(
-        dest="analytics_command", required=True)
-    analytics.add_parser("doctor", help="as `reactor doctor`").set_defaults(func=cmd_doctor)
-    projects = analytics.add_parser("projects").add_subparsers(dest="projects_command", required=True)
-    create = projects.add_parser("create")
-    create.add_argument("slug")
-    create.add_argument("--name")
+    analytics = sub.add_parser(
+        "analytics", help="projects, keys, events, queries, erasure",
+        description="Administer and use the analytics service at REACTOR_URL (else the url `reactor auth login` "
+                    "stored, else the install's [analytics] bind: http://127.0.0.1:8006 by default), with the "
+                    "credential `reactor auth --help` describes.").add_subparsers(
+        dest="analytics_command", required=True, metavar="COMMAND")
+    analytics.add_parser("doctor", help="per-part health probes of the running service (as `reactor doctor`)",
+                         ).set_defaults(func=cmd_doctor)
+    projects = analytics.add_parser("projects", help="create, list and change projects").add_subparsers(
+        dest="projects_command", required=True, metavar="COMMAND")
+    create = projects.add_parser("create", help="create a project (prints it as JSON)")
+    create.add_argument("slug", help="lowercase letters, digits and '-', e.g. web-prod")
+    create.add_argument("--name", help="a display name (default: the slug)")
     create.add_argument("--retention-days", type=int, help="keep events this many days (default 90)")
     create.set_defaults(func=cmd_projects_create)
-    projects.add_parser("list").set_defaults(func=cmd_projects_list)
+    projects.add_parser("list", help="list the projects the credential may see").set_defaults(
+        func=cmd_projects_list)
     update = projects.add_parser("set", help="change a project's settings")
-    update.add_argument("project")
-    update.add_argument("--retention-days", type=int, required=True)
+    update.add_argument("project", help="project id or slug")
+    update.add_argument("--retention-days", type=int, required=True, help="keep events this many days")
     update.set_defaults(func=cmd_projects_set)
 
     erase = analytics.add_parser("erase", help="GDPR erasure: every event, link and trait of one person")
     erase.add_argument("project", help="project id or slug")
     who = erase.add_mutually_exclusive_group(required=True)
-    who.add_argument("--user-id")
-    who.add_argument("--anonymous-id")
+    who.add_argument("--user-id", help="the person's user id")
+    who.add_argument("--anonymous-id", help="the person's anonymous id")
     erase.set_defaults(func=cmd_erase)
 
-    keys = analytics.add_parser("keys").add_subparsers(dest="keys_command", required=True)
-    kcreate = keys.add_parser("create")
-    kcreate.add_argument("project")
-    kcreate.add_argument("--name", required=True)
+    keys = analytics.add_parser("keys", help="create, list and revoke a project's public keys (rapk_…)"
+                                ).add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
+    kcreate = keys.add_parser("create", help="create a public key and print it (shown only this once)")
+    kcreate.add_argument("project", help="project id or slug")
+    kcreate.add_argument("--name", required=True, help="what the key is for, e.g. browser-key")
     kcreate.set_defaults(func=cmd_keys_create)
-    klist = keys.add_parser("list")
-    klist.add_argument("project")
+    klist = keys.add_parser("list", help="list a project's keys (names and prefixes, never the keys)")
+    klist.add_argument("project", help="project id or slug")
     klist.set_defaults(func=cmd_keys_list)
-    krevoke = keys.add_parser("revoke")
-    krevoke.add_argument("project")
-    krevoke.add_argument("key_id")
+    krevoke = keys.add_parser("revoke", help="revoke a key: events sent with it are refused from now on")
+    krevoke.add_argument("project", help="project id or slug")
+    krevoke.add_argument("key_id", help="the key's id, as `keys list` shows it")
     krevoke.set_defaults(func=cmd_keys_revoke)
 
     query = analytics.add_parser("query", help="run a query (JSON file) and print the answer")
     query.add_argument("--project", help="project id or slug (X-Reactor-Project)")
-    query.add_argument("--file", required=True)
+    query.add_argument("--file", required=True, help="the query as JSON, e.g. {\"kind\": \"aggregate\", …}")
     query.set_defaults(func=cmd_query)
 
     track = analytics.add_parser("track", help="send one event")
-    track.add_argument("--key", help="project public key (rapk_…); else REACTOR_TOKEN")
+    track.add_argument("--key", help="project public key (rapk_…); else the CLI's credential (a JWT)")
     track.add_argument("--project", help="project id or slug (with a JWT)")
-    track.add_argument("--event", required=True)
-    track.add_argument("--properties")
-    track.add_argument("--anonymous-id")
-    track.add_argument("--user-id")
+    track.add_argument("--event", required=True, help="the event's name, e.g. signup_completed")
+    track.add_argument("--properties", help="a JSON object, e.g. '{\"plan\":\"pro\"}'")
+    track.add_argument("--anonymous-id", help="default: a fresh cli-… id when no --user-id")
+    track.add_argument("--user-id", help="the user the event is about")
     track.set_defaults(func=cmd_track)
     return parser
 
