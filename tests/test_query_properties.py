@@ -340,6 +340,15 @@ def test_the_reference_imports_nothing_of_the_product():
     assert not {name for name in imported if name.split(".")[0] == "reactor_analytics"}, imported
 
 
+def test_the_reference_reads_the_hot_columns_the_product_declares():
+    """The reference writes README's hot columns out (a prop of one of these names reads the
+    column, then the property); the product declares them once in its native core. A column added
+    or dropped there is a change of the contract: README and the reference change with it."""
+    from reactor_analytics import _native
+
+    assert tuple(ref.HOT) == tuple(_native.HOT_COLUMNS)
+
+
 def event(name: str, offset: int, who: str, plan=None) -> tuple[str, dict]:
     body = {"event": name, ("user_id" if who.startswith("u") else "anonymous_id"): who,
             "timestamp": stamp(BASE + offset, 0)}
