@@ -474,8 +474,6 @@ def test_two_user_ids_linked_stay_two_persons(client, links_first):
     assert [s["count"] for s in rows[0]["steps"]] == [2, 1]
 
 
-@pytest.mark.xfail(strict=True, reason="engine: group_by/breakdown on a hot column keys hot values and property "
-                                       "fallbacks apart, so one value is two groups")
 @pytest.mark.parametrize("kind", ["aggregate", "breakdown", "funnel"])
 def test_a_hot_column_and_its_property_fallback_group_as_one_value(client, kind):
     """A `prop` naming a hot column reads the column and falls back to the property of that name

@@ -99,8 +99,42 @@ def parse_user_agent(ua: str) -> tuple[str | None, str | None, DeviceType | None
 def country_for_timezone(tz: str) -> str | None:
     """ISO 3166-1 alpha-2 country of an IANA timezone (``Europe/Berlin`` → ``DE``), or None."""
 
-class QueryError(Exception):
-    """args: (code, message); code is "invalid" or "timeout"."""
+class QueryError(ValueError):
+    """A query was refused (400) or ran over its row budget (504, ``analytics.query.timeout``).
+
+    ``args == (code, message)``. Codes are README's: ``analytics.query.unknown_kind``,
+    ``unknown_field``, ``invalid_field``, ``invalid_time_range``, ``invalid_duration``,
+    ``range_too_large``, ``invalid_timezone``, ``invalid_filter``, ``unknown_operator``,
+    ``filter_too_complex``, ``invalid_measure``, ``invalid_steps``, ``too_many_buckets``,
+    ``timeout``; ``analytics.invalid_json`` and ``analytics.invalid_request`` for a body that is
+    not a JSON object.
+    """
+
+    code: str
+    message: str
+    #: ``field`` (where the fault is: ``steps[1].event``) when known, and ``limit_days``
+    #: (range_too_large) or ``limit`` (invalid_steps).
+    extra: dict[str, str | int]
+
+class QueryPlan:
+    """A query body read and validated for one project (`plan_query`), ready to run."""
+
+    kind: Literal["events", "aggregate", "funnel", "retention", "breakdown", "path"]
+    project_id: str
+
+def plan_query(
+    body: bytes,
+    project_id: str,
+    *,
+    now_us: int,
+    events_max_days: int,
+    max_days: int,
+    max_rows_scanned: int,
+) -> QueryPlan:
+    """Read and validate a query body (SPEC "Query") for `project_id`, which the caller has
+    authorised (the body's own ``project_id`` is not read). The time range is resolved against
+    `now_us`; `events` queries cover at most `events_max_days`, others `max_days`;
+    `max_rows_scanned` (0 = none) is the row budget. Raises `QueryError`; releases the GIL."""
 
 class Engine:
     """The query engine's columnar store of every project's events (one per engine process)."""
@@ -116,7 +150,8 @@ class Engine:
         """Retention: forget rows older than `cutoff_us` (epoch µs)."""
     def mentions(self, project_id: str, needle: str) -> bool:
         """Whether anything the project holds contains `needle`."""
-    def execute(self, plan_json: str) -> str:
-        """Run a plan (JSON) and answer JSON; raises QueryError."""
+    def execute(self, plan: QueryPlan) -> tuple[bytes, int]:
+        """Run a plan: (its rows as a JSON array, the rows of the range it examined). Raises
+        `QueryError` ``analytics.query.timeout`` over the plan's row budget."""
     def stats(self) -> dict[str, int]:
         """{"projects", "rows", "bytes"}."""

@@ -1,9 +1,12 @@
-//! Reactor Analytics core: the ingest path from HTTP body to COPY rows, in plain Rust.
+//! Reactor Analytics core: the ingest path from HTTP body to COPY rows, and the query engine,
+//! in plain Rust.
 //!
-//! `validate::parse_request` (one-pass lazy parse in `json`, per-event validation,
+//! Ingest: `validate::parse_request` (one-pass lazy parse in `json`, per-event validation,
 //! `enrich::normalise` into hot columns) → `encode::encode` (project and opt-out checks,
-//! `copy_text` rows). Rejections are the closed set in `reject`. No Python here; `native/py`
-//! only converts.
+//! `copy_text` rows of `columns::EVENT_COLUMNS`). Rejections are the closed set in `reject`.
+//! Queries: `engine::Plan::new` reads and validates a query body, `engine::execute` runs it over
+//! the columns `engine` holds with the kernels of `query`; refusals are the closed set in
+//! `engine::error`. No Python here; `native/py` only converts.
 
 pub mod columns;
 pub mod copy_text;

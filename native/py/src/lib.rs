@@ -12,7 +12,7 @@ create_exception!(
     reactor_analytics._native,
     QueryError,
     PyValueError,
-    "A query could not run. args = (code, message); code is \"invalid\" or \"timeout\"."
+    "A query was refused or ran over its budget. args = (code, message); also .code, .message and .extra."
 );
 
 create_exception!(
@@ -30,6 +30,73 @@ fn ingest_error(py: Python<'_>, e: RequestError) -> PyErr {
     let _ = value.setattr("code", code);
     let _ = value.setattr("message", message);
     err
+}
+
+fn query_error(py: Python<'_>, e: core::engine::QueryError) -> PyErr {
+    let (code, message) = (e.code.as_str(), e.message.clone());
+    let err = QueryError::new_err((code, message.clone()));
+    let value = err.value(py);
+    let extra = PyDict::new(py);
+    for (k, v) in e.extras() {
+        // A dict of str keys and str/int values: these cannot fail.
+        let _ = match v {
+            Extra::Str(s) => extra.set_item(k, s),
+            Extra::Int(i) => extra.set_item(k, i),
+        };
+    }
+    let _ = value.setattr("code", code);
+    let _ = value.setattr("message", message);
+    let _ = value.setattr("extra", extra);
+    err
+}
+
+/// A query body read and validated for one project, ready for `Engine.execute`.
+#[pyclass(module = "reactor_analytics._native", name = "QueryPlan", frozen)]
+struct QueryPlan {
+    inner: core::engine::Plan,
+}
+
+#[pymethods]
+impl QueryPlan {
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.inner.kind.name()
+    }
+
+    #[getter]
+    fn project_id(&self) -> &str {
+        &self.inner.project
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "QueryPlan(kind={:?}, project_id={:?})",
+            self.inner.kind.name(),
+            self.inner.project
+        )
+    }
+}
+
+/// Read and validate a query body (see `_native.pyi`).
+#[pyfunction]
+#[pyo3(signature = (body, project_id, *, now_us, events_max_days, max_days, max_rows_scanned))]
+fn plan_query(
+    py: Python<'_>,
+    body: &[u8],
+    project_id: &str,
+    now_us: i64,
+    events_max_days: u32,
+    max_days: u32,
+    max_rows_scanned: u64,
+) -> PyResult<QueryPlan> {
+    let limits = core::engine::Limits {
+        events_max_days,
+        max_days,
+        max_rows_scanned,
+    };
+    py.detach(|| core::engine::Plan::new(body, project_id, now_us, &limits))
+        .map(|inner| QueryPlan { inner })
+        .map_err(|e| query_error(py, e))
 }
 
 /// A request body that was understood; `encode` turns it into COPY rows for one project.
@@ -242,18 +309,23 @@ impl Engine {
         py.detach(|| self.store.read().unwrap().mentions(project_id, needle))
     }
 
-    /// Run a plan (JSON) and answer JSON; raises QueryError.
-    fn execute(&self, py: Python<'_>, plan_json: &str) -> PyResult<String> {
-        let result = py.detach(|| {
-            let plan: core::engine::plan::Plan =
-                serde_json::from_str(plan_json).map_err(|e| core::engine::exec::ExecError {
-                    code: "invalid",
-                    message: e.to_string(),
-                })?;
+    /// Run a plan: (rows as a JSON array, rows scanned); raises QueryError.
+    fn execute<'py>(
+        &self,
+        py: Python<'py>,
+        plan: &QueryPlan,
+    ) -> PyResult<(Bound<'py, PyBytes>, u64)> {
+        let answer = py.detach(|| {
             let store = self.store.read().unwrap();
-            core::engine::execute(&store, &plan).map(|v| v.to_string())
+            core::engine::execute(&store, &plan.inner).map(|a| {
+                (
+                    serde_json::to_vec(&a.rows).unwrap_or_default(),
+                    a.rows_scanned,
+                )
+            })
         });
-        result.map_err(|e| QueryError::new_err((e.code, e.message)))
+        let (rows, scanned) = answer.map_err(|e| query_error(py, e))?;
+        Ok((PyBytes::new(py, &rows), scanned))
     }
 
     /// {"projects", "rows", "bytes"}: what the engine holds.
@@ -344,9 +416,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("IngestError", py.get_type::<IngestError>())?;
     m.add("QueryError", py.get_type::<QueryError>())?;
     m.add_class::<Engine>()?;
+    m.add_class::<QueryPlan>()?;
     m.add_class::<ParsedRequest>()?;
     m.add_class::<EncodedBatch>()?;
     m.add_function(wrap_pyfunction!(parse_request, m)?)?;
+    m.add_function(wrap_pyfunction!(plan_query, m)?)?;
     m.add_function(wrap_pyfunction!(batch_body_from_proto, m)?)?;
     m.add_function(wrap_pyfunction!(truncate_ip, m)?)?;
     m.add_function(wrap_pyfunction!(parse_user_agent, m)?)?;

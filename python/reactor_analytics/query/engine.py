@@ -3,8 +3,12 @@
 One engine process per install holds the columnar copy of every project's events (Rust,
 `_native.Engine`), so memory is spent once, not once per gunicorn worker. It tails PostgreSQL,
 the system of record, by `seq`: before every query it reads what was committed since, so an
-acknowledged event is counted by the next query. Workers send plans over a Unix socket as
-length-prefixed JSON frames and get JSON answers.
+acknowledged event is counted by the next query.
+
+Workers reach it over a Unix socket. A message, either way, is two length-prefixed frames: a small
+JSON header (the operation and its arguments, or the answer's status) and a payload of bytes that
+passes through untouched: a query's body as the client sent it, which only the native core reads
+and validates, and the answer's rows as the native core wrote them.
 """
 
 from __future__ import annotations
@@ -47,9 +51,11 @@ TAIL_CONNECTION_OPTIONS = ("-c jit=off -c max_parallel_workers_per_gather=0 "
                            "-c enable_seqscan=off -c enable_bitmapscan=off -c enable_sort=off")
 
 
-def _send(sock: socket.socket, payload: dict) -> None:
-    data = json.dumps(payload, separators=(",", ":")).encode()
-    sock.sendall(_FRAME.pack(len(data)) + data)
+def _send(sock: socket.socket, header: dict, payload: bytes = b"") -> None:
+    head = json.dumps(header, separators=(",", ":")).encode()
+    sock.sendall(_FRAME.pack(len(head)) + head + _FRAME.pack(len(payload)))
+    if payload:
+        sock.sendall(payload)
 
 
 def _recv_exact(sock: socket.socket, size: int) -> bytes:
@@ -63,11 +69,20 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def _recv(sock: socket.socket) -> dict:
+def _recv_frame(sock: socket.socket) -> bytes:
     (size,) = _FRAME.unpack(_recv_exact(sock, _FRAME.size))
     if size > MAX_FRAME:
         raise ConnectionError("frame too large")
-    return json.loads(_recv_exact(sock, size))
+    return _recv_exact(sock, size)
+
+
+def _recv(sock: socket.socket) -> tuple[dict, bytes]:
+    """A message: its header and its payload."""
+    header = json.loads(_recv_frame(sock))
+    return header, _recv_frame(sock)
+
+
+_UNAVAILABLE = {"ok": False, "code": "unavailable", "message": "the database is unavailable"}
 
 
 class EngineServer:
@@ -108,20 +123,32 @@ class EngineServer:
             self.last_sync = time.monotonic()
             return total
 
-    def handle(self, request: dict) -> dict:
+    def query(self, request: dict, body: bytes) -> tuple[dict, bytes]:
+        """Read and validate the body (before anything else, so a bad query is refused even while
+        the database is down), read what was committed since the last read, run the plan."""
+        try:
+            plan = _native.plan_query(body, request["project"], now_us=request["now_us"], **request["limits"])
+            self.sync()
+            rows, scanned = self.engine.execute(plan)
+        except _native.QueryError as exc:
+            return {"ok": False, "code": exc.code, "message": exc.message, "extra": exc.extra}, b""
+        except ConnectionError:
+            return _UNAVAILABLE, b""
+        return {"ok": True, "kind": plan.kind, "rows_scanned": scanned}, rows
+
+    def handle(self, request: dict, payload: bytes = b"") -> tuple[dict, bytes]:
         op = request.get("op")
         if op == "ping":
-            return {"ok": True, "stats": self.engine.stats()}
+            return {"ok": True, "stats": self.engine.stats()}, b""
+        if op == "query":
+            return self.query(request, payload)
         try:
             self.sync()
         except ConnectionError:
-            return {"ok": False, "code": "unavailable", "message": "the database is unavailable"}
-        if op == "query":
-            try:
-                result = self.engine.execute(json.dumps(request["plan"]))
-            except _native.QueryError as exc:
-                return {"ok": False, "code": exc.args[0], "message": exc.args[1]}
-            return {"ok": True, "result": json.loads(result)}
+            return _UNAVAILABLE, b""
+        return self._manage(op, request), b""
+
+    def _manage(self, op: str | None, request: dict) -> dict:
         if op == "erase":
             rows, ids = self.engine.erase_person(request["project"], request["ids"], request["seqs"])
             return {"ok": True, "rows": rows, "ids": ids}
@@ -139,8 +166,7 @@ class EngineServer:
         class Handler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
                 try:
-                    request = _recv(self.request)
-                    _send(self.request, server_self.handle(request))
+                    _send(self.request, *server_self.handle(*_recv(self.request)))
                 except (ConnectionError, ValueError, OSError):
                     return
 
@@ -184,13 +210,13 @@ class EngineClient:
         self.socket_path = socket_path
         self.timeout_s = timeout_s
 
-    def call(self, request: dict, timeout_s: float | None = None) -> dict:
+    def _exchange(self, request: dict, payload: bytes, timeout_s: float | None) -> tuple[dict, bytes]:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(timeout_s or self.timeout_s)
         try:
             sock.connect(str(self.socket_path))
-            _send(sock, request)
-            answer = _recv(sock)
+            _send(sock, request, payload)
+            answer, rows = _recv(sock)
         except socket.timeout:
             raise AppError(504, "analytics.query.timeout", "the query ran over its time budget") from None
         except (ConnectionError, FileNotFoundError, OSError):
@@ -198,22 +224,39 @@ class EngineClient:
         finally:
             sock.close()
         if not answer.get("ok"):
-            code = answer.get("code")
-            if code == "timeout":
-                raise AppError(504, "analytics.query.timeout", answer.get("message", "query over budget"))
-            if code == "unavailable":
-                raise unavailable()
-            raise AppError(400, "analytics.query.invalid", answer.get("message", "invalid query"))
-        return answer
+            raise _refusal(answer)
+        return answer, rows
 
-    def query(self, plan: dict, timeout_s: float | None = None) -> dict:
-        """Run a plan; `timeout_s` (a caller's deadline) shortens the configured budget."""
+    def call(self, request: dict, timeout_s: float | None = None) -> dict:
+        """An operation other than a query (ping, erase, mentions, retention, sync): its answer."""
+        return self._exchange(request, b"", timeout_s)[0]
+
+    def query(self, body: bytes, project_id: str, now_us: int, limits: dict[str, int],
+              timeout_s: float | None = None) -> tuple[str, bytes, int]:
+        """Run a query body (JSON bytes, as the client sent them) on `project_id`: (kind, rows as a
+        JSON array, rows scanned). `limits` are `_native.plan_query`'s; `timeout_s` (a caller's
+        deadline) shortens the configured budget."""
         if timeout_s is not None:
             timeout_s = max(0.001, min(timeout_s, self.timeout_s))
-        return self.call({"op": "query", "plan": plan}, timeout_s)["result"]
+        request = {"op": "query", "project": project_id, "now_us": now_us, "limits": limits}
+        answer, rows = self._exchange(request, body, timeout_s)
+        return answer["kind"], rows, answer["rows_scanned"]
 
     def ping(self) -> dict:
         return self.call({"op": "ping"}, timeout_s=2.0)["stats"]
+
+
+def _refusal(answer: dict) -> AppError:
+    """The error of an engine's refusal: a query's code as the native core gave it (400, or 504 for
+    a query over its row budget), 503 while the database is down."""
+    code, message = answer.get("code"), answer.get("message", "invalid query")
+    if code == "unavailable":
+        return unavailable()
+    if code == "analytics.query.timeout":
+        return AppError(504, code, message)
+    if isinstance(code, str) and code.startswith("analytics."):
+        return AppError(400, code, message, **answer.get("extra", {}))
+    return AppError(400, "analytics.query.invalid", message)
 
 
 def socket_path(data_dir: str) -> Path:

@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
-
-use super::plan::{Cond, Filter, NamedCond};
+use super::plan::{Cond, Filter, Named, Scalar};
 use super::table::{hot_index, Interner, Project, PropColumn, TraitColumn};
 
 pub enum Compiled {
@@ -19,18 +17,6 @@ pub enum Compiled {
     Trait(Arc<TraitColumn>, Vec<bool>),
 }
 
-#[derive(Debug)]
-pub struct FilterError(pub String);
-
-fn value_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
 fn label_number(label: &str) -> f64 {
     label
         .trim()
@@ -40,113 +26,85 @@ fn label_number(label: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn scalar_matches(label: &str, value: &Value) -> bool {
+/// A label equals a number when it parses to it or spells it as JSON does; text and booleans
+/// (`true`/`false`) by their text.
+fn scalar_matches(label: &str, value: &Scalar) -> bool {
     match value {
-        Value::Number(n) => {
-            label_number(label) == n.as_f64().unwrap_or(f64::NAN)
-                || value_text(value).as_deref() == Some(label)
+        Scalar::Text(text) => text == label,
+        Scalar::Bool(b) => label == if *b { "true" } else { "false" },
+        Scalar::Number(n) => {
+            label_number(label) == n.as_f64().unwrap_or(f64::NAN) || n.to_string() == label
         }
-        other => value_text(other).as_deref() == Some(label),
     }
 }
 
-/// Which label codes of `labels` satisfy `op value`; code 0 (absent) never does, so `neq` and
+/// Which label codes of `labels` satisfy `cond`; code 0 (absent) never does, so `neq` and
 /// `not` accept absent values.
-pub fn accept(labels: &Interner, op: &str, value: &Value) -> Result<Vec<bool>, FilterError> {
-    let n = labels.len();
-    let mut out = vec![false; n];
-    let numeric = |cmp: fn(f64, f64) -> bool| -> Result<Vec<bool>, FilterError> {
-        let target = value
-            .as_f64()
-            .ok_or_else(|| FilterError(format!("{op} needs a number")))?;
-        let mut out = vec![false; n];
+pub fn accept(labels: &Interner, cond: &Cond) -> Vec<bool> {
+    let each = |test: &dyn Fn(&str) -> bool| -> Vec<bool> {
+        let mut out = vec![false; labels.len()];
         for (code, slot) in out.iter_mut().enumerate().skip(1) {
-            let number = label_number(labels.resolve(code as u32));
-            *slot = !number.is_nan() && cmp(number, target);
+            *slot = test(labels.resolve(code as u32));
         }
-        Ok(out)
+        out
     };
-    match op {
-        "eq" | "neq" => {
-            for (code, slot) in out.iter_mut().enumerate().skip(1) {
-                *slot = scalar_matches(labels.resolve(code as u32), value);
-            }
-            if op == "neq" {
-                for slot in out.iter_mut() {
-                    *slot = !*slot;
-                }
-            }
-        }
-        "in" => {
-            let options = value
-                .as_array()
-                .ok_or_else(|| FilterError("in needs a list".into()))?;
-            for (code, slot) in out.iter_mut().enumerate().skip(1) {
-                let label = labels.resolve(code as u32);
-                *slot = options.iter().any(|v| scalar_matches(label, v));
-            }
-        }
-        "gt" => return numeric(|a, b| a > b),
-        "gte" => return numeric(|a, b| a >= b),
-        "lt" => return numeric(|a, b| a < b),
-        "lte" => return numeric(|a, b| a <= b),
-        "contains" => {
-            let needle = value
-                .as_str()
-                .ok_or_else(|| FilterError("contains needs a string".into()))?;
-            for (code, slot) in out.iter_mut().enumerate().skip(1) {
-                *slot = labels.resolve(code as u32).contains(needle);
-            }
-        }
-        "exists" => {
-            let wanted = value.as_bool().unwrap_or(true);
+    let numeric = |target: f64, cmp: fn(f64, f64) -> bool| {
+        each(&|label| {
+            let number = label_number(label);
+            !number.is_nan() && cmp(number, target)
+        })
+    };
+    match cond {
+        Cond::Eq(value) => each(&|label| scalar_matches(label, value)),
+        Cond::Neq(value) => {
+            let mut out = each(&|label| scalar_matches(label, value));
             for slot in out.iter_mut() {
-                *slot = wanted;
+                *slot = !*slot;
             }
-            out[0] = !wanted;
+            out
         }
-        other => return Err(FilterError(format!("unknown operator {other}"))),
+        Cond::In(options) => each(&|label| options.0.iter().any(|v| scalar_matches(label, v))),
+        Cond::Gt(target) => numeric(*target, |a, b| a > b),
+        Cond::Gte(target) => numeric(*target, |a, b| a >= b),
+        Cond::Lt(target) => numeric(*target, |a, b| a < b),
+        Cond::Lte(target) => numeric(*target, |a, b| a <= b),
+        Cond::Contains(needle) => each(&|label| label.contains(needle.as_str())),
+        Cond::Exists(wanted) => {
+            let mut out = vec![*wanted; labels.len()];
+            out[0] = !*wanted;
+            out
+        }
     }
-    Ok(out)
-}
-
-pub fn compile(filter: &Filter, project: &Project) -> Result<Compiled, FilterError> {
-    Ok(match filter {
-        Filter::All(items) => Compiled::All(
-            items
-                .iter()
-                .map(|f| compile(f, project))
-                .collect::<Result<_, _>>()?,
-        ),
-        Filter::Any(items) => Compiled::Any(
-            items
-                .iter()
-                .map(|f| compile(f, project))
-                .collect::<Result<_, _>>()?,
-        ),
-        Filter::Not(inner) => Compiled::Not(Box::new(compile(inner, project)?)),
-        Filter::Event(Cond { op, value }) => Compiled::Event(accept(&project.strings, op, value)?),
-        Filter::Prop(NamedCond { name, op, value }) => match hot_index(name) {
-            Some(i) => {
-                let prop = project.prop_column(name);
-                let prop_accept = accept(&prop.labels, op, value)?;
-                Compiled::HotOrProp(i, accept(&project.strings, op, value)?, prop, prop_accept)
-            }
-            None => {
-                let prop = project.prop_column(name);
-                let table = accept(&prop.labels, op, value)?;
-                Compiled::Prop(prop, table)
-            }
-        },
-        Filter::Trait(NamedCond { name, op, value }) => {
-            let column = project.trait_column(name);
-            let table = accept(&column.labels, op, value)?;
-            Compiled::Trait(column, table)
-        }
-    })
 }
 
 impl Compiled {
+    /// `filter` against the project's columns (a property or trait named by the filter is
+    /// extracted on first use).
+    pub fn new(filter: &Filter, project: &Project) -> Compiled {
+        let all = |items: &[Filter]| items.iter().map(|f| Compiled::new(f, project)).collect();
+        match filter {
+            Filter::All(items) => Compiled::All(all(items)),
+            Filter::Any(items) => Compiled::Any(all(items)),
+            Filter::Not(inner) => Compiled::Not(Box::new(Compiled::new(inner, project))),
+            Filter::Event(cond) => Compiled::Event(accept(&project.strings, cond)),
+            Filter::Prop(Named { name, cond }) => {
+                let prop = project.prop_column(name.as_str());
+                let prop_accept = accept(&prop.labels, cond);
+                match hot_index(name.as_str()) {
+                    Some(i) => {
+                        Compiled::HotOrProp(i, accept(&project.strings, cond), prop, prop_accept)
+                    }
+                    None => Compiled::Prop(prop, prop_accept),
+                }
+            }
+            Filter::Trait(Named { name, cond }) => {
+                let column = project.trait_column(name.as_str());
+                let table = accept(&column.labels, cond);
+                Compiled::Trait(column, table)
+            }
+        }
+    }
+
     pub fn matches(&self, project: &Project, row: usize) -> bool {
         match self {
             Compiled::All(items) => items.iter().all(|c| c.matches(project, row)),
@@ -173,7 +131,7 @@ impl Compiled {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::engine::plan::filter::Values;
 
     fn labels(values: &[&str]) -> Interner {
         let mut i = Interner::new();
@@ -183,32 +141,39 @@ mod tests {
         i
     }
 
+    fn text(s: &str) -> Scalar {
+        Scalar::Text(s.into())
+    }
+
     #[test]
     fn operators_over_labels() {
-        let l = labels(&["pro", "free", "3", "10.5", "abc"]);
+        let l = labels(&["pro", "free", "3", "10.5", "abc", "true"]);
+        let f = false;
+        let t = true;
         assert_eq!(
-            accept(&l, "eq", &json!("pro")).unwrap(),
-            vec![false, true, false, false, false, false]
+            accept(&l, &Cond::Eq(text("pro"))),
+            vec![f, t, f, f, f, f, f]
         );
         assert_eq!(
-            accept(&l, "neq", &json!("pro")).unwrap(),
-            vec![true, false, true, true, true, true]
+            accept(&l, &Cond::Neq(text("pro"))),
+            vec![t, f, t, t, t, t, t]
         );
-        assert_eq!(accept(&l, "eq", &json!(3.0)).unwrap()[3], true);
+        assert!(
+            accept(
+                &l,
+                &Cond::Eq(Scalar::Number(serde_json::Number::from_f64(3.0).unwrap()))
+            )[3]
+        );
+        assert!(accept(&l, &Cond::Eq(Scalar::Bool(true)))[6]);
+        assert_eq!(accept(&l, &Cond::Gt(5.0)), vec![f, f, f, f, t, f, f]);
+        assert_eq!(accept(&l, &Cond::Lte(3.0)), vec![f, f, f, t, f, f, f]);
+        let options = Values(vec![text("free"), Scalar::Number(3.into())]);
+        assert_eq!(accept(&l, &Cond::In(options)), vec![f, f, t, t, f, f, f]);
         assert_eq!(
-            accept(&l, "gt", &json!(5)).unwrap(),
-            vec![false, false, false, false, true, false]
+            accept(&l, &Cond::Contains("b".into())),
+            vec![f, f, f, f, f, t, f]
         );
-        assert_eq!(
-            accept(&l, "in", &json!(["free", 3])).unwrap(),
-            vec![false, false, true, true, false, false]
-        );
-        assert_eq!(
-            accept(&l, "contains", &json!("b")).unwrap(),
-            vec![false, false, false, false, false, true]
-        );
-        assert_eq!(accept(&l, "exists", &json!(true)).unwrap()[0], false);
-        assert!(accept(&l, "like", &json!("x")).is_err());
-        assert!(accept(&l, "gt", &json!("x")).is_err());
+        assert_eq!(accept(&l, &Cond::Exists(true)), vec![f, t, t, t, t, t, t]);
+        assert_eq!(accept(&l, &Cond::Exists(false)), vec![t, f, f, f, f, f, f]);
     }
 }

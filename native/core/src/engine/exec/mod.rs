@@ -1,0 +1,249 @@
+//! Running a plan: choose rows (project, time range, filter), resolve persons, and hand columns
+//! to the scan kernels of `crate::query`, one module per kind. Answers are JSON rows in the
+//! shapes the README documents.
+
+mod aggregate;
+mod breakdown;
+mod events;
+mod funnel;
+mod groups;
+mod path;
+mod retention;
+#[cfg(test)]
+mod testing;
+
+use chrono::TimeZone;
+use serde_json::{json, Value};
+
+use super::error::{Code, QueryError};
+use super::filter::Compiled;
+use super::plan::{Filter, Kind, Plan};
+use super::table::{Project, Store};
+use crate::query::timebucket::{Tz, Unit};
+
+/// A person's events split into sessions at this much inactivity (paths).
+pub const SESSION_GAP_US: i64 = 30 * 60 * 1_000_000;
+/// The key of rows without the property (breakdown).
+const NONE_KEY: &str = "(none)";
+
+/// A query's answer: the rows of its kind, and how many rows of the range it examined.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub kind: &'static str,
+    pub rows: Value,
+    pub rows_scanned: u64,
+}
+
+pub fn execute(store: &Store, plan: &Plan) -> Result<Answer, QueryError> {
+    let empty = Project::default();
+    let project = store.projects.get(&plan.project).unwrap_or(&empty);
+    let scan = Scan {
+        project,
+        from_us: plan.from_us,
+        to_us: plan.to_us,
+        now_us: plan.now_us,
+        tz: plan.tz,
+        filter: plan.filter.as_ref().map(|f| Compiled::new(f, project)),
+        max_rows: plan.max_rows_scanned,
+    };
+    let (rows, rows_scanned) = match &plan.kind {
+        Kind::Events(q) => events::run(&scan, q)?,
+        Kind::Aggregate(q) => aggregate::run(&scan, q)?,
+        Kind::Breakdown(q) => breakdown::run(&scan, q)?,
+        Kind::Funnel(q) => funnel::run(&scan, q)?,
+        Kind::Retention(q) => retention::run(&scan, q)?,
+        Kind::Path(q) => path::run(&scan, q)?,
+    };
+    Ok(Answer {
+        kind: plan.kind.name(),
+        rows,
+        rows_scanned,
+    })
+}
+
+/// One query's view of one project: its range, time zone, compiled filter and row budget.
+struct Scan<'p> {
+    project: &'p Project,
+    from_us: i64,
+    to_us: i64,
+    now_us: i64,
+    tz: Tz,
+    filter: Option<Compiled>,
+    /// A query examining more rows answers `timeout`; 0 = no limit.
+    max_rows: u64,
+}
+
+impl Scan<'_> {
+    /// Rows in `[lo, hi)` passing the filter, and how many rows of that range were examined.
+    fn select(&self, lo: i64, hi: i64) -> Result<(Vec<u32>, u64), QueryError> {
+        let project = self.project;
+        let mut in_range = 0u64;
+        let mut out = Vec::new();
+        for row in 0..project.len() {
+            let ts = project.ts[row];
+            if ts < lo || ts >= hi {
+                continue;
+            }
+            in_range += 1;
+            if self.filter.as_ref().is_none_or(|f| f.matches(project, row)) {
+                out.push(row as u32);
+            }
+        }
+        if self.max_rows > 0 && in_range > self.max_rows {
+            return Err(QueryError::new(
+                Code::Timeout,
+                format!(
+                    "the query would scan {in_range} rows, over the budget of {}",
+                    self.max_rows
+                ),
+            ));
+        }
+        Ok((out, in_range))
+    }
+
+    /// The rows of the query's own range.
+    fn select_range(&self) -> Result<(Vec<u32>, u64), QueryError> {
+        self.select(self.from_us, self.to_us)
+    }
+
+    fn compile(&self, filter: &Filter) -> Compiled {
+        Compiled::new(filter, self.project)
+    }
+
+    /// The person (dense id code) a row belongs to, links resolved.
+    fn person(&self, row: usize) -> u32 {
+        self.project.person_of[self.project.distinct[row] as usize]
+    }
+
+    fn persons(&self, rows: &[u32]) -> Vec<u32> {
+        rows.iter().map(|&r| self.person(r as usize)).collect()
+    }
+
+    fn times(&self, rows: &[u32]) -> Vec<i64> {
+        rows.iter().map(|&r| self.project.ts[r as usize]).collect()
+    }
+
+    /// Rows (each with a payload that travels along) in (person, time, arrival) order. Compact
+    /// keys are sorted rather than chasing three columns per comparison.
+    fn sort_by_person_time<T: Copy + Ord>(
+        &self,
+        rows: impl Iterator<Item = (u32, T)>,
+    ) -> Vec<(u32, T)> {
+        let mut keys: Vec<(u32, i64, u32, T)> = rows
+            .map(|(r, t)| (self.person(r as usize), self.project.ts[r as usize], r, t))
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter().map(|(_, _, r, t)| (r, t)).collect()
+    }
+
+    /// An instant in the query's time zone, RFC 3339.
+    fn iso(&self, ts_us: i64) -> String {
+        let secs = ts_us.div_euclid(1_000_000);
+        let nanos = (ts_us.rem_euclid(1_000_000) * 1000) as u32;
+        self.tz
+            .timestamp_opt(secs, nanos)
+            .single()
+            .map(|d| d.to_rfc3339())
+            .unwrap_or_default()
+    }
+}
+
+/// A measure's value as JSON: integral values as integers, NaN and infinities as null.
+fn number(value: Option<f64>) -> Value {
+    match value {
+        Some(v) if v.is_finite() => {
+            if v.fract() == 0.0 && v.abs() < 9.0e15 {
+                json!(v as i64)
+            } else {
+                json!(v)
+            }
+        }
+        _ => Value::Null,
+    }
+}
+
+/// Index of the last start at or before `ts` (starts ascending, starts[0] <= ts).
+fn boundary_index(starts: &[i64], ts: i64) -> usize {
+    starts.partition_point(|&s| s <= ts).saturating_sub(1)
+}
+
+/// A bucket's longest span (a month as 31 days), for stepping past a bucket and for how far
+/// past the range retention looks.
+fn bucket_span(unit: Unit) -> i64 {
+    const HOUR: i64 = 3_600_000_000;
+    match unit {
+        Unit::Hour => HOUR,
+        Unit::Day => 24 * HOUR,
+        Unit::Week => 7 * 24 * HOUR,
+        Unit::Month => 31 * 24 * HOUR,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{self, answer, rows, Rows, T0};
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn projects_are_apart_and_an_unknown_one_is_empty() {
+        let store = Rows::new()
+            .event("a", T0, "x", json!({}))
+            .in_project("p_other")
+            .event("secret", T0, "y", json!({}))
+            .store();
+        assert_eq!(
+            rows(&store, json!({"kind": "breakdown", "prop": "k"})),
+            json!([{"key": "(none)", "value": 1}])
+        );
+        let answer = answer(&store, "p_missing", json!({"kind": "aggregate"}));
+        assert_eq!(
+            (answer.rows, answer.rows_scanned),
+            (json!([{"value": 0}]), 0)
+        );
+    }
+
+    #[test]
+    fn the_range_is_half_open_and_counts_what_it_examined() {
+        let store = Rows::new()
+            .event("a", T0, "x", json!({}))
+            .event("b", T0 + 3600, "x", json!({}))
+            .event("a", T0 + 7200, "x", json!({}))
+            .store();
+        let body = json!({"kind": "aggregate", "filter": {"event": {"eq": "a"}},
+                          "time_range": {"from": "2026-01-05T00:00:00Z", "to": "2026-01-05T02:00:00Z"}});
+        let answer = answer(&store, "p", body);
+        assert_eq!(
+            (answer.rows, answer.rows_scanned),
+            (json!([{"value": 1}]), 2)
+        );
+        assert_eq!(answer.kind, "aggregate");
+    }
+
+    #[test]
+    fn over_the_row_budget_is_a_timeout() {
+        let mut data = Rows::new();
+        for i in 0..5 {
+            data = data.event("e", T0 + i, "x", json!({}));
+        }
+        let store = data.store();
+        let plan = testing::plan_with_budget(json!({"kind": "aggregate"}), 4);
+        let e = execute(&store, &plan).unwrap_err();
+        assert_eq!(e.code, Code::Timeout);
+        assert!(execute(
+            &store,
+            &testing::plan_with_budget(json!({"kind": "aggregate"}), 5)
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn numbers_are_integers_when_integral_and_null_when_not_finite() {
+        assert_eq!(number(Some(3.0)), json!(3));
+        assert_eq!(number(Some(2.5)), json!(2.5));
+        assert_eq!(number(Some(f64::NAN)), Value::Null);
+        assert_eq!(number(None), Value::Null);
+        assert_eq!(boundary_index(&[0, 10, 20], 15), 1);
+        assert_eq!(boundary_index(&[0, 10, 20], 20), 2);
+    }
+}
