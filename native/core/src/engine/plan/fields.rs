@@ -190,7 +190,7 @@ impl Instant {
         } else {
             text.to_string()
         };
-        crate::time::parse_rfc3339(&full).map(Instant)
+        crate::time::parse_instant(&full).map(Instant)
     }
 }
 
