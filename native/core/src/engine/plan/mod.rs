@@ -11,7 +11,9 @@
 
 pub mod fields;
 pub mod filter;
+mod iso8601;
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use serde_path_to_error::Segment;
@@ -19,8 +21,8 @@ use serde_path_to_error::Segment;
 use super::error::{Code, QueryError};
 use crate::query::timebucket::Tz;
 pub use fields::{
-    Bounded, Bucket, Dimensions, Duration, GroupBy, Measure, Name, Order, Period, TimeRange,
-    TimeZone, Window, DAY_US,
+    Bounded, Bucket, Dimensions, Duration, GroupBy, Instant, Measure, Name, Order, Period,
+    TimeRange, TimeZone, Window, DAY_US,
 };
 pub use filter::{Cond, Filter, Named, Scalar};
 
@@ -98,13 +100,36 @@ pub struct AggregateQuery {
 #[derive(Deserialize, Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FunnelQuery {
-    pub steps: Vec<Step>,
+    pub steps: Steps,
     #[serde(default)]
     pub conversion_window: Window,
     #[serde(default)]
     pub order: Order,
     #[serde(default, deserialize_with = "fields::null_as_default")]
     pub group_by: Dimensions,
+}
+
+/// 1 to `MAX_STEPS` steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Steps(Vec<Step>);
+
+impl std::ops::Deref for Steps {
+    type Target = [Step];
+    fn deref(&self) -> &[Step] {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Steps {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let steps = Vec::<Step>::deserialize(d)?;
+        if steps.is_empty() || steps.len() > MAX_STEPS {
+            return Err(serde::de::Error::custom(format!(
+                "a list of 1 to {MAX_STEPS} steps is expected"
+            )));
+        }
+        Ok(Steps(steps))
+    }
 }
 
 #[derive(Deserialize, Debug, Clone, PartialEq)]
@@ -179,17 +204,8 @@ impl PathQuery {
     }
 }
 
-/// The fields every kind shares (besides `kind`, and `project_id`, which the service resolved).
-#[derive(Deserialize, Default)]
-struct Shared {
-    #[serde(default)]
-    time_range: TimeRange,
-    #[serde(default)]
-    timezone: TimeZone,
-    #[serde(default)]
-    filter: Option<Filter>,
-}
-
+/// The fields every kind has besides `kind` (and `project_id`, which the service resolved),
+/// read in this order after the kind and its unknown fields, then the kind's own.
 const SHARED: [&str; 3] = ["time_range", "timezone", "filter"];
 
 /// A validated query, ready to run.
@@ -209,15 +225,37 @@ pub struct Plan {
 
 impl Plan {
     /// The plan of a query body (JSON bytes, as the client sent them) for `project`, which the
-    /// service has authorised, at its clock `now_us`.
+    /// service has authorised, at its clock `now_us`. With several faults, the first of: the
+    /// kind, an unknown field, `time_range` (and its length), `timezone`, `filter`, the kind's
+    /// own fields.
     pub fn new(
         body: &[u8],
         project: &str,
         now_us: i64,
         limits: &Limits,
     ) -> Result<Plan, QueryError> {
-        let (shared, kind) = read(body)?;
-        let (from_us, to_us) = shared.time_range.resolve(now_us);
+        let mut fields = object(body)?;
+        let kind = match fields.remove("kind") {
+            Some(Value::String(kind)) if Kind::NAMES.contains(&kind.as_str()) => kind,
+            _ => return Err(unknown_kind()),
+        };
+        fields.remove("project_id");
+        let own = kind_fields(&kind);
+        if let Some(name) = fields
+            .keys()
+            .find(|k| !SHARED.contains(&k.as_str()) && !own.contains(&k.as_str()))
+        {
+            return Err(QueryError::new(
+                Code::UnknownField,
+                format!(
+                    "unknown field `{name}` for kind {kind}; its fields are {}",
+                    own.join(", ")
+                ),
+            )
+            .at(name.as_str()));
+        }
+        let time_range = time_range(&mut fields)?;
+        let (from_us, to_us) = time_range.resolve(now_us);
         if to_us <= from_us {
             return Err(QueryError::new(
                 Code::InvalidTimeRange,
@@ -225,21 +263,25 @@ impl Plan {
             )
             .at("time_range"));
         }
-        let max_days = match kind {
-            Kind::Events(_) => limits.events_max_days,
-            _ => limits.max_days,
+        let max_days = if kind == "events" {
+            limits.events_max_days
+        } else {
+            limits.max_days
         };
         if to_us - from_us > i64::from(max_days) * DAY_US {
             return Err(QueryError::new(
                 Code::RangeTooLarge,
-                format!("{} queries cover at most {max_days} days", kind.name()),
+                format!("{kind} queries cover at most {max_days} days"),
             )
             .at("time_range")
             .with_limit("limit_days", i64::from(max_days)));
         }
-        if let Some(f) = &shared.filter {
+        let tz: TimeZone = field(&mut fields, "timezone", &[])?.unwrap_or_default();
+        let filter: Option<Filter> = field(&mut fields, "filter", &[])?.flatten();
+        if let Some(f) = &filter {
             check_size(f, "filter")?;
         }
+        let kind = read_kind(kind, fields)?;
         match &kind {
             Kind::Aggregate(q)
                 if q.time_bucket == Some(Bucket::Hour) && to_us - from_us > MAX_HOURLY_RANGE_US =>
@@ -251,14 +293,6 @@ impl Plan {
                 .at("time_bucket"));
             }
             Kind::Funnel(q) => {
-                if q.steps.is_empty() || q.steps.len() > MAX_STEPS {
-                    return Err(QueryError::new(
-                        Code::InvalidSteps,
-                        format!("steps is a list of 1 to {MAX_STEPS} steps"),
-                    )
-                    .at("steps")
-                    .with_limit("limit", MAX_STEPS as i64));
-                }
                 for (i, step) in q.steps.iter().enumerate() {
                     if let Some(f) = &step.filter {
                         check_size(f, &format!("steps[{i}].filter"))?;
@@ -275,8 +309,8 @@ impl Plan {
             from_us,
             to_us,
             now_us,
-            tz: shared.timezone.0,
-            filter: shared.filter,
+            tz: tz.0,
+            filter,
             max_rows_scanned: limits.max_rows_scanned,
             kind,
         })
@@ -306,8 +340,8 @@ fn unknown_kind() -> QueryError {
     .at("kind")
 }
 
-/// The body split into the shared fields and the kind's own, each read by serde.
-fn read(body: &[u8]) -> Result<(Shared, Kind), QueryError> {
+/// The body as a JSON object.
+fn object(body: &[u8]) -> Result<Map<String, Value>, QueryError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         if e.to_string().starts_with("recursion limit exceeded") {
             // Only filters nest; anything this deep is one.
@@ -316,52 +350,202 @@ fn read(body: &[u8]) -> Result<(Shared, Kind), QueryError> {
             QueryError::new(Code::InvalidJson, "the query is not valid JSON")
         }
     })?;
-    let Value::Object(mut fields) = value else {
-        return Err(QueryError::new(
+    match value {
+        Value::Object(fields) => Ok(fields),
+        _ => Err(QueryError::new(
             Code::InvalidRequest,
             "a query is a JSON object",
-        ));
+        )),
+    }
+}
+
+/// One field, taken out of `fields` (which sit at `within`); `None` when absent.
+fn field<T: DeserializeOwned>(
+    fields: &mut Map<String, Value>,
+    name: &str,
+    within: &[&str],
+) -> Result<Option<T>, QueryError> {
+    let Some(value) = fields.remove(name) else {
+        return Ok(None);
     };
-    let Some(Value::String(kind)) = fields.remove("kind") else {
-        return Err(unknown_kind());
+    serde_path_to_error::deserialize(value)
+        .map(Some)
+        .map_err(|e| {
+            let keys: Vec<Segment> = within
+                .iter()
+                .chain([&name])
+                .map(|key| Segment::Map {
+                    key: key.to_string(),
+                })
+                .collect();
+            let path: Vec<&Segment> = keys.iter().chain(e.path().iter()).collect();
+            code_at(&path, &e.inner().to_string())
+        })
+}
+
+/// `time_range`: its shape (`{"last"}` or `{"from", "to"?}`) first, then its values.
+fn time_range(fields: &mut Map<String, Value>) -> Result<TimeRange, QueryError> {
+    let shape = || {
+        QueryError::new(
+            Code::InvalidTimeRange,
+            r#"time_range is {"last": "30d"} or {"from": …, "to": …}"#,
+        )
+        .at("time_range")
     };
-    fields.remove("project_id");
-    let shared: Map<String, Value> = SHARED
-        .iter()
-        .filter_map(|name| fields.remove_entry(*name))
-        .collect();
-    // Externally tagged, `{kind: fields}`, so serde reads the kind's struct straight from the
-    // map and the path of an error is the field's own.
-    let tagged = Value::Object(Map::from_iter([(kind, Value::Object(fields))]));
-    let kind: Kind = serde_path_to_error::deserialize(tagged).map_err(|e| {
-        let path: Vec<&Segment> = e.path().iter().skip(1).collect();
-        if e.path().iter().next().is_none() {
-            return unknown_kind();
+    let mut range = match fields.remove("time_range") {
+        None => return Ok(TimeRange::default()),
+        Some(Value::Object(range)) => range,
+        Some(_) => return Err(shape()),
+    };
+    let within = ["time_range"];
+    if range.len() == 1 && range.contains_key("last") {
+        let last = field(&mut range, "last", &within)?.ok_or_else(shape)?;
+        return Ok(TimeRange::Last(last));
+    }
+    if range.contains_key("from") && range.keys().all(|k| k == "from" || k == "to") {
+        let from = field(&mut range, "from", &within)?.ok_or_else(shape)?;
+        let to = field(&mut range, "to", &within)?;
+        return Ok(TimeRange::Between { from, to });
+    }
+    Err(shape())
+}
+
+/// The kind's own fields. serde reads a map's keys in sorted order; a faulty body is read again
+/// a field at a time, in the order the kind declares them (a missing required one first), so the
+/// fault reported is the first the README lists.
+fn read_kind(kind: String, fields: Map<String, Value>) -> Result<Kind, QueryError> {
+    decode_kind(&kind, fields.clone()).map_err(|e| first_fault(&kind, &fields).unwrap_or(e))
+}
+
+fn first_fault(kind: &str, fields: &Map<String, Value>) -> Option<QueryError> {
+    if let Err(missing) = decode_kind(kind, Map::new()) {
+        if missing
+            .field
+            .as_ref()
+            .is_some_and(|name| !fields.contains_key(name))
+        {
+            return Some(missing);
         }
+    }
+    kind_fields(kind).iter().find_map(|&name| {
+        let value = fields.get(name)?.clone();
+        let fault = decode_kind(kind, Map::from_iter([(name.to_string(), value)])).err()?;
+        let at = fault.field.as_deref()?;
+        let within = at == name
+            || at.starts_with(&format!("{name}."))
+            || at.starts_with(&format!("{name}["));
+        within.then_some(fault)
+    })
+}
+
+/// Externally tagged, `{kind: fields}`, so serde reads the kind's struct straight from the map
+/// and the path of an error is the field's own.
+fn decode_kind(kind: &str, fields: Map<String, Value>) -> Result<Kind, QueryError> {
+    let tagged = Value::Object(Map::from_iter([(kind.to_string(), Value::Object(fields))]));
+    serde_path_to_error::deserialize(tagged).map_err(|e| {
+        let path: Vec<&Segment> = e.path().iter().skip(1).collect();
         code_at(&path, &e.inner().to_string())
-    })?;
-    let shared: Shared = serde_path_to_error::deserialize(Value::Object(shared)).map_err(|e| {
-        let path: Vec<&Segment> = e.path().iter().collect();
-        code_at(&path, &e.inner().to_string())
-    })?;
-    Ok((shared, kind))
+    })
+}
+
+/// The field names of a kind's struct, as serde's derive declares them: it is asked to read
+/// the kind from a probe that records them, so they are never written out twice.
+fn kind_fields(kind: &str) -> &'static [&'static str] {
+    let seen = std::cell::Cell::new(None);
+    let _ = Kind::deserialize(probe::Probe { kind, seen: &seen });
+    seen.get().unwrap_or(&[])
+}
+
+mod probe {
+    use std::cell::Cell;
+
+    use serde::de::value::{Error, StrDeserializer};
+    use serde::de::{
+        self, DeserializeSeed, Deserializer, EnumAccess, IntoDeserializer, VariantAccess, Visitor,
+    };
+
+    pub struct Probe<'a> {
+        pub kind: &'a str,
+        pub seen: &'a Cell<Option<&'static [&'static str]>>,
+    }
+
+    fn stop<T>() -> Result<T, Error> {
+        Err(de::Error::custom("probe"))
+    }
+
+    impl<'de> Deserializer<'de> for Probe<'_> {
+        type Error = Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Error> {
+            stop()
+        }
+
+        fn deserialize_enum<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            _: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, Error> {
+            visitor.visit_enum(self)
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Error> {
+            self.seen.set(Some(fields));
+            stop()
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map identifier ignored_any
+        }
+    }
+
+    impl<'de> EnumAccess<'de> for Probe<'_> {
+        type Error = Error;
+        type Variant = Self;
+
+        fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self), Error> {
+            let name: StrDeserializer<'_, Error> = self.kind.into_deserializer();
+            Ok((seed.deserialize(name)?, self))
+        }
+    }
+
+    impl<'de> VariantAccess<'de> for Probe<'_> {
+        type Error = Error;
+
+        fn unit_variant(self) -> Result<(), Error> {
+            stop()
+        }
+
+        fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, Error> {
+            seed.deserialize(self)
+        }
+
+        fn tuple_variant<V: Visitor<'de>>(self, _: usize, _: V) -> Result<V::Value, Error> {
+            stop()
+        }
+
+        fn struct_variant<V: Visitor<'de>>(
+            self,
+            _: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Error> {
+            stop()
+        }
+    }
 }
 
 /// The error for a value serde refused at `path` (below the kind), with serde's `message`.
 fn code_at(path: &[&Segment], message: &str) -> QueryError {
-    let key = |i: usize| match path.get(i) {
-        Some(Segment::Map { key }) => key.as_str(),
-        _ => "",
-    };
     if path.is_empty() {
         // The kind's own struct: a required field is missing.
         let field = quoted(message).unwrap_or_default();
-        let code = if field == "steps" {
-            Code::InvalidSteps
-        } else {
-            Code::InvalidField
-        };
-        return QueryError::new(code, format!("{field} is required")).at(field);
+        return coded(field_code(field, ""), format!("{field} is required"), field);
     }
     let field = render(path);
     if path.len() == 1 && message.starts_with("unknown field") {
@@ -370,24 +554,40 @@ fn code_at(path: &[&Segment], message: &str) -> QueryError {
     let in_filter = path
         .iter()
         .any(|s| matches!(s, Segment::Map { key } if key == "filter"));
-    let code = if in_filter {
-        if message.starts_with("unknown variant") && at_condition(path) {
-            Code::UnknownOperator
-        } else {
-            Code::InvalidFilter
-        }
+    let code = if !in_filter {
+        let key = |i: usize| match path.get(i) {
+            Some(Segment::Map { key }) => key.as_str(),
+            _ => "",
+        };
+        field_code(key(0), key(1))
+    } else if message.starts_with("unknown variant") && at_condition(path) {
+        Code::UnknownOperator
     } else {
-        match (key(0), key(1)) {
-            ("time_range", "last") => Code::InvalidDuration,
-            ("time_range", _) => Code::InvalidTimeRange,
-            ("timezone", _) => Code::InvalidTimezone,
-            ("conversion_window", _) => Code::InvalidDuration,
-            ("measure", _) => Code::InvalidMeasure,
-            ("steps", _) => Code::InvalidSteps,
-            _ => Code::InvalidField,
-        }
+        Code::InvalidFilter
     };
-    QueryError::new(code, format!("{field}: {message}")).at(field)
+    coded(code, format!("{field}: {message}"), &field)
+}
+
+/// The code of a fault in `field` (and its `sub` field), outside filters.
+fn field_code(field: &str, sub: &str) -> Code {
+    match (field, sub) {
+        ("time_range", "last") => Code::InvalidDuration,
+        ("time_range", _) => Code::InvalidTimeRange,
+        ("timezone", _) => Code::InvalidTimezone,
+        ("conversion_window", _) => Code::InvalidDuration,
+        ("measure", _) => Code::InvalidMeasure,
+        ("steps", _) => Code::InvalidSteps,
+        _ => Code::InvalidField,
+    }
+}
+
+fn coded(code: Code, message: String, field: &str) -> QueryError {
+    let error = QueryError::new(code, message).at(field);
+    if field == "steps" {
+        // "steps is a list of 1 to 20 steps": the limit travels with it.
+        return error.with_limit("limit", MAX_STEPS as i64);
+    }
+    error
 }
 
 /// Whether `path` points at a condition (`{op: v}`): the value of `event`, or of a name under

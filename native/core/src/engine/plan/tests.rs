@@ -265,6 +265,18 @@ fn errors_name_the_field_and_the_limit() {
         (e.field.as_deref(), e.limit),
         (Some("steps"), Some(("limit", 20)))
     );
+    let e = refused(json!({"kind": "funnel"}));
+    assert_eq!(
+        (e.field.as_deref(), e.limit),
+        (Some("steps"), Some(("limit", 20)))
+    );
+    let e = refused(json!({"kind": "funnel", "steps": [{"event": ""}]}));
+    assert_eq!(
+        (e.field.as_deref(), e.limit),
+        (Some("steps[0].event"), None)
+    );
+    let e = refused(json!({"kind": "breakdown", "prop": "", "limit": 0}));
+    assert_eq!(e.field.as_deref(), Some("prop"));
     let e = refused(json!({"kind": "events", "time_range": {"last": "91d"}}));
     assert_eq!(
         (e.field.as_deref(), e.limit),
@@ -338,6 +350,38 @@ fn filter_size_is_checked_for_the_query_and_every_step() {
 }
 
 #[test]
+fn time_ranges_are_last_or_from_to() {
+    for bad in [
+        json!({"last": "1d", "from": "1970-01-02"}),
+        json!({"to": "1970-01-02"}),
+        json!({}),
+        json!({"last": "1d", "x": 1}),
+        json!("30d"),
+    ] {
+        assert_eq!(
+            code(json!({"kind": "events", "time_range": bad})),
+            "analytics.query.invalid_time_range",
+            "{bad}"
+        );
+    }
+    let e = refused(json!({"kind": "events", "time_range": {"last": null}}));
+    assert_eq!(
+        (e.code, e.field.as_deref()),
+        (Code::InvalidDuration, Some("time_range.last"))
+    );
+    let e = refused(json!({"kind": "events", "time_range": {"from": "2026-01-01", "to": 3}}));
+    assert_eq!(
+        (e.code, e.field.as_deref()),
+        (Code::InvalidTimeRange, Some("time_range.to"))
+    );
+    let p = plan(
+        json!({"kind": "events", "time_range": {"from": "2025-12-31", "to": "2026-01-01T00:00"}}),
+    )
+    .unwrap();
+    assert_eq!((p.from_us, p.to_us), (NOW - DAY_US, NOW));
+}
+
+#[test]
 fn bodies_that_are_not_json_objects() {
     assert_eq!(
         Plan::new(b"{", "p", NOW, &LIMITS).unwrap_err().code,
@@ -374,4 +418,80 @@ fn a_full_funnel_reads_as_typed() {
     );
     assert_eq!(f.group_by.0, vec![GroupBy::Prop("plan".into())]);
     assert_eq!(p.kind.name(), "funnel");
+}
+
+#[test]
+fn kind_fields_are_read_from_the_derive() {
+    assert_eq!(
+        kind_fields("funnel"),
+        ["steps", "conversion_window", "order", "group_by"]
+    );
+    assert_eq!(kind_fields("events"), ["limit"]);
+    for kind in Kind::NAMES {
+        assert!(!kind_fields(kind).is_empty(), "{kind}");
+    }
+}
+
+#[test]
+fn with_several_faults_the_readme_order_decides() {
+    // kind, then unknown fields, time_range, timezone, filter, and the kind's own fields last.
+    let cases = [
+        (json!({"kind": "histogram", "stepz": 1}), "unknown_kind"),
+        (
+            json!({"kind": "funnel", "steps": "x", "stepz": 1}),
+            "unknown_field",
+        ),
+        (
+            json!({"kind": "funnel", "time_range": 1, "timezone": 1}),
+            "invalid_time_range",
+        ),
+        (
+            json!({"kind": "events", "time_range": {"last": "91d"}, "timezone": 1}),
+            "range_too_large",
+        ),
+        (
+            json!({"kind": "events", "limit": null, "timezone": 0}),
+            "invalid_timezone",
+        ),
+        (
+            json!({"kind": "funnel", "filter": {"all": []}}),
+            "invalid_filter",
+        ),
+        (
+            json!({"kind": "aggregate", "measure": "median", "filter": {"xor": 1}}),
+            "invalid_filter",
+        ),
+        (
+            json!({"kind": "aggregate", "time_range": {"last": "x", "from": 1}}),
+            "invalid_time_range",
+        ),
+        (
+            json!({"kind": "aggregate", "time_range": {"last": "x", "x": 1}}),
+            "invalid_time_range",
+        ),
+        (
+            json!({"kind": "funnel", "conversion_window": "x"}),
+            "invalid_steps",
+        ),
+        (json!({"kind": "breakdown", "measure": 1}), "invalid_field"),
+        (
+            json!({"kind": "funnel", "steps": [], "conversion_window": "x"}),
+            "invalid_steps",
+        ),
+        (
+            json!({"kind": "aggregate", "time_bucket": "x", "measure": "x"}),
+            "invalid_measure",
+        ),
+        (
+            json!({"kind": "breakdown", "prop": "", "limit": 0}),
+            "invalid_field",
+        ),
+    ];
+    for (body, expected) in cases {
+        assert_eq!(
+            code(body.clone()),
+            format!("analytics.query.{expected}"),
+            "{body}"
+        );
+    }
 }
