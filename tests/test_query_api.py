@@ -221,6 +221,19 @@ def test_bad_queries_are_400_with_a_code(client, project, body, code):
     assert answer.get_json()["error"]["code"] == code
 
 
+def test_a_refused_query_names_the_field_and_the_limit(client, project):
+    """The native core is the one validator; its field paths and limits reach the client."""
+    answer = query(client, project, {"kind": "funnel", "steps": [{"event": "a", "filter": {"prop": {"plan": {"like": 1}}}}]})
+    error = answer.get_json()["error"]
+    assert (answer.status_code, error["code"]) == (400, "analytics.query.unknown_operator")
+    assert error["field"] == "steps[0].filter.prop.plan"
+    error = query(client, project, {"kind": "funnel", "steps": [{"event": "a"}] * 21}).get_json()["error"]
+    assert (error["code"], error["field"], error["limit"]) == ("analytics.query.invalid_steps", "steps", 20)
+    error = query(client, project, {"kind": "events", "time_range": {"last": "91d"}}).get_json()["error"]
+    assert (error["code"], error["field"], error["limit_days"]) == ("analytics.query.range_too_large", "time_range", 90)
+    assert query(client, project, {"kind": "funnel", "steps": [{"event": "a"}] * 20}).status_code == 200
+
+
 def test_deeply_nested_filters_are_refused(client, project):
     deep = {"prop": {"a": {"eq": 1}}}
     for _ in range(50):
