@@ -2,39 +2,25 @@
 
 from __future__ import annotations
 
-import re
-
 import psycopg
 from flask import Blueprint, Response, jsonify
 
 from .. import fields
 from ..auth import access, keys
-from ..errors import AppError, forbidden, invalid
+from ..errors import AppError, forbidden
+from ..schemas import admin as schemas
 from ..store import queries
 from . import http
 
 blueprint = Blueprint("admin", __name__)
 
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_MAX_TTL = 365 * 86400
-
 
 def _project_json(row: dict) -> dict:
-    return {"id": row["id"], "slug": row["slug"], "name": row["name"], "org_id": row["org_id"],
-            "retention_days": row["retention_days"], "created_at": row["created_at"].isoformat()}
+    return schemas.Project.of(row).model_dump(mode="json")
 
 
 def _key_json(row: dict) -> dict:
-    return {"id": row["id"], "name": row["name"], "prefix": row["prefix"],
-            "created_at": row["created_at"].isoformat(),
-            "revoked_at": row["revoked_at"].isoformat() if row["revoked_at"] else None}
-
-
-def _retention_days(value) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 3650:
-        raise invalid("analytics.invalid_request", "retention_days must be an integer from 1 to 3650",
-                      field="retention_days")
-    return value
+    return schemas.Key.of(row).model_dump(mode="json")
 
 
 @blueprint.post("/analytics/v1/projects")
@@ -42,17 +28,11 @@ def create_project():
     principal = http.bearer_principal()
     if not principal.can_create_projects():
         raise forbidden("analytics:project:create is required")
-    body = http.json_body()
-    fields.reject_unknown(body, {"slug", "name", "retention_days", "org_id"})
-    slug = fields.string_field(body, "slug", max_len=63)
-    if not _SLUG.match(slug):
-        raise invalid("analytics.invalid_request", "slug must be lowercase letters, digits and '-'", field="slug")
-    name = fields.string_field(body, "name", required=False) or slug
-    retention = _retention_days(body.get("retention_days", http.services().config.analytics.retention_days_default))
-    org = principal.org_id or (body.get("org_id") if principal.admin else None) \
-        or http.services().config.auth.default_org
-    if not isinstance(org, str) or len(org) > 100 or not fields.storable(org):
-        raise invalid("analytics.invalid_request", "org_id must be a string", field="org_id")
+    body = http.body(schemas.ProjectRequest)
+    config = http.services().config
+    slug, name = body.slug, body.name or body.slug
+    retention = body.retention_days or config.analytics.retention_days_default
+    org = principal.org_id or (body.org_id if principal.admin else None) or config.auth.default_org
     with http.services().db.connection() as conn:
         row = queries.insert_project(conn, keys.new_id("p"), org, slug, name, retention)
         if row is None:
@@ -77,11 +57,7 @@ def list_projects():
 def update_project(project_ref: str):
     """Change a project's retention; the next retention sweep applies it."""
     principal = http.bearer_principal()
-    body = http.json_body()
-    fields.reject_unknown(body, {"retention_days"})
-    if "retention_days" not in body:
-        raise invalid("analytics.invalid_request", "retention_days is required", field="retention_days")
-    days = _retention_days(body["retention_days"])
+    days = http.body(schemas.ProjectUpdate).retention_days
     with http.services().db.connection() as conn:
         project = access.project_or_404(conn, principal, project_ref)
         row = queries.set_retention(conn, project["id"], days)
@@ -93,9 +69,7 @@ def update_project(project_ref: str):
 @blueprint.post("/analytics/v1/projects/<project_ref>/keys")
 def create_key(project_ref: str):
     principal = http.bearer_principal()
-    body = http.json_body()
-    fields.reject_unknown(body, {"name"})
-    name = fields.string_field(body, "name", max_len=100)
+    name = http.body(schemas.KeyRequest).name
     key = keys.generate()
     with http.services().db.connection() as conn:
         project = access.project_or_404(conn, principal, project_ref)
@@ -106,7 +80,7 @@ def create_key(project_ref: str):
             raise AppError(409, "analytics.key.exists", "key collision; try again") from None
         queries.audit(conn, project["id"], "key.create", {"key_id": row["id"], "by": principal.subject})
         conn.commit()
-    return jsonify(data={**_key_json(row), "key": key}), 201
+    return jsonify(data=schemas.NewKey.of({**row, "key": key}).model_dump(mode="json")), 201
 
 
 @blueprint.get("/analytics/v1/projects/<project_ref>/keys")
@@ -134,15 +108,6 @@ def revoke_key(project_ref: str, key_id: str):
 def mint_token():
     """Mint an HS256 JWT (admin token only), so a local install needs no identity provider."""
     http.admin_principal()
-    body = http.json_body()
-    fields.reject_unknown(body, {"sub", "permissions", "ttl_seconds", "org_id"})
-    sub = fields.string_field(body, "sub")
-    permissions = body.get("permissions", [])
-    if not isinstance(permissions, list) or not all(isinstance(p, str) and p for p in permissions):
-        raise invalid("analytics.invalid_request", "permissions must be a list of strings", field="permissions")
-    ttl = body.get("ttl_seconds", 3600)
-    if not isinstance(ttl, int) or isinstance(ttl, bool) or not 1 <= ttl <= _MAX_TTL:
-        raise invalid("analytics.invalid_request", f"ttl_seconds must be 1..{_MAX_TTL}", field="ttl_seconds")
-    org = fields.string_field(body, "org_id", required=False)
-    token = http.services().verifier.mint(sub, permissions, ttl, org)
-    return jsonify(data={"token": token, "expires_in": ttl}), 201
+    body = http.body(schemas.TokenRequest)
+    token = http.services().verifier.mint(body.sub, list(body.permissions), body.ttl_seconds, body.org_id)
+    return jsonify(data=schemas.Token(token=token, expires_in=body.ttl_seconds).model_dump()), 201

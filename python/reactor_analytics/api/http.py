@@ -1,17 +1,22 @@
 """What the views read from the HTTP request: the app's services, the credentials, the client's
-address and the JSON body. Deciding what the credentials allow is `auth/access.py`'s job."""
+address, and the JSON body and query string, validated by their models (`schemas/`). Deciding what the credentials allow is `auth/access.py`'s job."""
 
 from __future__ import annotations
 
 import json
 import re
+from typing import TypeVar
 
 from flask import current_app, request
+from pydantic import BaseModel
 
+from .. import schemas
 from ..auth import access
 from ..auth.tokens import Principal
 from ..errors import AppError, invalid
 from ..services import Services
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def services() -> Services:
@@ -79,3 +84,13 @@ def json_body(required: bool = True) -> dict:
         except UnicodeEncodeError:
             raise invalid("analytics.invalid_json", "the body holds a lone UTF-16 surrogate") from None
     return value
+
+
+def body(model: type[M]) -> M:
+    """The JSON body, validated by its model (`schemas/`)."""
+    return schemas.parse(model, json_body())
+
+
+def query(model: type[M]) -> M:
+    """The query string, validated by its model (the first value of each parameter)."""
+    return schemas.parse(model, request.args.to_dict())

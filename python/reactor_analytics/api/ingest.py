@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from .. import fields
 from ..auth import access
 from ..config import Config
 from ..errors import AppError, unauthenticated
 from ..ingest import pipeline
 from ..observability import metrics
+from ..schemas.ingest import ConsentStatus, ConsentQuery, OptOutRequest
 from ..store import queries
 from . import http
 
@@ -113,22 +113,20 @@ def opt_out():
     if request.method == "OPTIONS":
         return Response(status=204)
     check_content_type()
-    body = http.json_body()
-    fields.reject_unknown(body, {"anonymous_id", "key", "api_key", "project_id"})
-    anonymous_id = fields.string_field(body, "anonymous_id")
+    body = http.body(OptOutRequest)
     with http.services().db.connection() as conn:
-        project = _consent_project(conn, body.get("key") or body.get("api_key"), body.get("project_id"))
-        queries.insert_opt_out(conn, project["id"], anonymous_id)
+        project = _consent_project(conn, body.key or body.api_key, body.project_id)
+        queries.insert_opt_out(conn, project["id"], body.anonymous_id)
         conn.commit()
-    return jsonify(data={"anonymous_id": anonymous_id, "opted_out": True})
+    return jsonify(data=ConsentStatus(anonymous_id=body.anonymous_id, opted_out=True).model_dump())
 
 
 @blueprint.route("/consent/status", methods=["GET", "OPTIONS"])
 def consent_status():
     if request.method == "OPTIONS":
         return Response(status=204)
-    anonymous_id = fields.string_field(dict(request.args), "anonymous_id")
+    asked = http.query(ConsentQuery)
     with http.services().db.connection() as conn:
-        project = _consent_project(conn, None, request.args.get("project_id"))
-        opted = queries.is_opted_out(conn, project["id"], anonymous_id)
-    return jsonify(data={"anonymous_id": anonymous_id, "opted_out": opted})
+        project = _consent_project(conn, None, asked.project_id)
+        opted = queries.is_opted_out(conn, project["id"], asked.anonymous_id)
+    return jsonify(data=ConsentStatus(anonymous_id=asked.anonymous_id, opted_out=opted).model_dump())

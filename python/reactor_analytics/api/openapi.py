@@ -1,17 +1,68 @@
-"""The service's OpenAPI 3.0 document, served at GET /analytics/v1/openapi.json (no auth).
+"""The service's OpenAPI 3.1 document, served at GET /analytics/v1/openapi.json (no auth).
 
-It describes what the blueprints really do — bodies, credentials and the one error shape with
-its statuses — so clients can be generated from it and `tests/test_openapi.py` can hold the
-running service to it. Change it together with the endpoint it describes.
+Every body and answer schema comes from its model in `schemas/` (the one the view validates
+with); this module only says which paths take and answer which, with what credentials and
+error statuses. `tests/test_openapi.py` holds the running service to it.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
+from pydantic import TypeAdapter
+from pydantic.json_schema import GenerateJsonSchema
 
 from .. import __version__
+from ..schemas import admin, governance, ingest, operations, query
+from ..schemas.types import Id, JsonObject, JsonValue
 
 blueprint = Blueprint("openapi", __name__)
+
+# The schemas named in the document, each from its model.
+_MODELS = {
+    "Error": operations.Error, "JsonValue": JsonValue, "JsonObject": JsonObject,
+    "Event": ingest.Event, "TrackRequest": ingest.TrackRequest, "BatchRequest": ingest.BatchRequest,
+    "IdentifyRequest": ingest.IdentifyRequest, "AliasRequest": ingest.AliasRequest,
+    "IngestResult": ingest.IngestResult, "OptOutRequest": ingest.OptOutRequest,
+    "ConsentStatus": ingest.ConsentStatus,
+    "QueryRequest": query.QueryRequest, "QueryResult": query.QueryResult,
+    "EraseRequest": governance.EraseRequest, "EraseResult": governance.EraseResult,
+    "ProjectRequest": admin.ProjectRequest, "ProjectUpdate": admin.ProjectUpdate, "Project": admin.Project,
+    "KeyRequest": admin.KeyRequest, "Key": admin.Key, "NewKey": admin.NewKey,
+    "TokenRequest": admin.TokenRequest, "Token": admin.Token,
+    "Health": operations.Health, "Doctor": operations.Doctor, "Version": operations.Version,
+}
+
+
+class _Generator(GenerateJsonSchema):
+    """Pydantic's JSON Schema (2020-12, OpenAPI 3.1's own dialect) without a title per field."""
+
+    def field_title_should_be_set(self, schema) -> bool:
+        return False
+
+
+def _tidy(node):
+    """Leave out `"default": null` (a left-out field is described by its text, not by null)."""
+    if isinstance(node, dict):
+        return {k: _tidy(v) for k, v in node.items() if not (k == "default" and v is None)}
+    if isinstance(node, list):
+        return [_tidy(v) for v in node]
+    return node
+
+
+def _components() -> dict:
+    keyed = [(name, "validation", TypeAdapter(model)) for name, model in _MODELS.items()]
+    tops, definitions = TypeAdapter.json_schemas(keyed, ref_template="#/components/schemas/{model}",
+                                                 schema_generator=_Generator)
+    schemas = dict(definitions["$defs"])
+    for (name, _), schema in tops.items():
+        if schema != {"$ref": f"#/components/schemas/{name}"}:
+            schemas[name] = schema  # a union (QueryRequest) or a model named otherwise
+    return _tidy(schemas)
+
+
+def _param(model, name: str) -> dict:
+    """A query parameter's schema, from its field in `model`."""
+    return TypeAdapter(model.model_fields[name].annotation).json_schema(schema_generator=_Generator)
 
 
 def _ref(name: str) -> dict:
@@ -24,7 +75,7 @@ def _json(schema: dict) -> dict:
 
 def _data(schema: dict) -> dict:
     """The success envelope `{"data": …}`."""
-    return {"type": "object", "required": ["data"], "properties": {"data": schema}}
+    return {"type": "object", "required": ["data"], "properties": {"data": schema}, "additionalProperties": False}
 
 
 _ERROR_TEXT = {
@@ -53,257 +104,27 @@ def _errors(*statuses: int) -> dict:
     return out
 
 
-def _body(schema: dict, *, beacon: bool = False, required: bool = True) -> dict:
+def _body(schema: dict, *, beacon: bool = False) -> dict:
     content = _json(schema)
     if beacon:
-        # What navigator.sendBeacon sends: the same JSON, labelled text/plain.
-        content["text/plain"] = {"schema": {"type": "string", "description": "The JSON body, as text."}}
-    return {"required": required, "content": content}
+        # What navigator.sendBeacon sends: the same JSON document, labelled text/plain.
+        content["text/plain"] = {"schema": schema}
+    return {"required": True, "content": content}
 
-
-_STRING = {"type": "string", "minLength": 1, "maxLength": 200}
-_ID = {"type": "string", "minLength": 1, "maxLength": 200, "description": "At most 200 characters, no control "
-       "characters."}
-_TIME = {"description": "RFC 3339 date-time or epoch milliseconds.",
-         "oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer"}]}
-_PROJECT_ID = {"type": "string", "maxLength": 200, "description": "Project id (`p_…`) or slug; must agree with "
-               "X-Reactor-Project and with the project of a project key."}
-_BODY_KEY = {"type": "string", "description": "A project key in the body, where a browser cannot set headers."}
 
 _PROJECT_HEADER = {"name": "X-Reactor-Project", "in": "header", "required": False,
                    "description": "Project id or slug the request acts on (JWT callers).",
-                   "schema": {"type": "string", "maxLength": 200}}
+                   "schema": {"type": "string"}}
 _KEY_QUERY = [{"name": name, "in": "query", "required": False, "description": "A project key, for beacons and "
                "pixels that cannot set headers.", "schema": {"type": "string"}} for name in ("key", "api_key")]
+_ID = TypeAdapter(Id).json_schema()
 _PROJECT_REF = {"name": "project_ref", "in": "path", "required": True, "description": "Project id or slug.",
                 "schema": {"type": "string", "minLength": 1}}
-
-_EVENT_FIELDS = {
-    "event": {"type": "string", "minLength": 1, "maxLength": 200,
-              "description": "Custom name, or one of the system events `$pageview`, `$identify`, `$alias`, "
-                             "`$session_start`, `$session_end`, `$autocapture`, `$error`."},
-    "anonymous_id": _ID,
-    "user_id": _ID,
-    "properties": {"type": "object", "description": "Free-form; properties + context ≤ 32 KiB."},
-    "context": {"type": "object", "description": "page, referrer, utm, user_agent, locale, timezone, library, …"},
-    "timestamp": _TIME,
-    "sent_at": _TIME,
-    "message_id": {**_ID, "description": "Idempotency key: a retried event is stored once."},
-    "project_id": _PROJECT_ID,
-}
-
-_ONE_ID_REQUIRED = [{"required": ["anonymous_id"]}, {"required": ["user_id"]}]
-_DURATION = {"type": "string", "pattern": r"^\d{1,5}(s|m|h|d|w)$"}
-_QUERY_COMMON = {
-    "project_id": _PROJECT_ID,
-    "time_range": {"description": 'Default {"last": "30d"}.', "oneOf": [
-        {"type": "object", "required": ["last"], "additionalProperties": False, "properties": {"last": _DURATION}},
-        {"type": "object", "required": ["from"], "additionalProperties": False,
-         "properties": {"from": {"type": "string", "format": "date-time"},
-                        "to": {"type": "string", "format": "date-time"}}}]},
-    "timezone": {"type": "string", "description": "IANA name; default UTC."},
-    "filter": _ref("Filter"),
-}
-_LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000}
-# kind -> (required fields, the kind's own fields)
-_QUERY_FIELDS: dict = {
-    "events": ([], {"limit": _LIMIT}),
-    "aggregate": ([], {"measure": _ref("Measure"), "group_by": _ref("GroupBy"),
-                       "time_bucket": {"type": "string", "enum": ["1h", "1d", "1w", "1mo"]}}),
-    "funnel": (["steps"], {"steps": {"type": "array", "minItems": 1, "maxItems": 20, "items": {
-                               "type": "object", "required": ["event"], "additionalProperties": False,
-                               "properties": {"event": _STRING, "filter": _ref("Filter")}}},
-                           "conversion_window": _DURATION, "group_by": _ref("GroupBy"),
-                           "order": {"type": "string", "enum": ["sequential", "strict"]}}),
-    "retention": (["cohort_event"], {"cohort_event": _STRING, "return_event": _STRING,
-                                     "period": {"type": "string", "enum": ["day", "week"]},
-                                     "periods": {"type": "integer", "minimum": 1, "maximum": 90}}),
-    "breakdown": (["prop"], {"prop": _STRING, "measure": _ref("Measure"), "limit": _LIMIT}),
-    "path": ([], {"start_event": _STRING, "end_event": _STRING,
-                  "depth": {"type": "integer", "minimum": 1, "maximum": 20}, "limit": _LIMIT}),
-}
-_QUERY_KINDS = {kind: f"{kind.capitalize()}Query" for kind in _QUERY_FIELDS}
-
-
-def _query_kind(kind: str) -> dict:
-    required, own = _QUERY_FIELDS[kind]
-    schema = {"type": "object", "required": ["kind", *required], "additionalProperties": False,
-              "properties": {**_QUERY_COMMON, "kind": {"type": "string", "enum": [kind]}, **own}}
-    if kind == "path":
-        schema["description"] = "Exactly one of start_event and end_event."
-        schema["oneOf"] = [{"required": ["start_event"], "not": {"required": ["end_event"]}},
-                           {"required": ["end_event"], "not": {"required": ["start_event"]}}]
-    return schema
-
 
 _INGEST_SECURITY = [{"projectKey": []}, {"projectKeyQuery": []}, {"bearerJwt": []}]
 _JWT = [{"bearerJwt": []}]
 _ADMIN_API = [{"bearerJwt": []}, {"adminToken": []}]
 _ADMIN_ONLY = [{"adminToken": []}]
-
-SCHEMAS: dict = {
-    "Error": {
-        "type": "object", "required": ["error"],
-        "properties": {"error": {
-            "type": "object", "required": ["code", "message"],
-            "properties": {"code": {"type": "string", "pattern": r"^analytics\."}, "message": {"type": "string"},
-                           "field": {"type": "string"}, "limit_bytes": {"type": "integer"},
-                           "limit": {"type": "integer"}},
-            "additionalProperties": True}},
-    },
-    "Event": {
-        "type": "object", "properties": _EVENT_FIELDS,
-        "description": "One event; `anonymous_id` or `user_id` is required (a batch rejects the event alone).",
-    },
-    "TrackRequest": {
-        "type": "object", "required": ["event"], "anyOf": _ONE_ID_REQUIRED,
-        "properties": {**_EVENT_FIELDS, "key": _BODY_KEY, "api_key": _BODY_KEY},
-        "additionalProperties": False,
-    },
-    "BatchRequest": {
-        "type": "object",
-        "oneOf": [{"required": ["batch"], "not": {"required": ["events"]}},
-                  {"required": ["events"], "not": {"required": ["batch"]}}],
-        "properties": {"batch": {"type": "array", "minItems": 1, "maxItems": 100, "items": _ref("Event")},
-                       "events": {"type": "array", "minItems": 1, "maxItems": 100, "items": _ref("Event"),
-                                  "description": "Another name for `batch`; send one of the two."},
-                       "sent_at": _TIME, "project_id": _PROJECT_ID, "key": _BODY_KEY, "api_key": _BODY_KEY},
-        "additionalProperties": False,
-        "description": "Up to 100 events; the body is at most 1 MiB.",
-    },
-    "IdentifyRequest": {
-        "type": "object", "required": ["user_id"],
-        "properties": {"user_id": _ID, "anonymous_id": _ID, "traits": {"type": "object"},
-                       "timestamp": _TIME, "sent_at": _TIME, "message_id": _ID, "context": {"type": "object"},
-                       "project_id": _PROJECT_ID, "key": _BODY_KEY, "api_key": _BODY_KEY},
-        "additionalProperties": False,
-    },
-    "AliasRequest": {
-        "type": "object", "required": ["previous_id", "user_id"],
-        "properties": {"previous_id": _ID, "user_id": _ID, "timestamp": _TIME, "sent_at": _TIME,
-                       "message_id": _ID, "context": {"type": "object"}, "project_id": _PROJECT_ID,
-                       "key": _BODY_KEY, "api_key": _BODY_KEY},
-        "additionalProperties": False,
-    },
-    "Rejection": {
-        "type": "object", "required": ["index", "reason", "message"],
-        "properties": {"index": {"type": "integer", "minimum": 0},
-                       "reason": {"type": "string", "description": "invalid_event, unknown_field, missing_field, "
-                                  "invalid_field, invalid_name, system_reserved, properties_too_large, "
-                                  "invalid_timestamp, project_mismatch, opted_out"},
-                       "message": {"type": "string"}, "field": {"type": "string"},
-                       "limit_bytes": {"type": "integer"}},
-    },
-    "IngestResult": _data({
-        "type": "object", "required": ["accepted", "rejected"],
-        "properties": {"accepted": {"type": "integer", "minimum": 0},
-                       "rejected": {"type": "array", "items": _ref("Rejection")}},
-    }),
-    "OptOutRequest": {
-        "type": "object", "required": ["anonymous_id"],
-        "properties": {"anonymous_id": _STRING, "project_id": _PROJECT_ID, "key": _BODY_KEY, "api_key": _BODY_KEY},
-        "additionalProperties": False,
-    },
-    "ConsentStatus": _data({
-        "type": "object", "required": ["anonymous_id", "opted_out"],
-        "properties": {"anonymous_id": {"type": "string"}, "opted_out": {"type": "boolean"}},
-    }),
-    "Filter": {
-        "type": "object", "minProperties": 1, "maxProperties": 1,
-        "description": '`{"all": [f…]}`, `{"any": [f…]}`, `{"not": f}`, `{"event": {"eq"|"neq"|"in": v}}`, '
-                       '`{"prop": {name: {op: v}}}`, `{"trait": {name: {op: v}}}`; ops eq, neq, in, gt, gte, lt, '
-                       'lte, contains, exists. At most 12 deep and 200 conditions.',
-    },
-    "GroupBy": {
-        "type": "array", "maxItems": 3,
-        "items": {"type": "object", "minProperties": 1, "maxProperties": 1,
-                  "properties": {"prop": _STRING, "trait": _STRING}, "additionalProperties": False},
-    },
-    "Measure": {
-        "description": '"count", "unique_users", {"sum"|"avg"|"min"|"max": prop} or '
-                       '{"percentile": {"prop": name, "p": 0.9}}',
-        "oneOf": [{"type": "string", "enum": ["count", "unique_users"]},
-                  {"type": "object", "minProperties": 1, "maxProperties": 1,
-                   "properties": {"sum": _STRING, "avg": _STRING, "min": _STRING, "max": _STRING,
-                                  "percentile": {"type": "object", "required": ["prop", "p"],
-                                                 "properties": {"prop": _STRING,
-                                                                "p": {"type": "number", "minimum": 0,
-                                                                      "maximum": 1}},
-                                                 "additionalProperties": False}},
-                   "additionalProperties": False}],
-    },
-    "QueryRequest": {
-        "description": "One endpoint, one schema per `kind`; the common fields are project_id, kind, "
-                       "time_range, timezone and filter.",
-        "oneOf": [_ref(name) for name in _QUERY_KINDS.values()],
-        "discriminator": {"propertyName": "kind",
-                          "mapping": {kind: f"#/components/schemas/{name}" for kind, name in _QUERY_KINDS.items()}},
-    },
-    **{name: _query_kind(kind) for kind, name in _QUERY_KINDS.items()},
-    "QueryResult": _data({
-        "type": "object", "required": ["kind", "rows", "meta"],
-        "properties": {"kind": {"type": "string"},
-                       "rows": {"type": "array", "items": {"type": "object"},
-                                "description": "Shape by kind, see the spec's Query section."},
-                       "meta": {"type": "object", "required": ["took_ms", "rows_scanned"],
-                                "properties": {"took_ms": {"type": "number"},
-                                               "rows_scanned": {"type": "integer"}}}},
-    }),
-    "EraseRequest": {
-        "type": "object",
-        "description": "Exactly one of `user_id` and `anonymous_id`.",
-        "oneOf": [{"required": ["user_id"], "not": {"required": ["anonymous_id"]}},
-                  {"required": ["anonymous_id"], "not": {"required": ["user_id"]}}],
-        "properties": {"user_id": _ID, "anonymous_id": _ID, "project_id": _PROJECT_ID},
-        "additionalProperties": False,
-    },
-    "EraseResult": _data({
-        "type": "object", "required": ["events", "identity_links", "traits"],
-        "properties": {name: {"type": "integer", "minimum": 0} for name in ("events", "identity_links", "traits")},
-    }),
-    "Project": {
-        "type": "object", "required": ["id", "slug", "name", "org_id", "retention_days", "created_at"],
-        "properties": {"id": {"type": "string", "pattern": "^p_"}, "slug": {"type": "string"},
-                       "name": {"type": "string"}, "org_id": {"type": "string"},
-                       "retention_days": {"type": "integer"}, "created_at": {"type": "string", "format": "date-time"}},
-    },
-    "ProjectRequest": {
-        "type": "object", "required": ["slug"],
-        "properties": {"slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"}, "name": _STRING,
-                       "retention_days": {"type": "integer", "minimum": 1, "maximum": 3650},
-                       "org_id": {"type": "string", "maxLength": 100, "description": "Admin token only."}},
-        "additionalProperties": False,
-    },
-    "Key": {
-        "type": "object", "required": ["id", "name", "prefix", "created_at", "revoked_at"],
-        "properties": {"id": {"type": "string", "pattern": "^k_"}, "name": {"type": "string"},
-                       "prefix": {"type": "string", "pattern": "^rapk_"},
-                       "created_at": {"type": "string", "format": "date-time"},
-                       "revoked_at": {"type": "string", "format": "date-time", "nullable": True}},
-    },
-    "KeyRequest": {
-        "type": "object", "required": ["name"], "properties": {"name": {**_STRING, "maxLength": 100}},
-        "additionalProperties": False,
-    },
-    "TokenRequest": {
-        "type": "object", "required": ["sub"],
-        "properties": {"sub": _STRING,
-                       "permissions": {"type": "array", "items": {"type": "string", "minLength": 1},
-                                       "description": "analytics:project:create, analytics:{project}:ingest, "
-                                                      "analytics:{project}:query, analytics:{project}:erase "
-                                                      "(`*` for every project)."},
-                       "ttl_seconds": {"type": "integer", "minimum": 1, "maximum": 365 * 86400},
-                       "org_id": _STRING},
-        "additionalProperties": False,
-    },
-    "Health": {
-        "type": "object", "required": ["status", "capabilities", "parts"],
-        "properties": {"status": {"type": "string", "enum": ["ok", "error"]},
-                       "capabilities": {"type": "object", "properties": {"analytics": {"type": "string"}}},
-                       "parts": {"type": "object", "additionalProperties": {"type": "string"}},
-                       "failing": {"type": "array", "items": {"type": "string"}}},
-    },
-}
 
 
 def _ingest(summary: str, schema: str, *, beacon: bool = True) -> dict:
@@ -313,7 +134,7 @@ def _ingest(summary: str, schema: str, *, beacon: bool = True) -> dict:
         "parameters": [_PROJECT_HEADER, *_KEY_QUERY],
         "requestBody": _body(_ref(schema), beacon=beacon),
         "responses": {"200": {"description": "Accepted (and durable) events; per-index rejections for /batch.",
-                              "content": _json(_ref("IngestResult"))},
+                              "content": _json(_data(_ref("IngestResult")))},
                       "204": {"description": "DNT: 1 or Sec-GPC: 1 — dropped, nothing stored."},
                       **_errors(400, 401, 403, 413, 415, 429, 503)},
     }
@@ -336,7 +157,7 @@ PATHS: dict = {
             "summary": "Opt an anonymous_id out of the project; its later events are dropped.",
             "tags": ["consent"], "security": _INGEST_SECURITY, "parameters": [_PROJECT_HEADER, *_KEY_QUERY],
             "requestBody": _body(_ref("OptOutRequest"), beacon=True),
-            "responses": {"200": {"description": "Opted out.", "content": _json(_ref("ConsentStatus"))},
+            "responses": {"200": {"description": "Opted out.", "content": _json(_data(_ref("ConsentStatus")))},
                           **_errors(400, 401, 403, 413, 415, 429, 503)},
         },
         "options": _preflight(),
@@ -345,10 +166,11 @@ PATHS: dict = {
         "get": {
             "summary": "Whether an anonymous_id opted out.",
             "tags": ["consent"], "security": _INGEST_SECURITY,
-            "parameters": [{"name": "anonymous_id", "in": "query", "required": True, "schema": _STRING},
-                           {"name": "project_id", "in": "query", "required": False, "schema": _PROJECT_ID},
+            "parameters": [{"name": "anonymous_id", "in": "query", "required": True, "schema": _ID},
+                           {"name": "project_id", "in": "query", "required": False,
+                            "schema": {"type": "string"}, "description": "Project id or slug."},
                            _PROJECT_HEADER, *_KEY_QUERY],
-            "responses": {"200": {"description": "The opt-out state.", "content": _json(_ref("ConsentStatus"))},
+            "responses": {"200": {"description": "The opt-out state.", "content": _json(_data(_ref("ConsentStatus")))},
                           **_errors(400, 401, 403, 429, 503)},
         },
         "options": _preflight(),
@@ -359,7 +181,7 @@ PATHS: dict = {
             "description": "Needs `analytics:{project}:query`.",
             "tags": ["query"], "security": _JWT, "parameters": [_PROJECT_HEADER],
             "requestBody": _body(_ref("QueryRequest")),
-            "responses": {"200": {"description": "Rows by kind.", "content": _json(_ref("QueryResult"))},
+            "responses": {"200": {"description": "Rows by kind.", "content": _json(_data(_ref("QueryResult")))},
                           **_errors(400, 401, 403, 413, 415, 429, 503, 504)},
         },
     },
@@ -370,7 +192,7 @@ PATHS: dict = {
                            "personal data.",
             "tags": ["governance"], "security": _JWT, "parameters": [_PROJECT_HEADER],
             "requestBody": _body(_ref("EraseRequest")),
-            "responses": {"200": {"description": "What was deleted.", "content": _json(_ref("EraseResult"))},
+            "responses": {"200": {"description": "What was deleted.", "content": _json(_data(_ref("EraseResult")))},
                           **_errors(400, 401, 403, 413, 415, 429, 503)},
         },
     },
@@ -394,9 +216,7 @@ PATHS: dict = {
         "patch": {
             "summary": "Change a project's retention; the next retention sweep applies it.",
             "tags": ["admin"], "security": _ADMIN_API,
-            "requestBody": _body({"type": "object", "required": ["retention_days"], "additionalProperties": False,
-                                  "properties": {"retention_days": {"type": "integer", "minimum": 1,
-                                                                    "maximum": 3650}}}),
+            "requestBody": _body(_ref("ProjectUpdate")),
             "responses": {"200": {"description": "The updated project.", "content": _json(_data(_ref("Project")))},
                           **_errors(400, 401, 404, 413, 415, 429, 503)},
         },
@@ -406,10 +226,8 @@ PATHS: dict = {
         "post": {
             "summary": "Create a project public key; the key is shown only in this answer.",
             "tags": ["admin"], "security": _ADMIN_API, "requestBody": _body(_ref("KeyRequest")),
-            "responses": {"201": {"description": "Created.", "content": _json(_data({
-                "allOf": [_ref("Key"), {"type": "object", "required": ["key"],
-                                        "properties": {"key": {"type": "string", "pattern": "^rapk_"}}}]}))},
-                **_errors(400, 401, 404, 409, 413, 415, 429, 503)},
+            "responses": {"201": {"description": "Created.", "content": _json(_data(_ref("NewKey")))},
+                          **_errors(400, 401, 404, 409, 413, 415, 429, 503)},
         },
         "get": {
             "summary": "List a project's keys (name and prefix only).",
@@ -432,10 +250,8 @@ PATHS: dict = {
         "post": {
             "summary": "Mint an HS256 JWT, so a local install needs no identity provider.",
             "tags": ["admin"], "security": _ADMIN_ONLY, "requestBody": _body(_ref("TokenRequest")),
-            "responses": {"201": {"description": "Minted.", "content": _json(_data({
-                "type": "object", "required": ["token", "expires_in"],
-                "properties": {"token": {"type": "string"}, "expires_in": {"type": "integer"}}}))},
-                **_errors(400, 401, 413, 415, 429)},
+            "responses": {"201": {"description": "Minted.", "content": _json(_data(_ref("Token")))},
+                          **_errors(400, 401, 413, 415, 429)},
         },
     },
     "/health": {
@@ -450,27 +266,14 @@ PATHS: dict = {
     "/_admin/doctor": {
         "get": {
             "summary": "Per-part probes with latency.", "tags": ["operations"], "security": _ADMIN_ONLY,
-            "responses": {"200": {"description": "Probe results.", "content": _json({
-                "type": "object", "required": ["analytics"],
-                "properties": {"analytics": {
-                    "type": "object", "required": ["status", "version", "checks"],
-                    "properties": {"status": {"type": "string", "enum": ["ok", "error"]},
-                                   "version": {"type": "string"},
-                                   "checks": {"type": "array", "items": {
-                                       "type": "object", "required": ["name", "status", "latency_ms"],
-                                       "properties": {"name": {"type": "string"},
-                                                      "status": {"type": "string", "enum": ["ok", "error"]},
-                                                      "latency_ms": {"type": "number"}}}}}}}})},
+            "responses": {"200": {"description": "Probe results.", "content": _json(_ref("Doctor"))},
                 **_errors(401, 429)},
         },
     },
     "/_admin/version": {
         "get": {
             "summary": "Service and capability versions.", "tags": ["operations"], "security": _ADMIN_ONLY,
-            "responses": {"200": {"description": "Versions.", "content": _json({
-                "type": "object", "required": ["reactor", "capabilities"],
-                "properties": {"reactor": {"type": "string"},
-                               "capabilities": {"type": "object", "additionalProperties": {"type": "string"}}}})},
+            "responses": {"200": {"description": "Versions.", "content": _json(_ref("Version"))},
                 **_errors(401, 429)},
         },
     },
@@ -478,14 +281,9 @@ PATHS: dict = {
         "get": {
             "summary": "Server-sent events of JSON log lines.", "tags": ["operations"], "security": _ADMIN_ONLY,
             "parameters": [
-                {"name": "follow", "in": "query", "required": False, "schema": {"type": "boolean"},
-                 "description": "Keep the stream open (bounded by `[tracing] log_stream_seconds`)."},
-                {"name": "since", "in": "query", "required": False, "schema": {"type": "string"},
-                 "description": "ISO-8601 time or a duration such as 15m, 1h, 2d."},
-                {"name": "capability", "in": "query", "required": False, "schema": {"type": "string"}},
-                {"name": "level", "in": "query", "required": False,
-                 "schema": {"type": "string", "enum": ["trace", "debug", "info", "warning", "warn", "error",
-                                                       "critical"]}},
+                *({"name": name, "in": "query", "required": False, "schema": _param(operations.LogsQuery, name),
+                   "description": operations.LogsQuery.model_fields[name].description}
+                  for name in operations.LogsQuery.model_fields),
                 {"name": "Last-Event-ID", "in": "header", "required": False,
                  "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}, "description": "Resume from a log offset."},
             ],
@@ -512,13 +310,13 @@ PATHS: dict = {
     "/analytics/v1/openapi.json": {
         "get": {
             "summary": "This document.", "tags": ["operations"], "security": [],
-            "responses": {"200": {"description": "OpenAPI 3.0.", "content": _json({"type": "object"})}},
+            "responses": {"200": {"description": "OpenAPI 3.1.", "content": _json({"type": "object"})}},
         },
     },
 }
 
 DOCUMENT: dict = {
-    "openapi": "3.0.3",
+    "openapi": "3.1.0",
     "info": {
         "title": "Reactor Analytics",
         "version": __version__,
@@ -529,7 +327,7 @@ DOCUMENT: dict = {
     "tags": [{"name": name} for name in ("ingest", "consent", "query", "governance", "admin", "operations")],
     "paths": PATHS,
     "components": {
-        "schemas": SCHEMAS,
+        "schemas": _components(),
         "securitySchemes": {
             "projectKey": {"type": "apiKey", "in": "header", "name": "X-Reactor-Project-Key",
                            "description": "Project public key `rapk_…` (ingest only)."},

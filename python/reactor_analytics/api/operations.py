@@ -11,6 +11,7 @@ from .. import __version__
 from ..errors import AppError, invalid
 from ..observability import logstream
 from ..observability.logging import log_path
+from ..schemas.operations import LogsQuery
 from ..store import migrate, queries
 from . import http
 
@@ -114,11 +115,10 @@ def version():
 def logs():
     http.admin_principal()
     config = http.services().config
-    args = request.args
-    follow = args.get("follow", "0").lower() in ("1", "true", "yes")
+    args = http.query(LogsQuery)
+    follow = args.following
     try:
-        where = logstream.Filter(logstream.parse_since(args.get("since")), args.get("capability") or None,
-                                 args.get("level") or None)
+        where = logstream.Filter(logstream.parse_since(args.since), args.capability or None, args.level)
     except logstream.StreamError as exc:
         raise invalid("analytics.invalid_request", str(exc)) from None
     except OverflowError:  # a duration reaching before year 1, e.g. since=999999d
