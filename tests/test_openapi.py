@@ -118,6 +118,7 @@ def _operation_config(credentials: dict) -> str:
                      for name, headers in by_operation)
 
 
+@pytest.mark.timeout(1200)
 def test_service_conforms_to_its_document(server, credentials, tmp_path, capsys):
     config = tmp_path / "schemathesis.toml"
     config.write_text(_operation_config(credentials))
@@ -131,7 +132,7 @@ def test_service_conforms_to_its_document(server, credentials, tmp_path, capsys)
         [str(VENV_BIN / "schemathesis"), "--config-file", str(config), "run",
          f"{server.url}/analytics/v1/openapi.json", "--checks", "all", "--mode", "all",
          "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", str(EXAMPLES),
-         "--generation-with-security-parameters", "false", "--request-timeout", "10", "--workers", "2",
+         "--generation-with-security-parameters", "false", "--request-timeout", "10", "--workers", "1",
          "--seed", str(int(time.time())), "--no-color", "--output-truncate", "false"],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=1200)
     took = time.monotonic() - started

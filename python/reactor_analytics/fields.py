@@ -1,5 +1,5 @@
-"""Checks of request fields that every transport shares: unknown names, bounded non-empty
-strings, and text PostgreSQL can hold."""
+"""Checks of request fields that every transport shares: text PostgreSQL can hold, and bounded
+non-empty strings (gRPC's fields; HTTP bodies are validated by their models in `schemas/`)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,6 @@ def storable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def reject_unknown(body: dict, allowed: set[str]) -> None:
-    for name in body:
-        if name not in allowed:
-            raise invalid("analytics.invalid_request", f"unknown field {name[:64]!r}", field=name[:64])
 
 
 def string_field(body: dict, name: str, required: bool = True, max_len: int = 200) -> str | None:
