@@ -1,5 +1,6 @@
 """What the views read from the HTTP request: the app's services, the credentials, the client's
-address, and the JSON body and query string, validated by their models (`schemas/`). Deciding what the credentials allow is `auth/access.py`'s job."""
+address, and the JSON body and query string, validated by their models (`schemas/`). Deciding
+what the credentials allow is `auth/access.py`'s job."""
 
 from __future__ import annotations
 

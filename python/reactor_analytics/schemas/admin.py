@@ -34,8 +34,11 @@ class KeyRequest(Model):
     name: text(100)
 
 
+Subject = text(200, "The token's subject.")
+
+
 class TokenRequest(Model):
-    sub: text(200, "The token's subject.")
+    sub: Subject
     permissions: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
         default_factory=list, description="analytics:project:create, analytics:{project}:ingest, "
                                           "analytics:{project}:query, analytics:{project}:erase (`*` for every "

@@ -42,8 +42,9 @@ Duration = Annotated[str, StringConstraints(pattern=_DURATION), Field(
     description="1 to 5 digits and s, m, h, d or w, such as 30m, 12h, 7d or 4w.")]
 Window = Annotated[str, StringConstraints(pattern=_WINDOW), Field(description="A duration of at most 365 days.")]
 # A day, a day and a time to the minute, or a full date-time, as `Instant::parse` reads them.
-_INSTANT = DATE_TIME.replace(r":[0-5][0-9]:[0-5][0-9](?:[.,][0-9]{1,9})?", r":[0-5][0-9](?::[0-5][0-9](?:[.,][0-9]{1,9})?)?") \
-    .replace("[Tt ]", "(?:[Tt ]", 1).removesuffix("$") + ")?$"
+_SECONDS = r":[0-5][0-9](?:[.,][0-9]{1,9})?"
+_INSTANT = (DATE_TIME.replace(":[0-5][0-9]" + _SECONDS, f":[0-5][0-9](?:{_SECONDS})?")
+            .replace("[Tt ]", "(?:[Tt ]", 1).removesuffix("$") + ")?$")
 Instant = Annotated[str, StringConstraints(pattern=_INSTANT), Field(
     description="A day (`2026-01-31`, midnight UTC) or an RFC 3339 date-time; no zone means UTC.")]
 TimeZone = TypeAliasType("TimeZone", Annotated[str, WithJsonSchema({
@@ -68,13 +69,16 @@ Values = Annotated[list[Scalar], Field(min_length=1, max_length=1000)]
 
 def _op(prefix: str, name: str, operand: Any) -> type:
     """`{name: operand}`, one operator of a condition (`in` is no Python name: hence a made class)."""
-    return type(f"{prefix}{name.capitalize()}", (Model,), {"__annotations__": {name: operand}, "__module__": __name__})
+    namespace = {"__annotations__": {name: operand}, "__module__": __name__}
+    return type(f"{prefix}{name.capitalize()}", (Model,), namespace)
 
 
-Cond = Annotated[Union[tuple(_op("Op", n, t) for n, t in (
+_OPERATORS = tuple(_op("Op", name, operand) for name, operand in (
     ("eq", Scalar), ("neq", Scalar), ("in", Values), ("gt", float), ("gte", float), ("lt", float), ("lte", float),
-    ("contains", str), ("exists", bool)))], Field(description="One operator and its operand.")]
-EventCond = Union[tuple(_op("Event", n, t) for n, t in (("eq", str), ("neq", str), ("in", Values)))]
+    ("contains", str), ("exists", bool)))
+_EVENT_OPERATORS = tuple(_op("Event", name, operand) for name, operand in (("eq", str), ("neq", str), ("in", Values)))
+Cond = Annotated[Union[_OPERATORS], Field(description="One operator and its operand.")]
+EventCond = Union[_EVENT_OPERATORS]
 Named = Annotated[dict[Name, Cond], Field(min_length=1, max_length=1, description="{name: {op: value}}")]
 
 class All(Model):
@@ -141,8 +145,9 @@ class PercentileOf(Model):
     percentile: Percentile
 
 
-Measure = Annotated[Union[Literal["count", "unique_users"], Sum, Avg, Min, Max, PercentileOf], Field(description='"count" (default), "unique_users", {"sum"|"avg"|"min"|"max": prop} or '
-                     '{"percentile": {"prop": name, "p": 0.9}}')]
+Measure = Annotated[Union[Literal["count", "unique_users"], Sum, Avg, Min, Max, PercentileOf], Field(
+    description='"count" (default), "unique_users", {"sum"|"avg"|"min"|"max": prop} or '
+                '{"percentile": {"prop": name, "p": 0.9}}')]
 Limit = Annotated[int, Field(ge=1, le=1000)]
 
 

@@ -54,8 +54,8 @@ EventName = Annotated[str, StringConstraints(
 # pattern says a little less than it takes (years 1971-2999, days that every year has), so that
 # every time it allows lies between the epoch and the year 9999 as the core requires.
 _DAY = r"(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
-DATE_TIME = (rf"^(?:19(?:7[1-9]|[89][0-9])|2[0-9]{{3}})-{_DAY}[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:[.,][0-9]{{1,9}})?"
-             r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)?$")
+DATE_TIME = (rf"^(?:19(?:7[1-9]|[89][0-9])|2[0-9]{{3}})-{_DAY}[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+             r"(?:[.,][0-9]{1,9})?(?:[Zz]|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)?$")
 MAX_EPOCH_MS = 253_402_300_799_999
 Time = Annotated[Union[str, float], WithJsonSchema({
     "description": "An RFC 3339 date-time (no zone means UTC) or epoch milliseconds.",
