@@ -6,7 +6,6 @@ encodes every event, and answers with COPY text rows plus per-index rejections.
 
 from typing import Final, Literal
 
-DeviceType = Literal["desktop", "mobile", "tablet", "bot"]
 RequestKindName = Literal["track", "batch", "identify", "alias"]
 
 #: The columns of `events` that ingest writes, in the order of `EncodedBatch.copy_rows`.
@@ -92,12 +91,6 @@ def parse_request(
 
 def truncate_ip(ip: str) -> str | None:
     """IPv4 → /24 (``203.0.113.0``), IPv6 → /48 (``2001:db8:abcd::``); None if unparsable."""
-
-def parse_user_agent(ua: str) -> tuple[str | None, str | None, DeviceType | None]:
-    """(browser, os, device_type) broad classes of a User-Agent header."""
-
-def country_for_timezone(tz: str) -> str | None:
-    """ISO 3166-1 alpha-2 country of an IANA timezone (``Europe/Berlin`` → ``DE``), or None."""
 
 class QueryError(ValueError):
     """A query was refused (400) or ran over its row budget (504, ``analytics.query.timeout``).

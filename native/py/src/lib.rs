@@ -391,25 +391,6 @@ fn truncate_ip(ip: &str) -> Option<String> {
     core::ip::truncate_ip(ip)
 }
 
-/// (browser, os, device_type); device_type is desktop/mobile/tablet/bot.
-#[pyfunction]
-fn parse_user_agent(
-    ua: &str,
-) -> (
-    Option<&'static str>,
-    Option<&'static str>,
-    Option<&'static str>,
-) {
-    let u = core::useragent::parse_user_agent(ua);
-    (u.browser, u.os, u.device_type)
-}
-
-/// ISO 3166 alpha-2 country of an IANA timezone name, or None.
-#[pyfunction]
-fn country_for_timezone(tz: &str) -> Option<&'static str> {
-    core::country::country_for_timezone(tz)
-}
-
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -423,8 +404,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plan_query, m)?)?;
     m.add_function(wrap_pyfunction!(batch_body_from_proto, m)?)?;
     m.add_function(wrap_pyfunction!(truncate_ip, m)?)?;
-    m.add_function(wrap_pyfunction!(parse_user_agent, m)?)?;
-    m.add_function(wrap_pyfunction!(country_for_timezone, m)?)?;
     m.add("EVENT_COLUMNS", PyTuple::new(py, core::EVENT_COLUMNS)?)?;
     m.add("HOT_COLUMNS", PyTuple::new(py, core::HOT_COLUMNS)?)?;
     m.add(

@@ -21,63 +21,10 @@ pub use timebucket::{
     bucket_start, bucket_starts, parse_tz, period_index, period_indices, period_start, Unit,
 };
 
-use std::hash::{BuildHasherDefault, Hasher};
-
-/// A small, fast, non-cryptographic hasher for dense integer codes and short code slices
-/// (FxHash word mixing with a murmur3 finaliser so low-entropy low bits still spread).
-/// Keys here are the engine's own dictionary codes, never attacker-chosen strings.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct FxHasher {
-    hash: u64,
-}
-
-const FX_K: u64 = 0x517c_c1b7_2722_0a95;
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(FX_K);
-    }
-}
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes(c.try_into().unwrap()));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(buf) ^ ((rest.len() as u64) << 59));
-        }
-    }
-    #[inline]
-    fn write_u32(&mut self, i: u32) {
-        self.add(i as u64);
-    }
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        let mut h = self.hash;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
-    }
-}
-
-pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
+/// The hasher of the engine's maps: keys are its own dense dictionary codes and short code
+/// slices, never attacker-chosen strings, so a fast non-cryptographic hash (rustc-hash's FxHash,
+/// made for hashbrown's use of the high bits) is enough.
+pub(crate) type FxBuild = rustc_hash::FxBuildHasher;
 pub(crate) type FxHashMap<K, V> = std::collections::HashMap<K, V, FxBuild>;
 
 /// End (exclusive) of the run of equal values starting at `i` in a sorted column.
