@@ -1,4 +1,4 @@
-"""Per-IP rate limits on the public endpoints (SPEC "Governance"), and the body size limit for
+"""Per-IP rate limits on the public endpoints (README "Governance"), and the body size limit for
 bodies sent without a Content-Length.
 
 Ingest without a bearer token (browsers, pixels, beacons) and any request without credentials

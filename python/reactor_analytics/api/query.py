@@ -1,4 +1,4 @@
-"""POST /analytics/v1/query: one endpoint, six kinds (SPEC "Query"), answered by `query/service.py`."""
+"""POST /analytics/v1/query: one endpoint, six kinds (README "Queries"), answered by `query/service.py`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-//! Trends aggregates per (bucket, group) key (query-semantics.md §4, §7).
+//! Trends aggregates per (bucket, group) key.
 //!
 //! Keys are mapped to dense slots: directly by `key - min` when the key span is small
 //! (the usual case: the caller combines a bucket index and a group code), otherwise through

@@ -1,4 +1,4 @@
-//! Funnels: how many persons reached at least step k (query-semantics.md §1, §7).
+//! Funnels: how many persons reached at least step k.
 //!
 //! Sequential mode (PostHog-style): every in-range step-1 row starts an attempt, the window
 //! is measured from that row and is inclusive, one row fills at most one step of an attempt

@@ -4,8 +4,8 @@
 //! Every kernel takes plain columnar slices (one entry per event row) that the caller has
 //! already filtered, ordered and resolved to dense `person` ids (identity stitching done).
 //! The kernels do one pass over the rows where possible, allocate nothing per row and index
-//! `Vec`s by dense codes instead of hashing in the hot loop. Semantics follow
-//! `shared/reference/query-semantics.md` §1–§4 and §7; each module documents its own rules.
+//! `Vec`s by dense codes instead of hashing in the hot loop. Each module states the rules it
+//! implements (README "Semantics" summarises them).
 
 pub mod aggregate;
 pub mod funnel;

@@ -1,4 +1,4 @@
-//! User paths (query-semantics.md §3, §7), PostHog rules: a person's rows split into
+//! User paths, PostHog rules: a person's rows split into
 //! sessions at idle gaps of at least `session_gap_us`; within a session consecutive rows
 //! with the same item collapse to the last of the run (whose anchor flag the collapsed step
 //! keeps). `After` takes up to `depth` items from the session's first anchor (included);

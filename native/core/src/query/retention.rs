@@ -1,4 +1,4 @@
-//! Calendar retention (query-semantics.md §2, §7): one cohort per person, the period of
+//! Calendar retention: one cohort per person, the period of
 //! their first cohort row; period k counts the persons of a cohort with a return row in
 //! period cohort + k ("on", not "on or after"). Period 0 is the cohort itself (100 %).
 

@@ -1,4 +1,4 @@
-//! Calendar buckets in a query timezone, DST-correct (query-semantics.md §4).
+//! Calendar buckets in a query timezone, DST-correct.
 //!
 //! A bucket is identified by the UTC instant (µs) at which it starts. Buckets are intervals
 //! of instants, so a bucket start is always the first instant of its bucket:

@@ -1,4 +1,4 @@
-//! `funnel`: persons per step reached, per group (README "Semantics", query-semantics §7).
+//! `funnel`: persons per step reached, per group (README "Semantics").
 //!
 //! Step-1 events inside the range start attempts; later steps may fall up to the window past
 //! `to`. Each row's step mask is computed here once; the kernel (`query::funnel`) walks each

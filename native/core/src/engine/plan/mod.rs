@@ -1,4 +1,4 @@
-//! A query (SPEC "Query", README "Queries") as the engine runs it: the request body, typed and
+//! A query (README "Queries") as the engine runs it: the request body, typed and
 //! validated here and nowhere else, plus what only the service knows (the project it
 //! authorised, its clock, its configured limits).
 //!
