@@ -73,6 +73,6 @@ def _within_limits(time_range: dict) -> dict:
 @schemathesis.hook
 def after_call(ctx, case, response):
     log = os.environ.get("REACTOR_SCHEMATHESIS_LOG")
-    if log:
+    if log and case.method.upper() == case.operation.method.upper():  # not a probe with another method
         with open(log, "a", encoding="utf-8") as out:
-            out.write(f"{case.method.upper()} {case.operation.path}\t{response.status_code}\n")
+            out.write(f"{case.operation.method.upper()} {case.operation.path}\t{response.status_code}\n")

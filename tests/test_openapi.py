@@ -139,8 +139,10 @@ def test_service_conforms_to_its_document(server, credentials, tmp_path, capsys)
     answers = [line.split("\t") for line in log.read_text().splitlines()] if log.exists() else []
     calls = Counter(label for label, _ in answers)
     successes = Counter(label for label, status in answers if status.startswith("2"))
+    # Schemathesis leaves out the operation that serves the document it loaded (the first test
+    # fetches that one).
     operations = {f"{method.upper()} {path}" for path, item in DOCUMENT["paths"].items()
-                  for method in item if method != "parameters"}
+                  for method in item if method != "parameters"} - {"GET /analytics/v1/openapi.json"}
     with capsys.disabled():
         print(f"\nschemathesis: {len(answers)} requests over {len(calls)} operations in {took:.0f}s, "
               f"{sum(successes.values())} answered 2xx; exit {run.returncode}")
