@@ -66,8 +66,9 @@ impl From<&str> for Name {
     }
 }
 
-/// An integer from MIN to MAX; DEFAULT when the field is left out. Floats (`10.0`), strings and
-/// booleans are refused.
+/// An integer from MIN to MAX; DEFAULT when the field is left out. A whole number written with a
+/// decimal point (`10.0`) is that integer, as JSON Schema's `integer` has it; a fraction, a string
+/// or a boolean is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bounded<const MIN: u32, const MAX: u32, const DEFAULT: u32>(u32);
 
@@ -107,6 +108,13 @@ impl<'de, const MIN: u32, const MAX: u32, const DEFAULT: u32> Deserialize<'de>
                 match u64::try_from(v) {
                     Ok(v) => self.visit_u64(v),
                     Err(_) => Err(E::invalid_value(de::Unexpected::Signed(v), &self)),
+                }
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<u32, E> {
+                if v.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&v) {
+                    self.visit_u64(v as u64)
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Float(v), &self))
                 }
             }
         }
@@ -396,15 +404,17 @@ mod tests {
     }
 
     #[test]
-    fn bounded_integers_refuse_floats_strings_and_the_out_of_range() {
+    fn bounded_integers_refuse_fractions_strings_and_the_out_of_range() {
         type Limit = Bounded<1, 1000, 100>;
         assert_eq!(Limit::default().get(), 100);
         assert_eq!(read::<Limit>(json!(1000)).unwrap().get(), 1000);
+        assert_eq!(read::<Limit>(json!(10.0)).unwrap().get(), 10);
         for bad in [
             json!(0),
             json!(1001),
             json!(-1),
-            json!(10.0),
+            json!(10.5),
+            json!(1001.0),
             json!("10"),
             json!(true),
             json!(null),
