@@ -26,6 +26,17 @@ JWT_SECRET = "test-jwt-secret-0123456789abcdef"
 VENV_BIN = Path(sys.executable).parent
 
 
+def wait_for(predicate, timeout: float = 20.0, every: float = 0.05, what: str = ""):
+    """Poll until `predicate` is true (and return what it returned), failing after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"not within {timeout} s: {what or predicate}")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

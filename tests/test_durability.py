@@ -12,7 +12,7 @@ import uuid
 import psycopg
 import requests
 
-from conftest import ADMIN_TOKEN, LiveServer, database_root
+from conftest import ADMIN_TOKEN, LiveServer, database_root, wait_for
 from reactor_analytics.store import migrate
 from reactor_analytics.store.embedded import EmbeddedPostgres
 
@@ -91,7 +91,7 @@ def test_every_acknowledged_event_survives_kill_9_exactly_once(postgres, tmp_pat
     server = LiveServer(postgres, tmp_path, workers=2).start()
     project_id, key = make_project(server.url)
     sender = Sender(key).start(server.url)
-    _wait_for(lambda: len(sender.acked) >= 200, 60)  # mid-stream: batches in flight when it dies
+    wait_for(lambda: len(sender.acked) >= 200, 60)  # mid-stream: batches in flight when it dies
     server.kill9()
     sender.stop()
     acked_before = len(sender.acked)
@@ -121,9 +121,9 @@ def test_postgres_restart_answers_503_then_recovers_losing_nothing(tmp_path):
     try:
         project_id, key = make_project(server.url)
         sender = Sender(key, threads=2).start(server.url)
-        _wait_for(lambda: len(sender.acked) >= 100, 60)
+        wait_for(lambda: len(sender.acked) >= 100, 60)
         database.stop("immediate")  # a crash, as far as PostgreSQL can tell
-        _wait_for(lambda: sender.errors_503, 60)  # the senders are answered 503 while it is down
+        wait_for(lambda: sender.errors_503, 60)  # the senders are answered 503 while it is down
         down = requests.post(f"{server.url}/analytics/v1/track",
                              json={"event": "while_down", "anonymous_id": "a"},
                              headers={"X-Reactor-Project-Key": key}, timeout=15)
@@ -139,7 +139,7 @@ def test_postgres_restart_answers_503_then_recovers_losing_nothing(tmp_path):
         else:
             raise AssertionError("the service did not recover after PostgreSQL came back")
         acked_at_recovery = len(sender.acked)
-        _wait_for(lambda: len(sender.acked) > acked_at_recovery, 30, what="ingest resumed")
+        wait_for(lambda: len(sender.acked) > acked_at_recovery, 30, what="ingest resumed")
         sender.stop()
         assert sender.errors_503 and all(e["error"]["code"] == "analytics.unavailable" for e in sender.errors_503)
         assert set(sender.statuses) <= {200, 503}, set(sender.statuses)
@@ -150,17 +150,6 @@ def test_postgres_restart_answers_503_then_recovers_losing_nothing(tmp_path):
         server.stop()
         database.stop("immediate")
         shutil.rmtree(root, ignore_errors=True)
-
-
-def _wait_for(predicate, timeout: float, every: float = 0.05, what: str = ""):
-    """Poll until `predicate` is true (and return what it returned), failing after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"not within {timeout} s: {what or predicate}")
 
 
 def _accepting(database: EmbeddedPostgres) -> bool:
@@ -181,10 +170,10 @@ def test_kill_9_of_the_embedded_database_under_load_restarts_it_and_loses_nothin
     server = LiveServer(None, data, workers=2).start(timeout=90)
     database = EmbeddedPostgres(data)
     try:
-        _wait_for(lambda: requests.get(f"{server.url}/health", timeout=5).status_code == 200, 30)
+        wait_for(lambda: requests.get(f"{server.url}/health", timeout=5).status_code == 200, 30)
         project_id, key = make_project(server.url)
         sender = Sender(key, threads=2).start(server.url)
-        _wait_for(lambda: len(sender.acked) > 0, 30)
+        wait_for(lambda: len(sender.acked) > 0, 30)
         old_pid = database.postmaster_pid()
         os.kill(old_pid, signal.SIGKILL)
         killed_at = time.monotonic()
@@ -200,12 +189,12 @@ def test_kill_9_of_the_embedded_database_under_load_restarts_it_and_loses_nothin
                 break
             assert time.monotonic() - killed_at < 60, "the service did not recover"
             time.sleep(0.05)
-        restarted_pid = _wait_for(lambda: database.postmaster_pid() if database.running() else None, 30)
+        restarted_pid = wait_for(lambda: database.postmaster_pid() if database.running() else None, 30)
         assert restarted_pid != old_pid
-        _wait_for(lambda: _accepting(database), 30)
+        wait_for(lambda: _accepting(database), 30)
         accepting_at = time.monotonic()
         acked = len(sender.ack_times)
-        _wait_for(lambda: len(sender.ack_times) > acked, 30)
+        wait_for(lambda: len(sender.ack_times) > acked, 30)
         sender.stop()
         print(f"kill -9 of the database: /health slowest {slowest_health:.2f} s while down; "
               f"accepting again {accepting_at - killed_at:.2f} s after the kill; first ack "

@@ -15,20 +15,10 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ADMIN, VENV_BIN, LiveServer
+from conftest import ADMIN, VENV_BIN, LiveServer, wait_for
 
 IPHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
              "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1 secret-ua-7f3a")
-
-
-def _wait_for(predicate, timeout: float = 20.0, every: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"not within {timeout} s")
 
 
 @pytest.mark.parametrize("supplied", ["has space", "x" * 129, "semi;colon", "ünïcode", ""])
@@ -70,7 +60,7 @@ def test_no_body_or_user_agent_reaches_a_log_line_even_at_debug(debug_server):
                                                      "time_range": {"last": "1d"}, "filter": marker},
                   headers=ADMIN, timeout=10)
     log_file = Path(debug_server.env["REACTOR_DATA_DIR"]) / "logs" / "reactor.jsonl"
-    _wait_for(lambda: request_id in log_file.read_text())
+    wait_for(lambda: request_id in log_file.read_text())
     texts = [log_file.read_text(), debug_server.log.read_text(),
              requests.get(f"{url}/_admin/logs", headers=ADMIN, timeout=10).text]
     # The requests were logged (their lines carry the request id), and nothing logged is the body or the UA.
@@ -134,7 +124,7 @@ def test_log_streams_past_the_slots_are_refused_with_logs_busy(live_server):
     try:
         assert first.status_code == 200
         # (a Response is falsy when not ok: wrap it)
-        busy = _wait_for(lambda: (r := requests.get(f"{url}/_admin/logs?follow=1", headers=ADMIN, stream=True,
+        busy = wait_for(lambda: (r := requests.get(f"{url}/_admin/logs?follow=1", headers=ADMIN, stream=True,
                                                     timeout=10)).status_code == 429 and [r])[0]
         assert busy.json()["error"]["code"] == "analytics.logs.busy"
         # A stream that does not follow needs no slot.
@@ -142,7 +132,7 @@ def test_log_streams_past_the_slots_are_refused_with_logs_busy(live_server):
     finally:
         first.close()
     # The slot is free again once the first stream is gone.
-    again = _wait_for(lambda: (r := requests.get(f"{url}/_admin/logs?follow=1", headers=ADMIN, stream=True,
+    again = wait_for(lambda: (r := requests.get(f"{url}/_admin/logs?follow=1", headers=ADMIN, stream=True,
                                                  timeout=10)).status_code == 200 and [r], every=0.5)[0]
     again.close()
 
@@ -160,7 +150,7 @@ def test_logs_follow_reconnects_from_the_last_id_without_repeating_a_line(postgr
         for request_id in ids:
             requests.get(f"{server.url}/health", headers={"X-Request-Id": request_id}, timeout=10)
             time.sleep(0.35)
-        _wait_for(lambda: all(i in out.read_text() for i in ids), timeout=20)
+        wait_for(lambda: all(i in out.read_text() for i in ids), timeout=20)
         lines = out.read_text().splitlines()
         for request_id in ids:
             assert sum(request_id in line for line in lines) == 1, request_id
