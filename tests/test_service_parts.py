@@ -75,12 +75,12 @@ def test_several_grpc_workers_share_the_port_and_each_serves(postgres, tmp_path)
         assert served == 30
         # A process that dies is started again, and calls go on being served.
         victims = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
-                   and _is_grpc(int(p.name), server.proc.pid)]
+                   and _is_part(int(p.name), server.proc.pid, b"grpc")]
         os.kill(victims[0], 9)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             now = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
-                   and _is_grpc(int(p.name), server.proc.pid)]
+                   and _is_part(int(p.name), server.proc.pid, b"grpc")]
             if len(now) == 3 and victims[0] not in now:
                 break
             time.sleep(0.2)
@@ -102,12 +102,6 @@ def test_several_grpc_workers_share_the_port_and_each_serves(postgres, tmp_path)
         server.stop()
 
 
-def _is_grpc(pid: int, leader: int) -> bool:
-    try:
-        return os.getpgid(pid) == leader and b"reactor_analytics.cli.main\0grpc" in Path(
-            f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ProcessLookupError):
-        return False
 
 
 def test_a_killed_query_engine_is_started_again_and_answers(postgres, tmp_path):

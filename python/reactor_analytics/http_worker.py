@@ -19,7 +19,7 @@ import selectors
 import time
 from functools import partial
 
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import TConn, ThreadWorker
 
 # Past this many buffered bytes a request is handed on unfinished (the app refuses it as too large).
 _HEADER_LIMIT = 64 * 1024
@@ -116,8 +116,6 @@ class BufferingThreadWorker(ThreadWorker):
                 raise
             return
         self.nr_conns += 1
-        from gunicorn.workers.gthread import TConn
-
         self._start_reading(TConn(self.cfg, client_sock, client_addr, listener.getsockname()))
 
     def on_client_socket_readable(self, conn, client) -> None:

@@ -21,6 +21,7 @@ from .governance import ratelimit
 from .store import migrate
 from .store.db import database_url
 from .store.embedded import EmbeddedPostgres
+from .store.embedded import make_data_dir as make_private_dir
 
 
 def gunicorn_settings(config: Config) -> dict:
@@ -216,13 +217,9 @@ def children(config: Config) -> list[ChildProcess]:
 
 
 def make_data_dir(config: Config) -> None:
-    """Create the data directory when it does not exist, private to the service: 0700, or 0711 when
-    the embedded database runs as another user (root's case), who must pass through it to its
-    cluster. An existing directory is left exactly as it is."""
-    path = Path(config.data_dir)
-    if not path.exists():
-        through = config.embedded_database and os.geteuid() == 0
-        path.mkdir(parents=True, mode=0o711 if through else 0o700)
+    """The data directory, made private when missing (see store.embedded.make_data_dir)."""
+    make_private_dir(Path(config.data_dir),
+                     database_user_enters=config.embedded_database and os.geteuid() == 0)
 
 
 def serve(config: Config) -> None:

@@ -50,6 +50,14 @@ def _bindir() -> Path:
     raise EmbeddedError("PostgreSQL server binaries (initdb, pg_ctl) were not found; install postgresql-15")
 
 
+def make_data_dir(path: Path, database_user_enters: bool) -> None:
+    """Create a missing data directory private to the service: 0700, or 0711 when the database
+    runs as another user (root's case), who must pass through it to its cluster. A directory that
+    exists is left exactly as it is."""
+    if not path.exists():
+        path.mkdir(parents=True, mode=0o711 if database_user_enters else 0o700)
+
+
 def _write_private(path: Path, text: str) -> None:
     """Write a file only its owner can read, replacing it atomically."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -125,10 +133,8 @@ class EmbeddedPostgres:
     # -- directories ---------------------------------------------------------------------------
 
     def _prepare_dirs(self) -> None:
-        if not self.data_dir.exists():
-            # Ours to make: the database user (when we are root) needs only to pass through it.
-            self.data_dir.mkdir(parents=True, mode=0o711 if self._user() else 0o700)
         user = self._user()
+        make_data_dir(self.data_dir, database_user_enters=user is not None)
         if user and self._run(["test", "-x", str(self.data_dir)], check=False).returncode != 0:
             blocked = next((p for p in [*reversed(self.data_dir.parents), self.data_dir]
                             if self._run(["test", "-x", str(p)], check=False).returncode != 0), self.data_dir)
