@@ -85,7 +85,7 @@ def test_track_refuses_oversize_properties_with_the_limit(client, project):
 
 
 def test_system_events_are_accepted(client, project):
-    for name in ("$pageview", "$session_start", "$error", "$autocapture"):
+    for name in ("$pageview", "$session_start", "$error", "$autocapture", "$pageleave", "$screen", "$pixel_open"):
         answer = client.post("/analytics/v1/track", json=event(name), headers=project.key_headers)
         assert answer.status_code == 200, (name, answer.get_json())
 

@@ -91,6 +91,9 @@ pub const SYSTEM_EVENTS: &[&str] = &[
     "$session_end",
     "$autocapture",
     "$error",
+    "$pageleave",
+    "$screen",
+    "$pixel_open",
 ];
 
 /// Longest event name, id or message_id, in characters.

@@ -19,7 +19,8 @@ NOT_BLANK = rf"^[^{CONTROL}]*[^{CONTROL}{BLANK}][^{CONTROL}]*$"
 #: Longest event name, id or message_id, in characters (the native core's MAX_NAME_CHARS).
 MAX_ID_CHARS = 200
 #: The `$` event names the native core allows (its SYSTEM_EVENTS); any other `$` name is refused.
-SYSTEM_EVENTS = ("$pageview", "$identify", "$alias", "$session_start", "$session_end", "$autocapture", "$error")
+SYSTEM_EVENTS = ("$pageview", "$identify", "$alias", "$session_start", "$session_end", "$autocapture", "$error",
+                 "$pageleave", "$screen", "$pixel_open")
 
 def _integral(value):
     """JSON Schema counts 3650.0 as the integer 3650 (a number, however written): so do we."""
