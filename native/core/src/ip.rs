@@ -25,7 +25,8 @@ fn truncate_v6(ip: Ipv6Addr) -> Ipv6Addr {
     Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0)
 }
 
-fn parse(raw: &str) -> Option<IpAddr> {
+/// The address written in `raw`, in the spellings [`truncate_ip`] accepts.
+pub fn parse(raw: &str) -> Option<IpAddr> {
     let s = raw.trim();
     if s.is_empty() || s.len() > 64 {
         return None;

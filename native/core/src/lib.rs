@@ -15,6 +15,7 @@ mod country_table;
 pub mod encode;
 pub mod engine;
 pub mod enrich;
+pub mod geoip;
 pub mod ip;
 pub mod json;
 pub mod proto_wire;
