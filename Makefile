@@ -16,10 +16,16 @@ SDK_PROTOC_TOOLS := grpcio-tools==1.66.2
 SDK_PROTOC_VENV  := .cache/proto-sdk
 SDK      := sdk/python
 SDK_STAMP := $(VENV)/.sdk-installed
+# The browser SDK (sdk/js): npm installs its build tools into sdk/js/node_modules (cached), and
+# esbuild writes tracker.js, sdk.js and sdk.d.ts into the package's static/ directory.
+JS       := sdk/js
+JS_STAMP := $(JS)/node_modules/.installed
+JS_BUILT := python/reactor_analytics/static/tracker.js
+JS_SOURCES := $(wildcard $(JS)/src/*.ts) $(JS)/build.mjs $(JS)/tsconfig.json $(JS)/package.json
 
-.PHONY: proto run test test-rust test-python setup bench bench-ingest bench-query bench-sdk bench-disk bench-workers clean
+.PHONY: proto run test test-rust test-python test-js sdk-js setup bench bench-ingest bench-query bench-sdk bench-disk bench-workers clean
 
-setup: $(SO_STAMP) $(SDK_STAMP)
+setup: $(SO_STAMP) $(SDK_STAMP) $(JS_BUILT)
 
 $(STAMP): pyproject.toml scripts/system-deps.sh
 	./scripts/system-deps.sh
@@ -36,6 +42,19 @@ $(SDK_STAMP): $(STAMP) $(SDK)/pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e '$(SDK)[grpc,orjson]'
 	touch $(SDK_STAMP)
 
+$(JS_STAMP): $(STAMP) $(JS)/package.json $(JS)/package-lock.json
+	cd $(JS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(JS_STAMP)
+
+$(JS_BUILT): $(JS_STAMP) $(JS_SOURCES)
+	cd $(JS) && node build.mjs
+
+sdk-js: $(JS_BUILT)
+
+# Node's test runner; it prints tracker.js's gzip size and fails over 3 KB.
+test-js: $(JS_BUILT)
+	cd $(JS) && node --test test/*.test.mjs
+
 # The gRPC modules are generated from proto/ (scripts/gen_proto.py) and committed, so that any
 # build of the package carries them; tests/test_proto_generated.py checks they match proto/.
 # The SDK's own copy is generated the same way by its older grpcio-tools.
@@ -49,7 +68,7 @@ proto: $(STAMP)
 run: setup
 	$(BIN)/reactor serve
 
-test: setup test-rust test-python
+test: setup test-rust test-js test-python
 
 test-rust:
 	cd native && cargo test -p reactor-core -q
@@ -76,4 +95,4 @@ bench-query: setup
 	$(BIN)/python bench/query.py
 
 clean:
-	rm -rf $(VENV) native/target .reactor
+	rm -rf $(VENV) native/target .reactor $(JS)/node_modules $(JS)/build python/reactor_analytics/static

@@ -19,8 +19,9 @@ from ..governance.ratelimit import retry_after
 from .http import client_ip, services
 
 _PUBLIC_BLUEPRINTS = {"ingest"}
-# Probes and documents: never limited.
-_UNLIMITED_PATHS = {"/health", "/metrics", "/analytics/v1/openapi.json"}
+# Probes, documents and the browser SDK's static files: never limited.
+_UNLIMITED_PATHS = {"/health", "/metrics", "/analytics/v1/openapi.json",
+                    "/tracker.js", "/analytics/v1/sdk.js", "/analytics/v1/sdk.d.ts"}
 
 
 def _refuse(wait: float) -> AppError:
