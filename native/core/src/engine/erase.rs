@@ -41,6 +41,7 @@ impl Store {
             project.ids.forget(code);
         }
         project.trait_cache.lock().unwrap().clear();
+        project.revision += 1;
         Erased {
             rows,
             ids: codes.len(),
@@ -117,6 +118,7 @@ impl Project {
         self.props_off = offsets;
         self.prop_cache.lock().unwrap().clear();
         self.trait_cache.lock().unwrap().clear();
+        self.revision += 1;
     }
 }
 

@@ -14,6 +14,7 @@ pub mod load;
 pub mod plan;
 pub mod table;
 pub mod tail;
+pub mod visits;
 
 pub use error::{Code, QueryError};
 pub use exec::{execute, Answer};

@@ -90,6 +90,12 @@ pub struct Project {
     pub traits: HashMap<u32, String>,
     pub prop_cache: Mutex<HashMap<String, Arc<PropColumn>>>,
     pub trait_cache: Mutex<HashMap<String, Arc<TraitColumn>>>,
+    /// Bumped whenever rows are rewritten or persons change (links, erasure, retention), so
+    /// what is derived from rows and persons (`visits`) knows to be rebuilt; appends are seen
+    /// by the row count.
+    pub revision: u64,
+    /// The visits of every person, derived on first use (see `visits`).
+    pub visits: Mutex<Option<Arc<super::visits::Visits>>>,
 }
 
 impl Default for Project {
@@ -109,6 +115,8 @@ impl Default for Project {
             traits: HashMap::new(),
             prop_cache: Mutex::new(HashMap::new()),
             trait_cache: Mutex::new(HashMap::new()),
+            revision: 0,
+            visits: Mutex::new(None),
         }
     }
 }
@@ -138,6 +146,7 @@ impl Project {
     pub fn link(&mut self, anonymous: &str, user: &str) {
         let a = self.id_code(anonymous);
         let u = self.id_code(user);
+        self.revision += 1;
         // The user side of a link is a user: its $identify / $alias event was sent as user_id.
         self.users.insert(u);
         self.person_of[u as usize] = u;

@@ -25,6 +25,8 @@ pub(super) fn kernel(measure: &Measure) -> Kernel {
         Measure::Min(_) => Kernel::Min,
         Measure::Max(_) => Kernel::Max,
         Measure::Percentile(q) => Kernel::Percentile(q.p.0),
+        // Counted by `actives`; the plan allows them nowhere else.
+        Measure::Dau | Measure::Wau | Measure::Mau => Kernel::UniqueUsers,
     }
 }
 
@@ -46,10 +48,10 @@ pub(super) fn inputs(scan: &Scan, rows: &[u32], measure: &Measure) -> (Vec<u32>,
 }
 
 /// Every calendar bucket start of `[from, to)`.
-fn buckets(scan: &Scan, unit: Unit) -> Vec<i64> {
+pub(super) fn buckets(scan: &Scan, unit: Unit, from: i64, to: i64) -> Vec<i64> {
     let mut starts = Vec::new();
-    let mut at = bucket_start(scan.from_us, scan.tz, unit);
-    while at < scan.to_us {
+    let mut at = bucket_start(from, scan.tz, unit);
+    while at < to {
         starts.push(at);
         at = match next_bucket_start(at, scan.tz, unit) {
             Some(next) if next > at => next,
@@ -60,11 +62,14 @@ fn buckets(scan: &Scan, unit: Unit) -> Vec<i64> {
 }
 
 pub(super) fn run(scan: &Scan, q: &AggregateQuery) -> Result<(Value, u64), QueryError> {
+    if let Some(days) = q.measure.active_days() {
+        return super::actives::run(scan, q, days);
+    }
     let (rows, scanned) = scan.select_range()?;
     let unit = q.time_bucket.map(|b| b.unit());
     let mut groups = Groups::new(scan, &q.group_by.0);
     let group_ids: Vec<u32> = rows.iter().map(|&r| groups.id(r as usize)).collect();
-    let starts = unit.map_or_else(Vec::new, |unit| buckets(scan, unit));
+    let starts = unit.map_or_else(Vec::new, |unit| buckets(scan, unit, scan.from_us, scan.to_us));
     // A row's key: its bucket (a binary search over the bucket starts, no time zone math per
     // row) and its group.
     let keys: Vec<u64> = rows

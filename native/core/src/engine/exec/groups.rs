@@ -216,6 +216,7 @@ mod tests {
             now_us: plan.now_us,
             tz: plan.tz,
             filter: None,
+            filter_source: None,
             max_rows: 0,
         };
         assert!(matches!(plan.kind, Kind::Aggregate(_)));

@@ -2,15 +2,19 @@
 //! to the scan kernels of `crate::query`, one module per kind. Answers are JSON rows in the
 //! shapes the README documents.
 
+mod actives;
 mod aggregate;
 mod breakdown;
 mod events;
 mod funnel;
 mod groups;
 mod path;
+mod realtime;
 mod retention;
+mod summary;
+pub mod web;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 use chrono::TimeZone;
 use serde_json::{json, Value};
@@ -31,6 +35,8 @@ const NONE_KEY: &str = "(none)";
 pub struct Answer {
     pub kind: &'static str,
     pub rows: Value,
+    /// The same rows over the earlier range (`web` with `compare`).
+    pub comparison: Option<Value>,
     pub rows_scanned: u64,
 }
 
@@ -44,8 +50,18 @@ pub fn execute(store: &Store, plan: &Plan) -> Result<Answer, QueryError> {
         now_us: plan.now_us,
         tz: plan.tz,
         filter: plan.filter.as_ref().map(|f| Compiled::new(f, project)),
+        filter_source: plan.filter.as_ref(),
         max_rows: plan.max_rows_scanned,
     };
+    if let Kind::Web(q) = &plan.kind {
+        let (rows, comparison, rows_scanned) = web::run(&scan, q)?;
+        return Ok(Answer {
+            kind: plan.kind.name(),
+            rows,
+            comparison,
+            rows_scanned,
+        });
+    }
     let (rows, rows_scanned) = match &plan.kind {
         Kind::Events(q) => events::run(&scan, q)?,
         Kind::Aggregate(q) => aggregate::run(&scan, q)?,
@@ -53,10 +69,14 @@ pub fn execute(store: &Store, plan: &Plan) -> Result<Answer, QueryError> {
         Kind::Funnel(q) => funnel::run(&scan, q)?,
         Kind::Retention(q) => retention::run(&scan, q)?,
         Kind::Path(q) => path::run(&scan, q)?,
+        Kind::Realtime(_) => realtime::run(&scan)?,
+        Kind::Summary(_) => summary::run(&scan)?,
+        Kind::Web(_) => unreachable!("answered above"),
     };
     Ok(Answer {
         kind: plan.kind.name(),
         rows,
+        comparison: None,
         rows_scanned,
     })
 }
@@ -69,6 +89,8 @@ struct Scan<'p> {
     now_us: i64,
     tz: Tz,
     filter: Option<Compiled>,
+    /// The filter as the query wrote it (kinds that read it their own way compile it again).
+    filter_source: Option<&'p Filter>,
     /// A query examining more rows answers `timeout`; 0 = no limit.
     max_rows: u64,
 }
@@ -89,16 +111,26 @@ impl Scan<'_> {
                 out.push(row as u32);
             }
         }
-        if self.max_rows > 0 && in_range > self.max_rows {
+        self.check_budget(in_range)?;
+        Ok((out, in_range))
+    }
+
+    /// A query that would examine `rows` rows over the budget answers `timeout`.
+    fn check_budget(&self, rows: u64) -> Result<(), QueryError> {
+        if self.max_rows > 0 && rows > self.max_rows {
             return Err(QueryError::new(
                 Code::Timeout,
                 format!(
-                    "the query would scan {in_range} rows, over the budget of {}",
+                    "the query would scan {rows} rows, over the budget of {}",
                     self.max_rows
                 ),
             ));
         }
-        Ok((out, in_range))
+        Ok(())
+    }
+
+    fn filter_source(&self) -> Option<&Filter> {
+        self.filter_source
     }
 
     /// The rows of the query's own range.

@@ -312,6 +312,10 @@ pub enum Measure {
     Min(Name),
     Max(Name),
     Percentile(Percentile),
+    /// Persons active in the 1 / 7 / 30 days ending at each daily bucket's end.
+    Dau,
+    Wau,
+    Mau,
 }
 
 /// `{"prop": name, "p": 0.9}`: the interpolated percentile p of a property.
@@ -323,10 +327,26 @@ pub struct Percentile {
 }
 
 impl Measure {
+    /// The days an active-persons measure looks back over (`dau` 1, `wau` 7, `mau` 30).
+    pub fn active_days(&self) -> Option<u32> {
+        match self {
+            Measure::Dau => Some(1),
+            Measure::Wau => Some(7),
+            Measure::Mau => Some(30),
+            _ => None,
+        }
+    }
+
+    pub fn is_actives(&self) -> bool {
+        self.active_days().is_some()
+    }
+
     /// The property a value measure reads.
     pub fn prop(&self) -> Option<&Name> {
         match self {
-            Measure::Count | Measure::UniqueUsers => None,
+            Measure::Count | Measure::UniqueUsers | Measure::Dau | Measure::Wau | Measure::Mau => {
+                None
+            }
             Measure::Sum(p) | Measure::Avg(p) | Measure::Min(p) | Measure::Max(p) => Some(p),
             Measure::Percentile(q) => Some(&q.prop),
         }

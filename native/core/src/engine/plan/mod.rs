@@ -13,6 +13,7 @@ pub mod fields;
 pub mod filter;
 mod iso8601;
 mod read;
+pub mod web;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -25,6 +26,7 @@ pub use fields::{
 };
 pub use filter::{Cond, Filter, Named, Scalar};
 use read::{field, kind_fields, object, read_kind, time_range};
+pub use web::{Compare, Dimension, Metric, Metrics, RealtimeQuery, SummaryQuery, WebQuery};
 
 /// A funnel has 1 to this many steps.
 pub const MAX_STEPS: usize = 20;
@@ -54,16 +56,22 @@ pub enum Kind {
     Retention(RetentionQuery),
     Breakdown(BreakdownQuery),
     Path(PathQuery),
+    Web(WebQuery),
+    Realtime(RealtimeQuery),
+    Summary(SummaryQuery),
 }
 
 impl Kind {
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 9] = [
         "events",
         "aggregate",
         "funnel",
         "retention",
         "breakdown",
         "path",
+        "web",
+        "realtime",
+        "summary",
     ];
 
     pub fn name(&self) -> &'static str {
@@ -74,6 +82,9 @@ impl Kind {
             Kind::Retention(_) => 3,
             Kind::Breakdown(_) => 4,
             Kind::Path(_) => 5,
+            Kind::Web(_) => 6,
+            Kind::Realtime(_) => 7,
+            Kind::Summary(_) => 8,
         }]
     }
 }
@@ -282,15 +293,48 @@ impl Plan {
             check_size(f, "filter")?;
         }
         let kind = read_kind(kind, fields)?;
+        let bucket = match &kind {
+            Kind::Aggregate(q) => q.time_bucket,
+            Kind::Web(q) => q.time_bucket,
+            _ => None,
+        };
+        if bucket == Some(Bucket::Hour) && to_us - from_us > MAX_HOURLY_RANGE_US {
+            return Err(
+                QueryError::new(Code::TooManyBuckets, "hourly buckets cover at most 31 days")
+                    .at("time_bucket"),
+            );
+        }
         match &kind {
-            Kind::Aggregate(q)
-                if q.time_bucket == Some(Bucket::Hour) && to_us - from_us > MAX_HOURLY_RANGE_US =>
+            Kind::Aggregate(q) if q.measure.is_actives() && q.time_bucket != Some(Bucket::Day) => {
+                return Err(QueryError::new(
+                    Code::InvalidMeasure,
+                    "dau, wau and mau are counted per day: they need time_bucket 1d",
+                )
+                .at("measure"));
+            }
+            Kind::Breakdown(q) if q.measure.is_actives() => {
+                return Err(QueryError::new(
+                    Code::InvalidMeasure,
+                    "dau, wau and mau are aggregate measures (with time_bucket 1d)",
+                )
+                .at("measure"));
+            }
+            Kind::Web(q) if q.dimension.is_some() && q.time_bucket.is_some() => {
+                return Err(QueryError::new(
+                    Code::InvalidField,
+                    "a web query has a dimension or a time_bucket, not both",
+                )
+                .at("dimension"));
+            }
+            Kind::Web(q)
+                if q.compare.is_some()
+                    && matches!(time_range, TimeRange::Between { to: None, .. }) =>
             {
                 return Err(QueryError::new(
-                    Code::TooManyBuckets,
-                    "hourly buckets cover at most 31 days",
+                    Code::InvalidField,
+                    "compare needs a closed time_range: {\"from\", \"to\"} or {\"last\"}",
                 )
-                .at("time_bucket"));
+                .at("compare"));
             }
             Kind::Funnel(q) => {
                 for (i, step) in q.steps.iter().enumerate() {
