@@ -297,6 +297,13 @@ impl<'de> DeserializeSeed<'de> for EventListSeed {
     }
 }
 
+impl<'de> Deserialize<'de> for EventList<'de> {
+    /// A body that is a bare list of events (drop-in capture).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        EventListSeed.deserialize(d)
+    }
+}
+
 /// A `/batch` body: envelope fields raw, `batch` / `events` parsed down to each event.
 #[derive(Debug, Default)]
 pub struct BatchBody<'a> {

@@ -12,6 +12,7 @@ pub mod columns;
 pub mod copy_text;
 pub mod country;
 mod country_table;
+pub mod dropin;
 pub mod encode;
 pub mod engine;
 pub mod enrich;
