@@ -33,7 +33,7 @@ class EncodedBatch:
     accepted: int
     #: Sorted by index: ``{"index": i, "reason": code, "message": text, **extras}``;
     #: extras are ``field`` (unknown_field, missing_field, invalid_field, invalid_timestamp)
-    #: and ``limit_bytes`` (properties_too_large).
+    #: ``limit_bytes`` (properties_too_large) and ``hostname`` (invalid_source).
     rejected: list[dict[str, str | int]]
     #: (anonymous_id, user_id) identity links from accepted ``$identify`` / ``$alias`` events.
     links: list[tuple[str, str]]
@@ -41,6 +41,11 @@ class EncodedBatch:
     traits: list[tuple[str, str]]
     #: The user_ids of accepted events, sorted, each once: ids that are users from now on.
     users: list[str]
+    #: One per error group of the accepted ``$error`` events, sorted by fingerprint:
+    #: (fingerprint, type, message, count, first ts, last ts), times in epoch microseconds.
+    errors: list[tuple[str, str, str, int, int, int]]
+    #: Page hostnames accepted because the project registers sources as they report.
+    new_sources: list[str]
 
 class ParsedRequest:
     #: Top-level ``project_id`` of the body (the event's own for track/identify/alias,
@@ -54,12 +59,21 @@ class ParsedRequest:
     anonymous_ids_array: str
     #: Number of events in the request (1 for track/identify/alias).
     event_count: int
+    #: Whether an event is cookieless (no ids, ``context.cookieless: true``): ``encode`` then
+    #: needs ``cookieless_salt``.
+    cookieless: bool
 
-    def encode(self, project_id: str, project_slug: str, opted_out: list[str]) -> EncodedBatch:
+    def encode(self, project_id: str, project_slug: str, opted_out: list[str], *,
+               sources: list[str] = ..., auto_register_sources: bool = False,
+               cookieless_salt: bytes | None = None) -> EncodedBatch:
         """COPY rows for the project the request was authorised for.
 
         Events naming another project (neither ``project_id`` nor ``project_slug``) are
-        rejected ``project_mismatch``; events whose anonymous_id is in ``opted_out`` are
+        rejected ``project_mismatch``; with ``sources`` (lowercase hostnames), events whose
+        page hostname is not one of them are rejected ``invalid_source`` (``hostname``) unless
+        ``auto_register_sources``, which takes them and lists the hostname in ``new_sources``;
+        cookieless events get an anonymous_id keyed with ``cookieless_salt`` (without it they
+        are rejected ``missing_field``); events whose anonymous_id is in ``opted_out`` are
         rejected ``opted_out``.
         """
 
@@ -68,6 +82,21 @@ def batch_body_from_proto(data: bytes) -> bytes:
     left out (the name always stays), `sent_at`, and `project` as `project_id`. Properties and
     context are embedded as sent and must each be one JSON value (`analytics.invalid_json`);
     bytes that are not a `BatchRequest` raise `IngestError` `analytics.invalid_request`."""
+
+def dropin_body(
+    source: Literal["posthog", "segment"] | str,
+    body: bytes,
+    *,
+    received_at_ms: int,
+    sent_at_ms: int | None = None,
+    call: str | None = None,
+) -> tuple[bytes, str | None]:
+    """A PostHog or Segment capture body (decompressed) as the `/batch` JSON body, and the project
+    key it carries (PostHog `api_key` / `token`, Segment `writeKey`). PostHog takes a `{batch}`
+    envelope, a bare list or one event; `sent_at_ms` is a `sent_at` sent in the URL. Segment takes
+    a batch (`call` None) or one message of `call` (`track`/`t`, `identify`/`i`, `alias`/`a`,
+    `page`/`p`, `screen`/`s`, `group`/`g`). Raises `IngestError` (`analytics.invalid_json`,
+    `analytics.invalid_request`) for a body that is neither."""
 
 def parse_request(
     body: bytes,
@@ -143,8 +172,9 @@ class Engine:
         """Retention: forget rows older than `cutoff_us` (epoch µs)."""
     def mentions(self, project_id: str, needle: str) -> bool:
         """Whether anything the project holds contains `needle`."""
-    def execute(self, plan: QueryPlan) -> tuple[bytes, int]:
-        """Run a plan: (its rows as a JSON array, the rows of the range it examined). Raises
-        `QueryError` ``analytics.query.timeout`` over the plan's row budget."""
+    def execute(self, plan: QueryPlan) -> tuple[bytes, int, bytes | None]:
+        """Run a plan: (its rows as a JSON array, the rows of the range it examined, the same rows
+        over the earlier range as a JSON array for a `web` query with `compare`, else None).
+        Raises `QueryError` ``analytics.query.timeout`` over the plan's row budget."""
     def stats(self) -> dict[str, int]:
         """{"projects", "rows", "bytes"}."""

@@ -36,6 +36,8 @@ pub const EVENT_COLUMNS: &[&str] = &[
     "library",
     "properties",
     "context",
+    // An `$error` event's group (`fingerprint`); NULL for every other event.
+    "fingerprint",
 ];
 
 const FIRST_HOT: usize = 8;

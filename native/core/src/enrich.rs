@@ -30,6 +30,10 @@ pub struct RequestDefaults {
     pub user_agent: UserAgent,
     pub ip_prefix: Option<String>,
     pub language: Option<String>,
+    /// The request's raw address and User-Agent, kept in memory only, for cookieless persons
+    /// (`cookieless::visitor_id`); never written.
+    pub raw_ip: Option<String>,
+    pub raw_user_agent: Option<String>,
     /// User-Agents already classified in this request: a batch from one device repeats one.
     seen_agents: RefCell<Vec<(String, UserAgent)>>,
 }
@@ -49,6 +53,8 @@ impl RequestDefaults {
             user_agent: user_agent.map(parse_user_agent).unwrap_or_default(),
             ip_prefix: ip.and_then(truncate_ip),
             language: accept_language.and_then(base_language),
+            raw_ip: ip.map(str::to_string),
+            raw_user_agent: user_agent.map(str::to_string),
             seen_agents: RefCell::default(),
         }
     }
@@ -103,6 +109,11 @@ pub struct Event {
     pub link: Option<(String, String)>,
     /// Compact JSON traits of an `$identify`.
     pub traits: Option<String>,
+    /// The group of an `$error` event (its fingerprint is written with the row).
+    pub error: Option<crate::fingerprint::ErrorInfo>,
+    /// A cookieless event's IP and User-Agent (in memory only): `encode` derives its
+    /// anonymous_id from them with the day's salt.
+    pub cookieless: Option<crate::cookieless::Visitor>,
 }
 
 impl Event {

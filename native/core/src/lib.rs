@@ -9,6 +9,7 @@
 //! `engine::error`. No Python here; `native/py` only converts.
 
 pub mod columns;
+pub mod cookieless;
 pub mod copy_text;
 pub mod country;
 mod country_table;
@@ -16,6 +17,7 @@ pub mod dropin;
 pub mod encode;
 pub mod engine;
 pub mod enrich;
+pub mod fingerprint;
 pub mod geoip;
 pub mod ip;
 pub mod json;
@@ -28,6 +30,6 @@ pub mod useragent;
 pub mod validate;
 
 pub use columns::{EVENT_COLUMNS, HOT_COLUMNS};
-pub use encode::{encode, EncodedBatch};
+pub use encode::{encode, encode_for, EncodedBatch, ErrorOccurrences, ProjectRules};
 pub use reject::{Extra, RejectReason, RequestError};
 pub use validate::{parse_request, Limits, ParsedRequest, RequestInfo, RequestKind};

@@ -39,6 +39,8 @@ pub enum RejectReason {
     ProjectMismatch,
     /// The event's anonymous_id has opted out of tracking.
     OptedOut,
+    /// The project lists its sources and the event's page hostname is not one of them.
+    InvalidSource { hostname: String },
 }
 
 impl RejectReason {
@@ -55,6 +57,7 @@ impl RejectReason {
             RejectReason::InvalidTimestamp { .. } => "invalid_timestamp",
             RejectReason::ProjectMismatch => "project_mismatch",
             RejectReason::OptedOut => "opted_out",
+            RejectReason::InvalidSource { .. } => "invalid_source",
         }
     }
 
@@ -88,6 +91,10 @@ impl RejectReason {
                 "event names a different project than the request".into()
             }
             RejectReason::OptedOut => "anonymous_id has opted out of tracking".into(),
+            RejectReason::InvalidSource { hostname } => format!(
+                "the page's hostname '{}' is not one of the project's sources",
+                clip(hostname)
+            ),
         }
     }
 
@@ -102,6 +109,9 @@ impl RejectReason {
             }
             RejectReason::PropertiesTooLarge { limit_bytes, .. } => {
                 vec![("limit_bytes", Extra::Int(*limit_bytes as i64))]
+            }
+            RejectReason::InvalidSource { hostname } => {
+                vec![("hostname", Extra::Str(clip(hostname)))]
             }
             _ => Vec::new(),
         }

@@ -6,7 +6,9 @@ use std::collections::HashSet;
 
 use serde_json::value::RawValue;
 
+use crate::cookieless;
 use crate::enrich::{self, Event, Hints, RequestDefaults};
+use crate::fingerprint;
 use crate::json::{
     self, BatchBody, Element, EventList, EventObject, Kind, MaybeObject, RawObject, TextProblem,
 };
@@ -74,6 +76,8 @@ pub struct ParsedRequest {
     pub events: Vec<Result<Event, RejectReason>>,
     /// `received_at` of the request.
     pub received_at: Micros,
+    /// Whether an event is cookieless: `encode` then needs the day's salt.
+    pub cookieless: bool,
 }
 
 impl ParsedRequest {
@@ -223,12 +227,16 @@ pub fn parse_request(
         .map(str::to_string)
         .collect();
 
+    let cookieless = events
+        .iter()
+        .any(|slot| matches!(slot, Ok(ev) if ev.cookieless.is_some()));
     Ok(ParsedRequest {
         project_id,
         key,
         anonymous_ids,
         events,
         received_at,
+        cookieless,
     })
 }
 
@@ -411,9 +419,12 @@ fn validate_event(
                 ev.anonymous_id = optional_id(m, "anonymous_id")?;
                 ev.user_id = optional_id(m, "user_id")?;
                 if ev.anonymous_id.is_none() && ev.user_id.is_none() {
-                    return Err(RejectReason::MissingField {
-                        field: "anonymous_id",
-                    });
+                    ev.cookieless = cookieless_visitor(&ev_obj.context, defaults);
+                    if ev.cookieless.is_none() {
+                        return Err(RejectReason::MissingField {
+                            field: "anonymous_id",
+                        });
+                    }
                 }
             }
         }
@@ -470,10 +481,39 @@ fn validate_event(
     let hints = Hints::read(props_obj, stored.context);
     enrich::normalise(&mut ev, &hints, defaults);
     put_identity(&mut ev, shape, props_obj);
+    if ev.event == "$error" {
+        ev.error = Some(fingerprint::read(props_obj));
+    }
     if ev.message_id.is_empty() {
         ev.message_id = ids.next();
     }
     Ok(Ok(ev))
+}
+
+/// A browser that keeps no id says so with `context.cookieless: true`; its person is then derived
+/// from its IP and User-Agent (the context's, else the request's). Without an IP there is nothing
+/// to derive it from.
+fn cookieless_visitor(
+    context: &Option<MaybeObject<'_>>,
+    defaults: &RequestDefaults,
+) -> Option<cookieless::Visitor> {
+    let Some(MaybeObject::Object(ctx)) = context else {
+        return None;
+    };
+    if ctx.get("cookieless").map(RawValue::get) != Some("true") {
+        return None;
+    }
+    let hints = Hints::read(&RawObject::default(), Some(ctx));
+    let ip = hints
+        .ip
+        .map(Cow::into_owned)
+        .or_else(|| defaults.raw_ip.clone())?;
+    let user_agent = hints
+        .user_agent
+        .map(Cow::into_owned)
+        .or_else(|| defaults.raw_user_agent.clone())
+        .unwrap_or_default();
+    Some(cookieless::Visitor { ip, user_agent })
 }
 
 /// The object-valued fields of an event that are stored as JSON.

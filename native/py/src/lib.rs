@@ -136,16 +136,32 @@ impl ParsedRequest {
         self.inner.event_count()
     }
 
+    #[getter]
+    fn cookieless(&self) -> bool {
+        self.inner.cookieless
+    }
+
+    #[pyo3(signature = (project_id, project_slug, opted_out, *, sources = Vec::new(), auto_register_sources = false, cookieless_salt = None))]
+    #[allow(clippy::too_many_arguments)]
     fn encode<'py>(
         &self,
         py: Python<'py>,
         project_id: &str,
         project_slug: &str,
         opted_out: Vec<String>,
+        sources: Vec<String>,
+        auto_register_sources: bool,
+        cookieless_salt: Option<Vec<u8>>,
     ) -> PyResult<EncodedBatch> {
         let enc = py.detach(|| {
             let opted_out: Vec<&str> = opted_out.iter().map(String::as_str).collect();
-            core::encode(&self.inner, project_id, project_slug, &opted_out)
+            let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
+            let rules = core::ProjectRules {
+                sources: &sources,
+                auto_register_sources,
+                cookieless_salt: cookieless_salt.as_deref(),
+            };
+            core::encode_for(&self.inner, project_id, project_slug, &opted_out, &rules)
         });
         EncodedBatch::from_core(py, enc)
     }
@@ -182,6 +198,9 @@ struct EncodedBatch {
     links: Py<PyList>,
     traits: Py<PyList>,
     users: Py<PyList>,
+    /// (fingerprint, type, message, count, first_ts_us, last_ts_us) per error group, sorted.
+    errors: Py<PyList>,
+    new_sources: Py<PyList>,
 }
 
 impl EncodedBatch {
@@ -214,6 +233,21 @@ impl EncodedBatch {
             links: pairs(&enc.links)?,
             traits: pairs(&enc.traits)?,
             users: PyList::new(py, &enc.users)?.unbind(),
+            errors: {
+                let list = PyList::empty(py);
+                for g in &enc.errors {
+                    list.append((
+                        g.fingerprint.as_str(),
+                        g.error_type.as_str(),
+                        g.message.as_str(),
+                        g.count,
+                        g.first_ts,
+                        g.last_ts,
+                    ))?;
+                }
+                list.unbind()
+            },
+            new_sources: PyList::new(py, &enc.new_sources)?.unbind(),
         })
     }
 }
@@ -366,6 +400,7 @@ fn parse_request(
         ip,
         user_agent,
         accept_language,
+        ..Default::default()
     };
     let limits = core::Limits {
         max_properties_bytes,
