@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from . import services as services_module
-from .api import admin, browser_sdk, errors, governance, ingest, limits, metrics, openapi, operations, query
+from .api import admin, browser_sdk, dropin, errors, governance, ingest, limits, metrics, openapi, operations, query
 from .config import Config
 from .observability import requests as request_logging
 
@@ -30,5 +30,6 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(query.blueprint)
     app.register_blueprint(openapi.blueprint)
     app.register_blueprint(governance.blueprint)
+    app.register_blueprint(dropin.blueprint)
     app.register_blueprint(browser_sdk.blueprint)
     return app

@@ -420,6 +420,33 @@ fn batch_body_from_proto<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'p
     Ok(PyBytes::new(py, &body))
 }
 
+/// The native `/batch` body of a PostHog or Segment capture body, and the project key it
+/// carries (see `_native.pyi`).
+#[pyfunction]
+#[pyo3(signature = (source, body, *, received_at_ms, sent_at_ms = None, call = None))]
+fn dropin_body<'py>(
+    py: Python<'py>,
+    source: &str,
+    body: &[u8],
+    received_at_ms: i64,
+    sent_at_ms: Option<i64>,
+    call: Option<&str>,
+) -> PyResult<(Bound<'py, PyBytes>, Option<String>)> {
+    let refused = |detail: String| RequestError::InvalidRequest { detail };
+    let translated = py
+        .detach(|| match (source, call) {
+            ("posthog", _) => core::dropin::posthog(body, received_at_ms, sent_at_ms),
+            ("segment", None) => core::dropin::segment(body, None),
+            ("segment", Some(name)) => match core::dropin::SegmentCall::parse(name) {
+                Some(call) => core::dropin::segment(body, Some(call)),
+                None => Err(refused(format!("unknown Segment call '{name}'"))),
+            },
+            (other, _) => Err(refused(format!("unknown drop-in source '{other}'"))),
+        })
+        .map_err(|e| ingest_error(py, e))?;
+    Ok((PyBytes::new(py, &translated.body), translated.key))
+}
+
 /// IPv4 → /24, IPv6 → /48, as text; None when `ip` is not an address.
 #[pyfunction]
 fn truncate_ip(ip: &str) -> Option<String> {
@@ -438,6 +465,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_request, m)?)?;
     m.add_function(wrap_pyfunction!(plan_query, m)?)?;
     m.add_function(wrap_pyfunction!(batch_body_from_proto, m)?)?;
+    m.add_function(wrap_pyfunction!(dropin_body, m)?)?;
     m.add_function(wrap_pyfunction!(truncate_ip, m)?)?;
     m.add("EVENT_COLUMNS", PyTuple::new(py, core::EVENT_COLUMNS)?)?;
     m.add("HOT_COLUMNS", PyTuple::new(py, core::HOT_COLUMNS)?)?;

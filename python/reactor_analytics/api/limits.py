@@ -58,7 +58,9 @@ def install(app: Flask) -> None:
     def spend_public_token() -> None:
         if request.method == "OPTIONS" or request.endpoint is None or request.path in _UNLIMITED_PATHS:
             return
-        public = request.blueprint in _PUBLIC_BLUEPRINTS and not request.headers.get("Authorization")
+        # Drop-in capture (PostHog, Segment) carries only a public key, even in Authorization: Basic.
+        public = (request.blueprint in _PUBLIC_BLUEPRINTS and not request.headers.get("Authorization")
+                  or request.blueprint == "dropin")
         credentials = request.headers.get("Authorization") or request.headers.get("X-Reactor-Project-Key")
         g.rate_spent = public or not credentials
         wait = services().rate_limiter.take(client_ip(), spend=g.rate_spent)
