@@ -23,7 +23,7 @@ JS_STAMP := $(JS)/node_modules/.installed
 JS_BUILT := python/reactor_analytics/static/tracker.js
 JS_SOURCES := $(wildcard $(JS)/src/*.ts) $(JS)/build.mjs $(JS)/tsconfig.json $(JS)/package.json
 
-.PHONY: proto run test test-rust test-python test-js sdk-js setup bench bench-ingest bench-query bench-sdk bench-disk bench-workers clean
+.PHONY: proto run test test-rust test-python test-js sdk-js setup bench bench-ingest bench-query bench-sdk bench-disk bench-workers bench-dropin clean
 
 setup: $(SO_STAMP) $(SDK_STAMP) $(JS_BUILT)
 
@@ -83,6 +83,9 @@ bench-ingest: setup
 
 bench-workers: setup
 	$(BIN)/python bench/workers.py
+
+bench-dropin: setup
+	$(BIN)/python bench/dropin.py
 
 bench-disk: setup
 	$(BIN)/python bench/disk.py
