@@ -6,6 +6,10 @@ answer it takes for success (PostHog 200 `{"status": 1}`, Segment 200 `{"success
 its own error shape otherwise (PostHog `{"type", "code", "detail", "attr"}`, Segment `{"code",
 "message"}`). The settings the browser SDKs fetch at start are answered too: no feature flags,
 and a Segment source whose API host is this service.
+
+These paths are not in the OpenAPI document (so schemathesis, which runs the document, leaves
+them alone): their bodies and answers are PostHog's and Segment's wire formats, not ours, and are
+held to the real clients by tests/test_dropin.py instead.
 """
 
 from __future__ import annotations
