@@ -40,9 +40,9 @@ _loaded: dict[str, Asset] = {}
 _lock = threading.Lock()
 
 
-def load(name: str, directory: Path = STATIC_DIR) -> Asset:
+def load(name: str, directory: Path | None = None) -> Asset:
     """The file's content and ETag, read again only when the file changed (a rebuild)."""
-    path = directory / name
+    path = (directory or STATIC_DIR) / name
     try:
         info = path.stat()
     except OSError:

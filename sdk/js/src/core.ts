@@ -172,7 +172,9 @@ export function createTracker(o: TrackerOptions): Tracker {
       c.timezone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     } catch {}
     if (page) c.page = referrer ? { ...page, referrer } : page;
-    if (!cookieless) c.session_id = sessionId(now);
+    // A cookieless browser keeps no id: the service derives the person (context.cookieless).
+    if (cookieless) c.cookieless = true;
+    else c.session_id = sessionId(now);
     return c;
   }
 

@@ -162,6 +162,7 @@ test("cookieless: no storage, no anonymous id, no session id", async () => {
   for (const e of events) {
     assert.equal(e.anonymous_id, undefined);
     assert.equal(e.context.session_id, undefined);
+    assert.equal(e.context.cookieless, true);
   }
   assert.equal(env.storage.size, 0);
 });
