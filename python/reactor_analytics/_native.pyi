@@ -4,6 +4,7 @@ Python hands whole request bodies across in one call; the core validates, normal
 encodes every event, and answers with COPY text rows plus per-index rejections.
 """
 
+import os
 from typing import Final, Literal
 
 RequestKindName = Literal["track", "batch", "identify", "alias"]
@@ -123,6 +124,7 @@ def parse_request(
     accept_language: str | None,
     max_properties_bytes: int = 32768,
     max_batch_events: int = 100,
+    geo: GeoDb | None = None,
 ) -> ParsedRequest:
     """Parse and validate an ingest body; raises `IngestError` for whole-body problems.
 
@@ -130,8 +132,23 @@ def parse_request(
     result, with reasons ``invalid_event``, ``unknown_field``, ``missing_field``,
     ``invalid_field``, ``invalid_name``, ``system_reserved``, ``properties_too_large``,
     ``invalid_timestamp`` (and, at encode time, ``project_mismatch``, ``opted_out``).
-    The GIL is released while parsing.
+    With `geo`, an event's country is that of its address (``context.ip``, else `ip`) when the
+    database holds it, else that of its reported timezone. The GIL is released while parsing.
     """
+
+class GeoDb:
+    """A MaxMind DB (``.mmdb``: GeoLite2-Country, GeoIP2-Country, DB-IP country lite), read and
+    verified once; raises `GeoDbError` for a missing, unreadable or corrupt file."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None: ...
+    @property
+    def database_type(self) -> str: ...
+    def country(self, ip: str) -> str | None:
+        """ISO code of the country of `ip` (``country.iso_code``, else
+        ``registered_country.iso_code``); None for private addresses and addresses not held."""
+
+class GeoDbError(ValueError):
+    """``args == (code, message)``: ``analytics.geo_db.unreadable`` or ``analytics.geo_db.invalid``."""
 
 def truncate_ip(ip: str) -> str | None:
     """IPv4 → /24 (``203.0.113.0``), IPv6 → /48 (``2001:db8:abcd::``); None if unparsable."""

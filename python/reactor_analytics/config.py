@@ -35,7 +35,8 @@ class AnalyticsConfig:
     query_max_days: int = 730
     query_max_rows_scanned: int = 50_000_000
     trust_proxy: bool = False
-    geo_db: str = ""  # not used yet: the country comes from the reported timezone
+    # A MaxMind DB (.mmdb) path: the country of each event's address; empty: the reported timezone's.
+    geo_db: str = ""
     workers: int = 4
     # Threads per web worker. Requests are read whole by the worker's event loop before a thread
     # runs them, so a slow client costs a buffer, not a thread; one not sent in time gets 408.

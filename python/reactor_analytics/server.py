@@ -18,6 +18,7 @@ from gunicorn.arbiter import Arbiter
 from .auth.bootstrap import with_secrets
 from .config import Config
 from .governance import ratelimit
+from .ingest import geoip
 from .store import migrate
 from .store.db import database_url
 from .store.embedded import EmbeddedPostgres
@@ -223,6 +224,7 @@ def make_data_dir(config: Config) -> None:
 
 
 def serve(config: Config) -> None:
+    geoip.open_database(config)  # a geo_db that cannot be used stops the start here, with its reason
     make_data_dir(config)
     config = with_secrets(config)
     metrics_dir(config)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import _native
 from . import config as config_module
 from .auth.bootstrap import with_secrets
 from .auth.tokens import TokenVerifier
 from .config import Config
 from .governance import ratelimit
 from .governance.ratelimit import RateLimiter
+from .ingest import geoip
 from .observability import metrics
 from .query.engine import EngineClient, socket_path
 from .store.db import Database
@@ -27,12 +29,14 @@ class Services:
     verifier: TokenVerifier
     engine: EngineClient
     rate_limiter: RateLimiter
+    geo: _native.GeoDb | None = None  # [analytics] geo_db, read once per process
 
 
 def build(config: Config | None = None) -> Services:
     """The parts for `config` (read from reactor.toml and the environment when None), with the
     admin token and JWT secret of a fresh install made and kept in the data directory."""
     config = with_secrets(config or config_module.load())
+    geo = geoip.open_database(config)
     auth, analytics = config.auth, config.analytics
     return Services(
         config=config,
@@ -42,4 +46,5 @@ def build(config: Config | None = None) -> Services:
         engine=EngineClient(socket_path(config.data_dir), analytics.query_timeout_ms / 1000),
         rate_limiter=RateLimiter(ratelimit.table_path(config.data_dir), analytics.rate_limit_per_second,
                                  analytics.rate_limit_burst),
+        geo=geo,
     )

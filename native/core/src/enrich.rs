@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use serde_json::value::RawValue;
 
 use crate::country::country_for_timezone;
+use crate::geoip::GeoDb;
 use crate::ip::truncate_ip;
 use crate::json::{self, RawObject};
 use crate::time::Micros;
@@ -25,10 +26,14 @@ const MAX_HOST: usize = 253;
 
 /// Facts about the HTTP request, shared by all its events; computed once per request.
 #[derive(Debug, Clone, Default)]
-pub struct RequestDefaults {
+pub struct RequestDefaults<'g> {
     pub received_at: Micros,
     pub user_agent: UserAgent,
     pub ip_prefix: Option<String>,
+    /// The country of the request's address, when a geo database is configured and holds it.
+    pub ip_country: Option<&'static str>,
+    /// The geo database, for the end user's address a server-side caller reports (`context.ip`).
+    geo: Option<&'g GeoDb>,
     pub language: Option<String>,
     /// The request's raw address and User-Agent, kept in memory only, for cookieless persons
     /// (`cookieless::visitor_id`); never written.
@@ -41,17 +46,20 @@ pub struct RequestDefaults {
 /// How many distinct User-Agents of one request are remembered.
 const SEEN_AGENTS: usize = 8;
 
-impl RequestDefaults {
+impl<'g> RequestDefaults<'g> {
     pub fn new(
         received_at: Micros,
         ip: Option<&str>,
         user_agent: Option<&str>,
         accept_language: Option<&str>,
+        geo: Option<&'g GeoDb>,
     ) -> Self {
         RequestDefaults {
             received_at,
             user_agent: user_agent.map(parse_user_agent).unwrap_or_default(),
             ip_prefix: ip.and_then(truncate_ip),
+            ip_country: ip.and_then(|raw| geo?.country_of(raw)),
+            geo,
             language: accept_language.and_then(base_language),
             raw_ip: ip.map(str::to_string),
             raw_user_agent: user_agent.map(str::to_string),
@@ -229,7 +237,7 @@ pub fn normalise(ev: &mut Event, h: &Hints<'_>, req: &RequestDefaults) {
     put_session(ev, h);
     put_user_agent(ev, h, req);
     put_language(ev, h, req);
-    put_timezone_and_country(ev, h);
+    put_timezone_and_country(ev, h, req);
     put_ip_prefix(ev, h, req);
     put_library(ev, h);
 }
@@ -312,14 +320,21 @@ fn put_language(ev: &mut Event, h: &Hints<'_>, req: &RequestDefaults) {
         .or_else(|| req.language.clone());
 }
 
-fn put_timezone_and_country(ev: &mut Event, h: &Hints<'_>) {
+/// The country of the address (the end user's `context.ip` when a server-side caller reports
+/// one, else the request's), looked up before the address is truncated; without a geo database,
+/// or when it does not know the address, the country of the reported timezone.
+fn put_timezone_and_country(ev: &mut Event, h: &Hints<'_>, req: &RequestDefaults) {
     let tz = h.timezone.as_deref().filter(|tz| {
         tz.len() <= MAX_TIMEZONE
             && tz
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'+'))
     });
-    ev.country = tz.and_then(country_for_timezone);
+    let ip_country = match h.ip.as_deref() {
+        Some(raw) => req.geo.and_then(|geo| geo.country_of(raw)),
+        None => req.ip_country,
+    };
+    ev.country = ip_country.or_else(|| tz.and_then(country_for_timezone));
     ev.timezone = tz.map(str::to_string);
 }
 
@@ -395,6 +410,7 @@ mod tests {
                 Some("198.51.100.1"),
                 Some("curl/8"),
                 Some("fr-CH, fr;q=0.9"),
+                None,
             ),
         );
         assert_eq!(ev.url.as_deref(), Some("https://shop.example.com/pricing/?utm_source=news&utm_medium=email&utm_campaign=spring%20sale&utm_term=x&utm_content=hero"));
@@ -444,6 +460,7 @@ mod tests {
             None,
             Some("Mozilla/5.0 (Windows NT 10.0) Chrome/124.0 Safari/537.36"),
             None,
+            None,
         );
         for ua in agents.iter().chain(agents.iter().rev()) {
             let ev = run(json!({}), json!({"user_agent": ua}), &req);
@@ -465,6 +482,7 @@ mod tests {
             0,
             Some("198.51.100.1"),
             Some("python-requests/2.31.0"),
+            None,
             None,
         );
         let ev = run(
@@ -509,6 +527,7 @@ mod tests {
                 Some("2001:db8:abcd:1::9"),
                 Some("Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"),
                 Some("pt_BR"),
+                None,
             ),
         );
         assert_eq!(ev.path.as_deref(), Some("/a/b"));
@@ -519,6 +538,60 @@ mod tests {
         assert_eq!((ev.browser, ev.os), (Some("Firefox"), Some("Linux")));
         assert_eq!(ev.library.as_deref(), Some("py"));
         assert_eq!(ev.country, None);
+    }
+
+    #[test]
+    fn country_from_the_address_before_the_timezone() {
+        use crate::geoip::test_db::{country, Writer};
+        let mut w = Writer::default();
+        w.insert("81.2.69.0/24", &country("GB"))
+            .insert("2a02:ec0::/29", &country("DE"))
+            .insert("10.0.0.0/8", &country("XX"));
+        let geo = GeoDb::from_bytes(w.finish("GeoLite2-Country")).unwrap();
+        let with = |ip| RequestDefaults::new(0, Some(ip), None, None, Some(&geo));
+
+        // The request's own address wins over the reported timezone.
+        let ev = run(
+            json!({}),
+            json!({"timezone": "Europe/Berlin"}),
+            &with("81.2.69.160"),
+        );
+        assert_eq!(ev.country, Some("GB"));
+        assert_eq!(ev.timezone.as_deref(), Some("Europe/Berlin"));
+        assert_eq!(ev.ip_prefix.as_deref(), Some("81.2.69.0"));
+        assert!(!format!("{ev:?}").contains("81.2.69.160"));
+        // A server-side caller reports its end user's address: that address decides, whatever
+        // the caller's own.
+        for req in [with("81.2.69.160"), with("198.51.100.1")] {
+            let ev = run(
+                json!({}),
+                json!({"ip": "2a02:ec0:5::9", "timezone": "Europe/Paris"}),
+                &req,
+            );
+            assert_eq!(ev.country, Some("DE"));
+            assert_eq!(ev.ip_prefix.as_deref(), Some("2a02:ec0:5::"));
+        }
+        // An end user's address the database does not know, or a private one: the timezone,
+        // not the caller's address.
+        for ip in ["198.51.100.7", "10.1.2.3", "not an address"] {
+            let ev = run(
+                json!({}),
+                json!({"ip": ip, "timezone": "Asia/Tokyo"}),
+                &with("81.2.69.160"),
+            );
+            assert_eq!(ev.country, Some("JP"), "{ip}");
+            let ev = run(json!({}), json!({"ip": ip}), &with("81.2.69.160"));
+            assert_eq!(ev.country, None, "{ip}");
+        }
+        // The request's address unknown or private: the timezone.
+        for ip in ["10.0.0.1", "198.51.100.1", "::1"] {
+            let ev = run(json!({}), json!({"timezone": "Europe/Berlin"}), &with(ip));
+            assert_eq!(ev.country, Some("DE"), "{ip}");
+        }
+        // No geo database: the timezone, even for an address a database would know.
+        let req = RequestDefaults::new(0, Some("81.2.69.160"), None, None, None);
+        let ev = run(json!({}), json!({"timezone": "Europe/Berlin"}), &req);
+        assert_eq!(ev.country, Some("DE"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 use crate::cookieless;
 use crate::enrich::{self, Event, Hints, RequestDefaults};
 use crate::fingerprint;
+use crate::geoip::GeoDb;
 use crate::json::{
     self, BatchBody, Element, EventList, EventObject, Kind, MaybeObject, RawObject, TextProblem,
 };
@@ -46,6 +47,8 @@ pub struct RequestInfo<'a> {
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
     pub accept_language: Option<&'a str>,
+    /// The geo database the country of `ip` (or of an event's `context.ip`) is looked up in.
+    pub geo: Option<&'a GeoDb>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -173,8 +176,13 @@ pub fn parse_request(
     })?;
 
     let received_at = time::from_millis(info.received_at_ms);
-    let defaults =
-        RequestDefaults::new(received_at, info.ip, info.user_agent, info.accept_language);
+    let defaults = RequestDefaults::new(
+        received_at,
+        info.ip,
+        info.user_agent,
+        info.accept_language,
+        info.geo,
+    );
     let mut ids = MessageIds::default();
     let mut events = Vec::new();
 

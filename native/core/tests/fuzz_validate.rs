@@ -100,6 +100,7 @@ fn check(body: &[u8], kind: RequestKind) -> bool {
         ip: Some("203.0.113.9"),
         user_agent: Some("Mozilla/5.0"),
         accept_language: Some("en-US"),
+        geo: None,
     };
     let req = match parse_request(body, kind, &info, &Limits::default()) {
         Ok(req) => req,

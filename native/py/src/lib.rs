@@ -22,6 +22,43 @@ create_exception!(
     "The whole request body was refused. args = (code, message); also .code and .message."
 );
 
+create_exception!(
+    reactor_analytics._native,
+    GeoDbError,
+    PyValueError,
+    "A geo database cannot be used. args = (code, message)."
+);
+
+/// A MaxMind DB (`.mmdb`), read and verified once; passed to `parse_request` as `geo`.
+#[pyclass(module = "reactor_analytics._native", name = "GeoDb", frozen)]
+struct GeoDb {
+    inner: core::geoip::GeoDb,
+}
+
+#[pymethods]
+impl GeoDb {
+    #[new]
+    fn new(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        py.detach(|| core::geoip::GeoDb::open(&path))
+            .map(|inner| GeoDb { inner })
+            .map_err(|e| GeoDbError::new_err((e.code(), e.to_string())))
+    }
+
+    #[getter]
+    fn database_type(&self) -> &str {
+        self.inner.database_type()
+    }
+
+    /// The country code of the address `ip`, or None.
+    fn country(&self, ip: &str) -> Option<&'static str> {
+        self.inner.country_of(ip)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("GeoDb(database_type={:?})", self.inner.database_type())
+    }
+}
+
 fn ingest_error(py: Python<'_>, e: RequestError) -> PyErr {
     let (code, message) = (e.code(), e.message());
     let err = IngestError::new_err((code, message.clone()));
@@ -380,7 +417,7 @@ impl Engine {
 #[pyfunction]
 #[pyo3(signature = (
     body, kind, *, received_at_ms, ip, user_agent, accept_language,
-    max_properties_bytes = 32768, max_batch_events = 100
+    max_properties_bytes = 32768, max_batch_events = 100, geo = None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn parse_request(
@@ -393,6 +430,7 @@ fn parse_request(
     accept_language: Option<&str>,
     max_properties_bytes: usize,
     max_batch_events: usize,
+    geo: Option<PyRef<'_, GeoDb>>,
 ) -> PyResult<ParsedRequest> {
     let kind = core::RequestKind::parse(kind).map_err(|e| ingest_error(py, e))?;
     let info = core::RequestInfo {
@@ -400,7 +438,7 @@ fn parse_request(
         ip,
         user_agent,
         accept_language,
-        ..Default::default()
+        geo: geo.as_deref().map(|g| &g.inner),
     };
     let limits = core::Limits {
         max_properties_bytes,
@@ -458,6 +496,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("IngestError", py.get_type::<IngestError>())?;
     m.add("QueryError", py.get_type::<QueryError>())?;
+    m.add("GeoDbError", py.get_type::<GeoDbError>())?;
+    m.add_class::<GeoDb>()?;
     m.add_class::<Engine>()?;
     m.add_class::<QueryPlan>()?;
     m.add_class::<ParsedRequest>()?;

@@ -51,7 +51,7 @@ class IngestCall:
     deadline: float | None = None  # a time.monotonic() instant (gRPC): past it, nothing is stored
 
 
-def parse_natively(call: IngestCall, config: Config):
+def parse_natively(call: IngestCall, config: Config, geo=None):
     try:
         return _native.parse_request(
             call.body, call.kind,
@@ -61,6 +61,7 @@ def parse_natively(call: IngestCall, config: Config):
             accept_language=call.accept_language,
             max_properties_bytes=config.analytics.max_properties_bytes,
             max_batch_events=config.analytics.max_batch_events,
+            geo=geo,
         )
     except _native.IngestError as exc:
         code, message = exc.args[0], exc.args[1]
@@ -138,7 +139,7 @@ def settle(kind: str, result: IngestResult) -> IngestResult:
 
 def ingest(services, call: IngestCall) -> IngestResult:
     config = services.config
-    parsed = parse_natively(call, config)
+    parsed = parse_natively(call, config, services.geo)
     with services.db.connection() as conn:
         principal, key_project = authenticate(conn, services.verifier, call, parsed)
         project = resolve_project(conn, call, principal, key_project, parsed)

@@ -3,6 +3,7 @@
 //! networks under `::/96` (where MaxMind's own databases put them), and map, string, array and
 //! unsigned integer values.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 pub enum Value {
@@ -33,6 +34,9 @@ enum Record {
 pub struct Writer {
     nodes: Vec<[Record; 2]>,
     data: Vec<u8>,
+    /// Where each distinct value was written: networks with equal values share one record, as
+    /// in MaxMind's databases.
+    written: HashMap<Vec<u8>, usize>,
 }
 
 impl Default for Writer {
@@ -40,6 +44,7 @@ impl Default for Writer {
         Writer {
             nodes: vec![[Record::Empty; 2]],
             data: Vec::new(),
+            written: HashMap::new(),
         }
     }
 }
@@ -55,8 +60,12 @@ impl Writer {
             IpAddr::V6(v6) => (u128::from(v6), len),
         };
         assert!((1..=128).contains(&len));
-        let offset = self.data.len();
-        encode(value, &mut self.data);
+        let mut bytes = Vec::new();
+        encode(value, &mut bytes);
+        let offset = *self.written.entry(bytes).or_insert_with_key(|bytes| {
+            self.data.extend_from_slice(bytes);
+            self.data.len() - bytes.len()
+        });
         let mut node = 0;
         for depth in 0..len {
             let bit = ((bits >> (127 - depth)) & 1) as usize;

@@ -12,6 +12,7 @@ fn info() -> RequestInfo<'static> {
         ip: Some("203.0.113.77"),
         user_agent: Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"),
         accept_language: Some("en-GB,en;q=0.9"),
+        geo: None,
     }
 }
 
