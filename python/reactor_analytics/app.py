@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Flask
 
 from . import services as services_module
-from .api import admin, browser_sdk, dropin, errors, governance, ingest, limits, metrics, openapi, operations, query
+from .api import (admin, browser_sdk, dropin, error_groups, errors, governance, ingest, limits, metrics, openapi, operations,
+                  pixels, query, sources)
 from .config import Config
 from .observability import requests as request_logging
 
@@ -32,4 +33,8 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(governance.blueprint)
     app.register_blueprint(dropin.blueprint)
     app.register_blueprint(browser_sdk.blueprint)
+    app.register_blueprint(error_groups.blueprint)
+    app.register_blueprint(pixels.blueprint)
+    app.register_blueprint(pixels.admin_blueprint)
+    app.register_blueprint(sources.blueprint)
     return app

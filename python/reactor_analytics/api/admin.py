@@ -55,13 +55,21 @@ def list_projects():
 
 @blueprint.patch("/analytics/v1/projects/<project_ref>")
 def update_project(project_ref: str):
-    """Change a project's retention; the next retention sweep applies it."""
+    """Change a project's retention (the next retention sweep applies it) and whether it registers
+    sources as they report."""
     principal = http.bearer_principal()
-    days = http.body(schemas.ProjectUpdate).retention_days
+    body = http.body(schemas.ProjectUpdate)
     with http.services().db.connection() as conn:
-        project = access.project_or_404(conn, principal, project_ref)
-        row = queries.set_retention(conn, project["id"], days)
-        queries.audit(conn, project["id"], "project.retention", {"retention_days": days, "by": principal.subject})
+        project = access.project_to_manage(conn, principal, project_ref)
+        row = None
+        if body.retention_days is not None:
+            row = queries.set_retention(conn, project["id"], body.retention_days)
+            queries.audit(conn, project["id"], "project.retention",
+                          {"retention_days": body.retention_days, "by": principal.subject})
+        if body.auto_register_sources is not None:
+            row = queries.set_auto_register_sources(conn, project["id"], body.auto_register_sources)
+            queries.audit(conn, project["id"], "project.auto_register_sources",
+                          {"auto_register_sources": body.auto_register_sources, "by": principal.subject})
         conn.commit()
     return jsonify(data=_project_json(row))
 

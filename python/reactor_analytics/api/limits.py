@@ -18,7 +18,7 @@ from ..errors import AppError
 from ..governance.ratelimit import retry_after
 from .http import client_ip, services
 
-_PUBLIC_BLUEPRINTS = {"ingest"}
+_PUBLIC_BLUEPRINTS = {"ingest", "pixel"}  # pixel: GET /analytics/v1/pixel/{id}.gif
 # Probes, documents and the browser SDK's static files: never limited.
 _UNLIMITED_PATHS = {"/health", "/metrics", "/analytics/v1/openapi.json",
                     "/tracker.js", "/analytics/v1/sdk.js", "/analytics/v1/sdk.d.ts"}

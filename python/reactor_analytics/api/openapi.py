@@ -12,7 +12,7 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema
 
 from .. import __version__
-from ..schemas import admin, governance, ingest, operations, query
+from ..schemas import admin, errors, governance, ingest, operations, query, sites
 from ..schemas.types import Id, JsonObject, JsonValue
 
 blueprint = Blueprint("openapi", __name__)
@@ -29,6 +29,9 @@ _MODELS = {
     "ProjectRequest": admin.ProjectRequest, "ProjectUpdate": admin.ProjectUpdate, "Project": admin.Project,
     "KeyRequest": admin.KeyRequest, "Key": admin.Key, "NewKey": admin.NewKey,
     "TokenRequest": admin.TokenRequest, "Token": admin.Token,
+    "ErrorGroup": errors.ErrorGroup, "ErrorGroupState": errors.ErrorGroupState,
+    "ErrorStateRequest": errors.ErrorStateRequest, "SourceRequest": sites.SourceRequest, "Source": sites.Source,
+    "PixelRequest": sites.PixelRequest, "Pixel": sites.Pixel,
     "Health": operations.Health, "Doctor": operations.Doctor, "Version": operations.Version,
 }
 
@@ -63,6 +66,16 @@ def _components() -> dict:
 def _param(model, name: str) -> dict:
     """A query parameter's schema, from its field in `model`."""
     return TypeAdapter(model.model_fields[name].annotation).json_schema(schema_generator=_Generator)
+
+
+def _query_param(model, name: str, field: str) -> dict:
+    """An optional query parameter from a field of `model` (a query string has no null)."""
+    schema = dict(model.model_json_schema(by_alias=True, schema_generator=_Generator)["properties"][name])
+    schema.pop("default", None)
+    schema = next((b for b in schema.pop("anyOf", []) if b.get("type") != "null"), schema)
+    description = model.model_fields[field].description or schema.get("description")
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            **({"description": description} if description else {})}
 
 
 def _ref(name: str) -> dict:
@@ -214,7 +227,9 @@ PATHS: dict = {
     "/analytics/v1/projects/{project_ref}": {
         "parameters": [_PROJECT_REF],
         "patch": {
-            "summary": "Change a project's retention; the next retention sweep applies it.",
+            "summary": "Change a project's retention (the next retention sweep applies it) and whether it "
+                       "registers page hostnames as sources as they report (`auto_register_sources`).",
+            "description": "Admin token, `analytics:project:create` or `analytics:{project}:manage`.",
             "tags": ["admin"], "security": _ADMIN_API,
             "requestBody": _body(_ref("ProjectUpdate")),
             "responses": {"200": {"description": "The updated project.", "content": _json(_data(_ref("Project")))},
@@ -244,6 +259,101 @@ PATHS: dict = {
             "summary": "Revoke a key.", "tags": ["admin"], "security": _ADMIN_API,
             "responses": {"204": {"description": "Revoked (or already revoked)."},
                           **_errors(401, 404, 429, 503)},
+        },
+    },
+    "/analytics/v1/errors": {
+        "get": {
+            "summary": "Error groups of `$error` events with an occurrence in the range, the most recently seen first.",
+            "description": "Needs `analytics:{project}:query`. `count` and `users` are over the range; `first_seen` "
+                           "and `last_seen` over all time. Default range: the last 7 days.",
+            "tags": ["errors"], "security": _JWT,
+            "parameters": [
+                *(_query_param(errors.ErrorsQuery, name, field)
+                  for name, field in (("project_id", "project_id"), ("last", "last"), ("from", "from_"),
+                                      ("to", "to"), ("limit", "limit"))),
+                _PROJECT_HEADER],
+            "responses": {"200": {"description": "Error groups.",
+                                  "content": _json(_data({"type": "array", "items": _ref("ErrorGroup")}))},
+                          **_errors(400, 401, 403, 429, 503)},
+        },
+    },
+    "/analytics/v1/errors/{fingerprint}": {
+        "parameters": [{"name": "fingerprint", "in": "path", "required": True,
+                        "schema": {"type": "string", "minLength": 1}}],
+        "patch": {
+            "summary": "Triage an error group: resolved (a new occurrence reopens it), ignored or unresolved.",
+            "description": "Needs `analytics:{project}:manage` or the admin token; the project is named by "
+                           "X-Reactor-Project and/or `project_id`.",
+            "tags": ["errors"], "security": _ADMIN_API, "parameters": [_PROJECT_HEADER],
+            "requestBody": _body(_ref("ErrorStateRequest")),
+            "responses": {"200": {"description": "The group.", "content": _json(_data(_ref("ErrorGroupState")))},
+                          **_errors(400, 401, 403, 404, 413, 415, 429, 503)},
+        },
+    },
+    "/analytics/v1/projects/{project_ref}/sources": {
+        "parameters": [_PROJECT_REF],
+        "post": {
+            "summary": "Add a source: a page hostname the project accepts. A project with sources refuses "
+                       "events of other hostnames (`invalid_source`).",
+            "description": "Admin token, `analytics:project:create` or `analytics:{project}:manage`.",
+            "tags": ["sources"], "security": _ADMIN_API, "requestBody": _body(_ref("SourceRequest")),
+            "responses": {"201": {"description": "Added (or already there).", "content": _json(_data(_ref("Source")))},
+                          **_errors(400, 401, 404, 413, 415, 429, 503)},
+        },
+        "get": {
+            "summary": "List a project's sources.", "tags": ["sources"], "security": _ADMIN_API,
+            "responses": {"200": {"description": "Sources.",
+                                  "content": _json(_data({"type": "array", "items": _ref("Source")}))},
+                          **_errors(401, 404, 429, 503)},
+        },
+    },
+    "/analytics/v1/projects/{project_ref}/sources/{hostname}": {
+        "parameters": [_PROJECT_REF, {"name": "hostname", "in": "path", "required": True,
+                                      "schema": TypeAdapter(sites.Hostname).json_schema()}],
+        "delete": {
+            "summary": "Remove a source (204 also when the project does not list it).", "tags": ["sources"],
+            "security": _ADMIN_API,
+            "responses": {"204": {"description": "Removed."}, **_errors(401, 404, 429, 503)},
+        },
+    },
+    "/analytics/v1/projects/{project_ref}/pixels": {
+        "parameters": [_PROJECT_REF],
+        "post": {
+            "summary": "Create a tracking pixel; each load of its `url` records a `$pixel_open` event.",
+            "description": "Admin token, `analytics:project:create` or `analytics:{project}:manage`.",
+            "tags": ["pixels"], "security": _ADMIN_API, "requestBody": _body(_ref("PixelRequest")),
+            "responses": {"201": {"description": "Created.", "content": _json(_data(_ref("Pixel")))},
+                          **_errors(400, 401, 404, 413, 415, 429, 503)},
+        },
+        "get": {
+            "summary": "List a project's pixels (not the deleted ones).", "tags": ["pixels"], "security": _ADMIN_API,
+            "responses": {"200": {"description": "Pixels.",
+                                  "content": _json(_data({"type": "array", "items": _ref("Pixel")}))},
+                          **_errors(401, 404, 429, 503)},
+        },
+    },
+    "/analytics/v1/projects/{project_ref}/pixels/{pixel_id}": {
+        "parameters": [_PROJECT_REF, {"name": "pixel_id", "in": "path", "required": True,
+                                      "schema": {"type": "string", "minLength": 1}}],
+        "delete": {
+            "summary": "Delete a pixel: it answers 404 from now on (deleting it again is no error).",
+            "tags": ["pixels"], "security": _ADMIN_API,
+            "responses": {"204": {"description": "Deleted."}, **_errors(401, 404, 429, 503)},
+        },
+    },
+    "/analytics/v1/pixel/{pixel_id}.gif": {
+        "get": {
+            "summary": "A tracking pixel: a 1×1 GIF; records a `$pixel_open` event (query parameters as "
+                       "properties) unless DNT: 1 or Sec-GPC: 1.",
+            "tags": ["pixels"], "security": [],
+            "parameters": [{"name": "pixel_id", "in": "path", "required": True,
+                            "schema": {"type": "string", "minLength": 1}},
+                           {"name": "message_id", "in": "query", "required": False, "schema": _ID,
+                            "description": "The open's idempotency key: a reload with the same one counts once."}],
+            "responses": {"200": {"description": "The 43-byte GIF (`Cache-Control: no-store`).",
+                                  "headers": {"Cache-Control": {"schema": {"type": "string", "const": "no-store"}}},
+                                  "content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}}},
+                          **_errors(404, 429, 503)},
         },
     },
     "/_admin/tokens": {
@@ -324,7 +434,8 @@ DOCUMENT: dict = {
                        'error is `{"error": {"code": "analytics.…", "message": "…", …}}`.',
     },
     "servers": [{"url": "/"}],
-    "tags": [{"name": name} for name in ("ingest", "consent", "query", "governance", "admin", "operations")],
+    "tags": [{"name": name} for name in ("ingest", "consent", "query", "errors", "governance", "admin",
+                                                          "sources", "pixels", "operations")],
     "paths": PATHS,
     "components": {
         "schemas": _components(),

@@ -100,3 +100,13 @@ def project_or_404(conn, principal: Principal, id_or_slug: str) -> dict:
     if project is None or not principal.can_administer(project):
         raise not_found("no such project")
     return project
+
+
+def project_to_manage(conn, principal: Principal, id_or_slug: str) -> dict:
+    """The project whose settings a call changes (sources, pixels), if the principal administers
+    it (`project_or_404`) or holds `analytics:{project}:manage`; else the answer of one that does
+    not exist."""
+    project = queries.find_project(conn, id_or_slug) if storable(id_or_slug) else None
+    if project is None or not (principal.can_administer(project) or principal.can("manage", project)):
+        raise not_found("no such project")
+    return project

@@ -45,6 +45,7 @@ class Retention:
                     queries.audit(conn, project_id, "retention", {"events": removed, "retention_days": days})
                     log.info("retention removed events", project_id=project_id, events=removed)
                 total += removed
+            queries.forget_old_salts(conn, now.date())
         return total
 
     def run_forever(self) -> None:

@@ -6,7 +6,7 @@ order; each either enriches the call or stops it with a typed error, and the lis
 whole path from body to durable row:
 
     parse_natively -> authenticate -> resolve_project -> check_quota -> drop_opted_out ->
-    encode_rows -> write_durably
+    salt_cookieless -> encode_rows -> write_durably
 
 Python never touches events one by one: the native core parses, validates and normalises the
 whole body and encodes the accepted rows in PostgreSQL's COPY format; Python hands those bytes
@@ -15,6 +15,8 @@ to PostgreSQL in one transaction and acknowledges only after it commits.
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -49,6 +51,8 @@ class IngestCall:
     user_agent: str | None = None
     accept_language: str | None = None
     deadline: float | None = None  # a time.monotonic() instant (gRPC): past it, nothing is stored
+    # A project the transport itself vouches for (a pixel's own project): no credentials are read.
+    trusted_project: str | None = None
 
 
 def parse_natively(call: IngestCall, config: Config, geo=None):
@@ -69,8 +73,14 @@ def parse_natively(call: IngestCall, config: Config, geo=None):
         raise invalid(code, message, **extra) from None
 
 
-def authenticate(conn, verifier, call: IngestCall, parsed) -> tuple[Principal, dict | None]:
-    """A project key wins for browsers; otherwise a JWT bearer with ingest permission."""
+def authenticate(conn, verifier, call: IngestCall, parsed) -> tuple[Principal | None, dict | None]:
+    """A project key wins for browsers; otherwise a JWT bearer with ingest permission. A call for
+    a trusted project (a pixel) carries no credentials: its project is the pixel's."""
+    if call.trusted_project is not None:
+        project = queries.find_project(conn, call.trusted_project, parsed.anonymous_ids_array)
+        if project is None:
+            raise AppError(404, "analytics.not_found", "no such project")
+        return None, project
     key = call.key or parsed.key
     if key:
         return access.key_principal(conn, key, parsed.anonymous_ids_array)
@@ -79,7 +89,9 @@ def authenticate(conn, verifier, call: IngestCall, parsed) -> tuple[Principal, d
     return verifier.verify(call.bearer), None
 
 
-def resolve_project(conn, call: IngestCall, principal: Principal, key_project: dict | None, parsed) -> dict:
+def resolve_project(conn, call: IngestCall, principal: Principal | None, key_project: dict | None, parsed) -> dict:
+    if call.trusted_project is not None:
+        return key_project
     if key_project is not None:
         access.check_key_project(key_project, call.project_header, parsed.project_id)
         return key_project
@@ -95,12 +107,24 @@ def drop_opted_out(project: dict) -> list[str]:
     return project["opted_out"]  # looked up with the project, in the same round trip
 
 
-def encode_rows(project: dict, parsed, opted_out: list[str]):
-    return parsed.encode(project["id"], project["slug"], opted_out)
+def salt_cookieless(conn, parsed) -> bytes | None:
+    """The salt of the day when the request has cookieless events (README "Cookieless persons").
+    Committed at once: the events are encoded with it whatever becomes of this transaction."""
+    if not parsed.cookieless:
+        return None
+    salt = queries.cookieless_salt(conn, dt.datetime.now(dt.timezone.utc).date(), os.urandom(16))
+    conn.commit()
+    return salt
+
+
+def encode_rows(project: dict, parsed, opted_out: list[str], salt: bytes | None = None):
+    return parsed.encode(project["id"], project["slug"], opted_out, sources=project["sources"],
+                         auto_register_sources=project["auto_register_sources"], cookieless_salt=salt)
 
 
 def write_durably(conn, project: dict, encoded, quota_per_org: int, deadline: float | None = None) -> int:
-    """One transaction: events, identity links, traits and the org's usage. It commits before we answer.
+    """One transaction: events, identity links, traits, error groups, new sources and the org's
+    usage. It commits before we answer.
 
     Events are COPYed straight into the table; only when a message_id is already stored (a
     client retry) does the transaction start over with the slower merge that skips it. A call
@@ -119,6 +143,8 @@ def write_durably(conn, project: dict, encoded, quota_per_org: int, deadline: fl
     with quota.enforced(conn, project["org_id"], quota_per_org), conn.pipeline():
         queries.store_links(conn, project["id"], encoded.links, encoded.users)
         queries.store_traits(conn, project["id"], encoded.traits)
+        queries.store_errors(conn, project["id"], encoded.errors)
+        queries.store_sources(conn, project["id"], encoded.new_sources)
         quota.count(conn, project["org_id"], stored, quota_per_org)
         conn.commit()
     return stored
@@ -145,6 +171,7 @@ def ingest(services, call: IngestCall) -> IngestResult:
         project = resolve_project(conn, call, principal, key_project, parsed)
         check_quota(project, config)
         opted_out = drop_opted_out(project)
-        encoded = encode_rows(project, parsed, opted_out)
+        salt = salt_cookieless(conn, parsed)
+        encoded = encode_rows(project, parsed, opted_out, salt)
         stored = write_durably(conn, project, encoded, config.analytics.quota_per_org_monthly, call.deadline)
     return settle(call.kind, IngestResult(accepted=encoded.accepted, rejected=list(encoded.rejected), stored=stored))

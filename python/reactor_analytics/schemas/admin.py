@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Optional
 
-from pydantic import Field, PlainSerializer, StringConstraints
+from pydantic import ConfigDict, Field, PlainSerializer, StringConstraints, model_validator
 
 from . import Answer, Model
 from .types import integer, text
@@ -27,7 +27,18 @@ class ProjectRequest(Model):
 
 
 class ProjectUpdate(Model):
-    retention_days: RetentionDays
+    """At least one setting."""
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    retention_days: RetentionDays = None
+    auto_register_sources: bool = Field(None, description="Add a page hostname the project does "
+                                                                    "not list to its sources as it reports.")
+
+    @model_validator(mode="after")
+    def _something(self) -> "ProjectUpdate":
+        if self.retention_days is None and self.auto_register_sources is None:
+            raise ValueError("name a setting: retention_days or auto_register_sources")
+        return self
 
 
 class KeyRequest(Model):
@@ -53,6 +64,7 @@ class Project(Answer):
     name: str
     org_id: str
     retention_days: int
+    auto_register_sources: bool
     created_at: Timestamp
 
     @classmethod

@@ -20,11 +20,13 @@ _STAGING = f"CREATE TEMP TABLE ingest_staging ON COMMIT DROP AS SELECT {EVENT_CO
 
 # --- projects and keys ---------------------------------------------------------------------
 
-_PROJECT_FIELDS = "id, org_id, slug, name, retention_days, created_at"
+_PROJECT_FIELDS = "id, org_id, slug, name, retention_days, auto_register_sources, created_at"
 # Which of the anonymous ids (one `text[]` literal parameter, built by the native parser) opted
-# out of project `p`.
+# out of project `p`, and the project's sources: what ingest needs of a project, in one round trip.
 _OPTED_OUT = ("ARRAY(SELECT o.anonymous_id FROM consent_opt_outs o "
-              "WHERE o.project_id = p.id AND o.anonymous_id = ANY(%s::text[])) AS opted_out")
+              "WHERE o.project_id = p.id AND o.anonymous_id = ANY(%s::text[])) AS opted_out, "
+              "ARRAY(SELECT s.hostname FROM project_sources s WHERE s.project_id = p.id) AS sources, "
+              "p.auto_register_sources")
 
 
 def insert_project(conn, project_id: str, org_id: str, slug: str, name: str, retention_days: int) -> dict | None:
@@ -50,7 +52,8 @@ def find_project(conn, id_or_slug: str, anonymous_ids_array: str | None = None) 
     if anonymous_ids_array is None:
         return cur.execute(f"SELECT {_PROJECT_FIELDS} FROM projects WHERE id = %s OR slug = %s",
                            (id_or_slug, id_or_slug)).fetchone()
-    return cur.execute(f"SELECT {_PROJECT_FIELDS}, {_OPTED_OUT} FROM projects p WHERE id = %s OR slug = %s",
+    return cur.execute(f"SELECT p.id, p.org_id, p.slug, p.name, p.retention_days, p.created_at, {_OPTED_OUT} "
+                       "FROM projects p WHERE id = %s OR slug = %s",
                        (anonymous_ids_array, id_or_slug, id_or_slug)).fetchone()
 
 
@@ -149,6 +152,123 @@ def store_traits(conn, project_id: str, traits: Sequence[tuple[str, str]]) -> No
         {"p": project_id, "u": [u for u, _ in traits], "j": [j for _, j in traits]})
 
 
+def store_errors(conn, project_id: str, errors: Sequence[tuple[str, str, str, int, int, int]]) -> None:
+    """Keep the error groups of the stored `$error` events (native `EncodedBatch.errors`, sorted
+    by fingerprint, so writers of one group never wait on each other in a cycle): first and last
+    occurrence, the last type and message; a resolved group that occurs again is unresolved again,
+    an ignored one stays ignored. No result is read, so it can be pipelined with COMMIT."""
+    if not errors:
+        return
+    conn.execute(
+        "INSERT INTO error_groups AS g (project_id, fingerprint, type, message, first_seen, last_seen) "
+        "SELECT %(p)s, e.f, e.t, e.m, to_timestamp(e.first / 1e6), to_timestamp(e.last / 1e6) "
+        "FROM unnest(%(f)s::text[], %(t)s::text[], %(m)s::text[], %(first)s::bigint[], %(last)s::bigint[]) "
+        "    AS e(f, t, m, first, last) "
+        "ON CONFLICT (project_id, fingerprint) DO UPDATE SET "
+        "first_seen = least(g.first_seen, excluded.first_seen), last_seen = greatest(g.last_seen, excluded.last_seen), "
+        "type = excluded.type, message = excluded.message, updated_at = now(), "
+        "state = CASE WHEN g.state = 'resolved' THEN 'unresolved' ELSE g.state END",
+        {"p": project_id, "f": [e[0] for e in errors], "t": [e[1] for e in errors], "m": [e[2] for e in errors],
+         "first": [e[4] for e in errors], "last": [e[5] for e in errors]})
+
+
+def error_groups(conn, project_id: str, start, end, limit: int) -> list[dict]:
+    """The project's error groups with an occurrence in [start, end), the most recently seen first,
+    with how often and to how many persons (distinct ids) they happened in that range. Counted
+    from the partial index `events_errors` (project, ts), so the range bounds the work."""
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute(
+        "SELECT g.fingerprint, g.type, g.message, c.count, c.users, g.first_seen, g.last_seen, g.state "
+        "FROM (SELECT fingerprint, count(*) AS count, count(DISTINCT distinct_id) AS users FROM events "
+        "      WHERE project_id = %(p)s AND fingerprint IS NOT NULL AND ts >= %(start)s AND ts < %(end)s "
+        "      GROUP BY fingerprint) c "
+        "JOIN error_groups g ON g.project_id = %(p)s AND g.fingerprint = c.fingerprint "
+        "ORDER BY g.last_seen DESC, g.fingerprint LIMIT %(limit)s",
+        {"p": project_id, "start": start, "end": end, "limit": limit}).fetchall()
+
+
+def set_error_state(conn, project_id: str, fingerprint: str, state: str) -> dict | None:
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute(
+        "UPDATE error_groups SET state = %s, updated_at = now() WHERE project_id = %s AND fingerprint = %s "
+        "RETURNING fingerprint, type, message, state, first_seen, last_seen",
+        (state, project_id, fingerprint)).fetchone()
+
+
+# --- sources, pixels, cookieless salts -------------------------------------------------------
+
+def insert_source(conn, project_id: str, hostname: str) -> dict:
+    conn.execute("INSERT INTO project_sources (project_id, hostname) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                 (project_id, hostname))
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute("SELECT hostname, created_at FROM project_sources WHERE project_id = %s AND hostname = %s",
+                       (project_id, hostname)).fetchone()
+
+
+def store_sources(conn, project_id: str, hostnames: Sequence[str]) -> None:
+    """Register hostnames that reported to a project that adds its sources as they report."""
+    if hostnames:
+        conn.execute("INSERT INTO project_sources (project_id, hostname) SELECT %s, unnest(%s::text[]) "
+                     "ON CONFLICT DO NOTHING", (project_id, list(hostnames)))
+
+
+def list_sources(conn, project_id: str) -> list[dict]:
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute("SELECT hostname, created_at FROM project_sources WHERE project_id = %s ORDER BY hostname",
+                       (project_id,)).fetchall()
+
+
+def delete_source(conn, project_id: str, hostname: str) -> bool:
+    return conn.execute("DELETE FROM project_sources WHERE project_id = %s AND hostname = %s",
+                        (project_id, hostname)).rowcount == 1
+
+
+_PIXEL_FIELDS = "id, name, metadata, created_at"
+
+
+def insert_pixel(conn, pixel_id: str, project_id: str, name: str, metadata: dict) -> dict:
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute(f"INSERT INTO pixels (id, project_id, name, metadata) VALUES (%s, %s, %s, %s) "
+                       f"RETURNING {_PIXEL_FIELDS}", (pixel_id, project_id, name, Jsonb(metadata))).fetchone()
+
+
+def list_pixels(conn, project_id: str) -> list[dict]:
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute(f"SELECT {_PIXEL_FIELDS} FROM pixels WHERE project_id = %s AND deleted_at IS NULL "
+                       "ORDER BY created_at, id", (project_id,)).fetchall()
+
+
+def delete_pixel(conn, project_id: str, pixel_id: str) -> bool:
+    """Delete a pixel of the project (it answers 404 from now on); False when it has no such pixel.
+    Deleting one again is no error."""
+    return conn.execute("UPDATE pixels SET deleted_at = coalesce(deleted_at, now()) WHERE project_id = %s AND id = %s",
+                        (project_id, pixel_id)).rowcount == 1
+
+
+def live_pixel(conn, pixel_id: str) -> dict | None:
+    """A pixel that was not deleted, with its project's id."""
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute("SELECT id, project_id, name, metadata FROM pixels WHERE id = %s AND deleted_at IS NULL",
+                       (pixel_id,)).fetchone()
+
+
+def cookieless_salt(conn, day, fresh: bytes) -> bytes:
+    """The salt of `day` (a UTC date), made from `fresh` if the day has none yet. When a day's
+    salt is made, those of the days before yesterday are deleted, so none lives longer than 48
+    hours (the retention sweep deletes them too)."""
+    found = conn.execute("SELECT salt FROM cookieless_salts WHERE day = %s", (day,)).fetchone()
+    if found is not None:
+        return found[0]
+    conn.execute("DELETE FROM cookieless_salts WHERE day < %s::date - 1", (day,))
+    conn.execute("INSERT INTO cookieless_salts (day, salt) VALUES (%s, %s) ON CONFLICT DO NOTHING", (day, fresh))
+    # A statement of its own: it sees the salt another request made while this one waited.
+    return conn.execute("SELECT salt FROM cookieless_salts WHERE day = %s", (day,)).fetchone()[0]
+
+
+def forget_old_salts(conn, today) -> int:
+    return conn.execute("DELETE FROM cookieless_salts WHERE day < %s::date - 1", (today,)).rowcount
+
+
 def insert_opt_out(conn, project_id: str, anonymous_id: str) -> None:
     conn.execute(
         "INSERT INTO consent_opt_outs (project_id, anonymous_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
@@ -226,6 +346,12 @@ def set_retention(conn, project_id: str, days: int) -> dict | None:
     cur = conn.cursor(row_factory=dict_row)
     return cur.execute(f"UPDATE projects SET retention_days = %s WHERE id = %s RETURNING {_PROJECT_FIELDS}",
                        (days, project_id)).fetchone()
+
+
+def set_auto_register_sources(conn, project_id: str, on: bool) -> dict | None:
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute(f"UPDATE projects SET auto_register_sources = %s WHERE id = %s RETURNING {_PROJECT_FIELDS}",
+                       (on, project_id)).fetchone()
 
 
 # Erasure deletes from these tables; VACUUM follows it on each (see governance/erase.py).
