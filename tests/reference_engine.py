@@ -95,11 +95,9 @@ def ingest(calls: list[tuple[str, dict]]) -> "Data":
             users.add(user_id)
         if links_ids and anonymous_id is not None and user_id is not None and anonymous_id != user_id:
             links.append((anonymous_id, user_id))
-        page = (body.get("context") or {}).get("page") or {}
-        path = stored_path(page.get("path"))
         rows.append(Row(seq=len(rows), event=name, ts=instant_us(body["timestamp"]),
                         distinct_id=user_id if user_id is not None else anonymous_id, props=dict(props),
-                        hot={"path": path} if path else {}, message_id=body.get("message_id", ""),
+                        hot=hot_of(body.get("context") or {}), message_id=body.get("message_id", ""),
                         user_id=user_id, anonymous_id=anonymous_id))
 
     for endpoint, body in calls:
@@ -117,6 +115,46 @@ def ingest(calls: list[tuple[str, dict]]) -> "Data":
         else:
             raise ValueError(endpoint)
     return Data(rows=rows, links=effective_links(links, users), traits=traits)
+
+
+# README "Enrichment", for the values the property streams send: the classes of a few User-Agents,
+# the country of a few time zones.
+USER_AGENTS = {
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36":
+        ("Chrome", "Windows", "desktop"),
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 "
+    "Mobile/15E148 Safari/604.1": ("Safari", "iOS", "mobile"),
+    "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0": ("Firefox", "Linux", "desktop"),
+}
+COUNTRIES = {"Europe/Berlin": "DE", "America/New_York": "US", "Asia/Kolkata": "IN"}
+
+
+def hot_of(context: dict) -> dict:
+    """The hot columns of an event from its `context` (page path, URL, referrer host, UTM tags
+    from the URL, browser / OS / device from `userAgent`, language from `locale`, country from
+    `timezone`), for the values the streams send."""
+    from urllib.parse import parse_qs, urlsplit
+
+    page = context.get("page") or {}
+    hot = {"path": stored_path(page.get("path"))}
+    url = page.get("url")
+    if url:
+        hot["url"] = url
+        query = parse_qs(urlsplit(url).query)
+        for tag in ("utm_source", "utm_medium", "utm_campaign"):
+            if query.get(tag):
+                hot[tag] = query[tag][0]
+    if page.get("referrer"):
+        host = (urlsplit(page["referrer"]).hostname or "").lower()
+        hot["referrer_host"] = host[4:] if host.startswith("www.") else host
+    agent = USER_AGENTS.get(context.get("userAgent") or "")
+    if agent:
+        hot["browser"], hot["os"], hot["device_type"] = agent
+    if context.get("locale"):
+        hot["language"] = context["locale"].split("-")[0].lower()
+    if context.get("timezone") in COUNTRIES:
+        hot["timezone"], hot["country"] = context["timezone"], COUNTRIES[context["timezone"]]
+    return {k: v for k, v in hot.items() if v}
 
 
 @dataclass
@@ -371,6 +409,8 @@ def measure_value(measure: tuple, rows: list[Row], data: Data):
 
 
 def aggregate(data: Data, q: Query) -> list[dict]:
+    if isinstance(q.get("measure"), str) and q.get("measure") in ACTIVE_DAYS:
+        return actives(data, q)
     tz, unit = q.tz, q.get("time_bucket")
     group_by, measure = group_by_of(q.get("group_by")), measure_of(q.get("measure"))
     rows = selected(data, q, q.lo, q.hi)
@@ -555,5 +595,262 @@ def events(data: Data, q: Query) -> list[dict]:
             for r in rows[: q.get("limit", 100)]]
 
 
+# --- web analytics (SPEC "Web analytics", query-semantics §7 "web") ---------------------------------
+
+WEB_METRICS = ["visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration", "time_on_page"]
+WEB_DIMENSIONS = ["page", "entry_page", "exit_page", "hostname", "referrer", "source", "utm_source", "utm_medium",
+                  "utm_campaign", "browser", "os", "device", "country", "language"]
+DIRECT = "Direct / None"
+ACTIVE_DAYS = {"dau": 1, "wau": 7, "mau": 30}
+
+
+@dataclass
+class Visit:
+    n: int
+    person: str
+    rows: list[Row]
+    top: list  # seconds on the page of each row that is a $pageview, else None
+
+    @property
+    def start(self) -> int:
+        return self.rows[0].ts
+
+    def views(self) -> list[Row]:
+        return [r for r in self.rows if r.event == "$pageview"]
+
+    @property
+    def bounce(self) -> bool:
+        return len(self.views()) == 1 and not any(not r.event.startswith("$") for r in self.rows)
+
+    @property
+    def duration(self) -> int:
+        return 0 if self.bounce else self.rows[-1].ts - self.rows[0].ts
+
+    def attribute(self, dim: str) -> str | None:
+        """A property of the visit: its first event's, its first pageview's for sources."""
+        views = self.views()
+        first, source = self.rows[0], (views[0] if views else self.rows[0])
+        if dim == "entry_page":
+            return views[0].hot.get("path") if views else None
+        if dim == "exit_page":
+            return views[-1].hot.get("path") if views else None
+        if dim == "hostname":
+            from urllib.parse import urlsplit
+
+            return (urlsplit(first.hot["url"]).hostname or None) if "url" in first.hot else None
+        if dim == "referrer":
+            return source.hot.get("referrer_host")
+        if dim == "source":
+            return source.hot.get("utm_source") or source.hot.get("referrer_host") or DIRECT
+        if dim in ("utm_source", "utm_medium", "utm_campaign"):
+            return source.hot.get(dim)
+        return first.hot.get({"device": "device_type"}.get(dim, dim))
+
+
+def _seconds_on_page(rows: list[Row], i: int):
+    """The $pageleave's duration_ms when sent; else the gap to the next $pageview; else the gap to
+    the $pageleave; else nothing."""
+    nxt = next((j for j in range(i + 1, len(rows)) if rows[j].event == "$pageview"), None)
+    end = nxt if nxt is not None else len(rows)
+    leave = next((j for j in range(i + 1, end) if rows[j].event == "$pageleave"), None)
+    if leave is not None:
+        ms = number_of(text_of(rows[leave].props.get("duration_ms")))
+        if not math.isnan(ms) and ms >= 0:
+            return ms / 1000.0
+    if nxt is not None:
+        return (rows[nxt].ts - rows[i].ts) / 1e6
+    if leave is not None:
+        return (rows[leave].ts - rows[i].ts) / 1e6
+    return None
+
+
+def visits_of(data: Data) -> list[Visit]:
+    """Every person's runs of events with no gap of 30 minutes or more, over all rows."""
+    out: list[Visit] = []
+    by_person: dict[str, list[Row]] = defaultdict(list)
+    for r in data.rows:
+        by_person[data.person(r)].append(r)
+    for person, rows in by_person.items():
+        rows.sort(key=lambda r: (r.ts, r.seq))
+        runs: list[list[Row]] = []
+        for r in rows:
+            if runs and r.ts - runs[-1][-1].ts < SESSION_GAP_US:
+                runs[-1].append(r)
+            else:
+                runs.append([r])
+        for run in runs:
+            top = [_seconds_on_page(run, i) if r.event == "$pageview" else None for i, r in enumerate(run)]
+            out.append(Visit(n=len(out), person=person, rows=run, top=top))
+    return out
+
+
+def web_matches(data: Data, row: Row, visit: Visit, f: dict | None) -> bool:
+    """A filter read with the visit in view: a web dimension's name is the visit's property,
+    `page` the event's path, anything else the event's own."""
+    if f is None:
+        return True
+    (key, value), = f.items()
+    if key in ("all", "any"):
+        results = [web_matches(data, row, visit, x) for x in value]
+        return all(results) if key == "all" else any(results)
+    if key == "not":
+        return not web_matches(data, row, visit, value)
+    if key == "prop":
+        (name, cond), = value.items()
+        if name in WEB_DIMENSIONS:
+            (op, operand), = cond.items()
+            lab = label(data, row, "prop", "path") if name == "page" else visit.attribute(name)
+            return condition(lab, op, operand)
+    return matches(data, row, f)
+
+
+def round2(x: float) -> float:
+    scaled = x * 100
+    floor = math.floor(scaled)
+    return (floor + 1 if scaled - floor >= 0.5 else floor) / 100
+
+
+def median(values: list[float]):
+    if not values:
+        return None
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+class _Cell:
+    def __init__(self):
+        self.persons, self.visits, self.pageviews, self.bounces, self.duration, self.tops = set(), set(), 0, 0, 0, []
+
+    def add(self, visit: Visit):
+        if visit.n not in self.visits:
+            self.visits.add(visit.n)
+            self.persons.add(visit.person)
+            self.bounces += visit.bounce
+            self.duration += visit.duration
+
+    def metrics(self, names: list[str]) -> dict:
+        n = len(self.visits)
+        values = {"visitors": len(self.persons), "visits": n, "pageviews": self.pageviews,
+                  "views_per_visit": round2(self.pageviews / n) if n else 0,
+                  "bounce_rate": round2(self.bounces * 100.0 / n) if n else 0,
+                  "visit_duration": round2(self.duration / 1e6 / n) if n else 0,
+                  "time_on_page": (lambda m: None if m is None else round2(m))(median(self.tops))}
+        return {name: values[name] for name in names}
+
+
+def web_rows(data: Data, q: Query, lo: int, hi: int) -> list[dict]:
+    metrics, dim, unit = q.get("metrics") or WEB_METRICS, q.get("dimension"), q.get("time_bucket")
+    cells: dict = defaultdict(_Cell)
+    buckets = []
+    if unit:
+        at = bucket_start(lo, q.tz, unit)
+        while at < hi:
+            buckets.append(at)
+            at = next_bucket_start(at, q.tz, unit)
+    for visit in visits_of(data):
+        if not lo <= visit.start < hi:
+            continue
+        chosen = [web_matches(data, r, visit, q.filter) for r in visit.rows]
+        if not any(chosen):
+            continue
+        views = [i for i, r in enumerate(visit.rows) if chosen[i] and r.event == "$pageview"]
+        if dim == "page":
+            for i in views:
+                cell = cells[visit.rows[i].hot.get("path")]
+                cell.add(visit)
+                cell.pageviews += 1
+                if visit.top[i] is not None:
+                    cell.tops.append(visit.top[i])
+            continue
+        key = (bucket_start(visit.start, q.tz, unit) if unit else visit.attribute(dim) if dim else 0)
+        cell = cells[key]
+        cell.add(visit)
+        cell.pageviews += len(views)
+        cell.tops += [visit.top[i] for i in views if visit.top[i] is not None]
+    if unit:
+        return [{"bucket": iso(b, q.tz), **cells.get(b, _Cell()).metrics(metrics)} for b in buckets]
+    if not dim:
+        return [cells.get(0, _Cell()).metrics(metrics)]
+    ranked = sorted(((k if k is not None else NONE_KEY), c) for k, c in cells.items())
+    ranked.sort(key=lambda kc: -len(kc[1].persons))
+    return [{"key": k, **c.metrics(metrics)} for k, c in ranked[: q.get("limit", 10)]]
+
+
+def year_before(ts_us: int, tz: ZoneInfo) -> int:
+    local = _local(ts_us, tz)
+    try:
+        earlier = local.replace(year=local.year - 1)
+    except ValueError:  # 29 February
+        earlier = local.replace(year=local.year - 1, day=28)
+    naive = earlier.replace(tzinfo=None)
+    return _instant(naive.replace(tzinfo=tz, fold=0))
+
+
+def web(data: Data, q: Query) -> dict:
+    """{"rows", "comparison"?}: the rows over the range, and over the earlier one with `compare`."""
+    out = {"rows": web_rows(data, q, q.lo, q.hi)}
+    compare = q.get("compare")
+    if compare == "previous_period":
+        out["comparison"] = web_rows(data, q, 2 * q.lo - q.hi, q.lo)
+    elif compare == "year_over_year":
+        out["comparison"] = web_rows(data, q, year_before(q.lo, q.tz), year_before(q.hi, q.tz))
+    return out
+
+
+def realtime(data: Data, q: Query) -> list[dict]:
+    rows = [r for r in data.rows if q.now - 5 * 60 * US <= r.ts <= q.now and matches(data, r, q.filter)]
+    pages: dict = defaultdict(set)
+    for r in rows:
+        if r.event == "$pageview":
+            pages[r.hot.get("path") or NONE_KEY].add(data.person(r))
+    ranked = sorted(pages.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:10]
+    return [{"visitors": len({data.person(r) for r in rows}),
+             "pages": [{"key": k, "visitors": len(v)} for k, v in ranked]}]
+
+
+def summary(data: Data, q: Query) -> list[dict]:
+    rows = selected(data, q, q.lo, q.hi)
+
+    def actives_over(days: int) -> int:
+        return len({data.person(r) for r in selected(data, q, q.hi - days * 86400 * US, q.hi)})
+
+    counts: dict = defaultdict(int)
+    for r in rows:
+        counts[r.event] += 1
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    return [{"total_events": len(rows), "dau": actives_over(1), "wau": actives_over(7), "mau": actives_over(30),
+             "top_events": [{"key": k, "value": v} for k, v in top]}]
+
+
+def actives(data: Data, q: Query) -> list[dict]:
+    """dau / wau / mau: per daily bucket, the persons with an event in the 1 / 7 / 30 local days
+    ending at the bucket's end (reaching before the range)."""
+    days, tz = ACTIVE_DAYS[q.get("measure")], q.tz
+    group_by = group_by_of(q.get("group_by"))
+    out, cells = [], []
+    at = bucket_start(q.lo, tz, "1d")
+    while at < q.hi:
+        end = next_bucket_start(at, tz, "1d")
+        first = _local(at, tz).date() - timedelta(days=days - 1)
+        since = _instant(datetime(first.year, first.month, first.day, tzinfo=tz))
+        persons: dict = defaultdict(set)
+        for r in selected(data, q, since, min(end, q.hi)):
+            persons[_group(data, r, group_by) if group_by else 0].add(data.person(r))
+        cells.append((at, persons))
+        at = end
+    groups = set().union(*(p.keys() for _, p in cells)) if cells else set()
+    if not group_by:
+        groups = {0}
+    for at, persons in cells:
+        for g in sorted(groups, key=lambda g: _sort_key(g, len(group_by)) if group_by else ()):
+            row = {"bucket": iso(at, tz)}
+            if group_by:
+                row["group"] = _group_json(group_by, g)
+            row["value"] = len(persons.get(g, ()))
+            out.append(row)
+    return out
+
+
 KINDS = {"aggregate": aggregate, "breakdown": breakdown, "funnel": funnel, "retention": retention, "path": path,
-         "events": events}
+         "events": events, "web": web, "realtime": realtime, "summary": summary}

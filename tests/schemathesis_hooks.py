@@ -57,7 +57,22 @@ def map_case(ctx, case):
         body["user_id"] = user[:-1] + ("a" if user[-1] != "a" else "b")
     if label == "POST /analytics/v1/query" and body is not None and isinstance(body.get("time_range"), dict):
         body["time_range"] = _within_limits(body["time_range"])
+    if label == "POST /analytics/v1/query" and body is not None:
+        _one_shape(body)
     return case
+
+
+def _one_shape(body: dict) -> None:
+    """A web query has a dimension or a time bucket, and compares only a closed range; dau, wau
+    and mau count daily buckets."""
+    if body.get("kind") == "web":
+        if body.get("dimension") is not None:
+            body.pop("time_bucket", None)
+        time_range = body.get("time_range")
+        if body.get("compare") is not None and isinstance(time_range, dict) and "from" in time_range:
+            time_range.setdefault("to", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    if body.get("kind") == "aggregate" and body.get("measure") in ("dau", "wau", "mau"):
+        body["time_bucket"] = "1d"
 
 
 def _within_limits(time_range: dict) -> dict:

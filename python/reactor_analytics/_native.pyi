@@ -99,21 +99,6 @@ def dropin_body(
     `page`/`p`, `screen`/`s`, `group`/`g`). Raises `IngestError` (`analytics.invalid_json`,
     `analytics.invalid_request`) for a body that is neither."""
 
-def dropin_body(
-    source: Literal["posthog", "segment"] | str,
-    body: bytes,
-    *,
-    received_at_ms: int,
-    sent_at_ms: int | None = None,
-    call: str | None = None,
-) -> tuple[bytes, str | None]:
-    """A PostHog or Segment capture body (decompressed) as the `/batch` JSON body, and the project
-    key it carries (PostHog `api_key` / `token`, Segment `writeKey`). PostHog takes a `{batch}`
-    envelope, a bare list or one event; `sent_at_ms` is a `sent_at` sent in the URL. Segment takes
-    a batch (`call` None) or one message of `call` (`track`/`t`, `identify`/`i`, `alias`/`a`,
-    `page`/`p`, `screen`/`s`, `group`/`g`). Raises `IngestError` (`analytics.invalid_json`,
-    `analytics.invalid_request`) for a body that is neither."""
-
 def parse_request(
     body: bytes,
     kind: RequestKindName | str,

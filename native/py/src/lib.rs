@@ -380,23 +380,30 @@ impl Engine {
         py.detach(|| self.store.read().unwrap().mentions(project_id, needle))
     }
 
-    /// Run a plan: (rows as a JSON array, rows scanned); raises QueryError.
+    /// Run a plan: (rows as a JSON array, rows scanned, the comparison rows as a JSON array or
+    /// None); raises QueryError.
     fn execute<'py>(
         &self,
         py: Python<'py>,
         plan: &QueryPlan,
-    ) -> PyResult<(Bound<'py, PyBytes>, u64)> {
+    ) -> PyResult<(Bound<'py, PyBytes>, u64, Option<Bound<'py, PyBytes>>)> {
         let answer = py.detach(|| {
             let store = self.store.read().unwrap();
             core::engine::execute(&store, &plan.inner).map(|a| {
                 (
                     serde_json::to_vec(&a.rows).unwrap_or_default(),
                     a.rows_scanned,
+                    a.comparison
+                        .map(|c| serde_json::to_vec(&c).unwrap_or_default()),
                 )
             })
         });
-        let (rows, scanned) = answer.map_err(|e| query_error(py, e))?;
-        Ok((PyBytes::new(py, &rows), scanned))
+        let (rows, scanned, comparison) = answer.map_err(|e| query_error(py, e))?;
+        Ok((
+            PyBytes::new(py, &rows),
+            scanned,
+            comparison.map(|c| PyBytes::new(py, &c)),
+        ))
     }
 
     /// {"projects", "rows", "bytes"}: what the engine holds.

@@ -129,12 +129,16 @@ class EngineServer:
         try:
             plan = _native.plan_query(body, request["project"], now_us=request["now_us"], **request["limits"])
             self.sync()
-            rows, scanned = self.engine.execute(plan)
+            rows, scanned, comparison = self.engine.execute(plan)
         except _native.QueryError as exc:
             return {"ok": False, "code": exc.code, "message": exc.message, "extra": exc.extra}, b""
         except ConnectionError:
             return _UNAVAILABLE, b""
-        return {"ok": True, "kind": plan.kind, "rows_scanned": scanned}, rows
+        answer = {"ok": True, "kind": plan.kind, "rows_scanned": scanned}
+        if comparison is not None:
+            # Small (a bucket per period or `limit` rows): it travels in the header.
+            answer["comparison"] = json.loads(comparison)
+        return answer, rows
 
     def handle(self, request: dict, payload: bytes = b"") -> tuple[dict, bytes]:
         op = request.get("op")
@@ -232,15 +236,16 @@ class EngineClient:
         return self._exchange(request, b"", timeout_s)[0]
 
     def query(self, body: bytes, project_id: str, now_us: int, limits: dict[str, int],
-              timeout_s: float | None = None) -> tuple[str, bytes, int]:
+              timeout_s: float | None = None) -> tuple[str, bytes, int, list | None]:
         """Run a query body (JSON bytes, as the client sent them) on `project_id`: (kind, rows as a
-        JSON array, rows scanned). `limits` are `_native.plan_query`'s; `timeout_s` (a caller's
-        deadline) shortens the configured budget."""
+        JSON array, rows scanned, the comparison rows of a `web` query with `compare` or None).
+        `limits` are `_native.plan_query`'s; `timeout_s` (a caller's deadline) shortens the
+        configured budget."""
         if timeout_s is not None:
             timeout_s = max(0.001, min(timeout_s, self.timeout_s))
         request = {"op": "query", "project": project_id, "now_us": now_us, "limits": limits}
         answer, rows = self._exchange(request, body, timeout_s)
-        return answer["kind"], rows, answer["rows_scanned"]
+        return answer["kind"], rows, answer["rows_scanned"], answer.get("comparison")
 
     def ping(self) -> dict:
         return self.call({"op": "ping"}, timeout_s=2.0)["stats"]

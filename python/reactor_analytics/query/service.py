@@ -32,11 +32,17 @@ class Answer:
     rows: bytes
     took_ms: float
     rows_scanned: int
+    #: The same rows over the earlier range (`web` with `compare`).
+    comparison: list | None = None
 
     def json(self) -> bytes:
-        """`{"data": {"kind", "rows", "meta": {"took_ms", "rows_scanned"}}}`, the rows embedded as they are."""
-        return orjson.dumps({"data": {"kind": self.kind, "rows": orjson.Fragment(self.rows),
-                                      "meta": {"took_ms": self.took_ms, "rows_scanned": self.rows_scanned}}})
+        """`{"data": {"kind", "rows", "comparison"?, "meta": {"took_ms", "rows_scanned"}}}`, the rows
+        embedded as they are."""
+        data = {"kind": self.kind, "rows": orjson.Fragment(self.rows)}
+        if self.comparison is not None:
+            data["comparison"] = self.comparison
+        data["meta"] = {"took_ms": self.took_ms, "rows_scanned": self.rows_scanned}
+        return orjson.dumps({"data": data})
 
 
 def _event_json(row: dict) -> dict:
@@ -57,7 +63,7 @@ def run(services, principal: Principal, body: bytes, *named: str | None, timeout
     analytics = services.config.analytics
     limits = {"events_max_days": analytics.raw_query_max_days, "max_days": analytics.query_max_days,
               "max_rows_scanned": analytics.query_max_rows_scanned}
-    kind, rows, scanned = services.engine.query(body, project["id"], time.time_ns() // 1000, limits, timeout_s)
+    kind, rows, scanned, comparison = services.engine.query(body, project["id"], time.time_ns() // 1000, limits, timeout_s)
     if kind == "events" and rows != b"[]":
         seqs = orjson.loads(rows)
         with services.db.connection() as conn:
@@ -67,4 +73,5 @@ def run(services, principal: Principal, body: bytes, *named: str | None, timeout
         rows = json.dumps(events, ensure_ascii=False, separators=(",", ":")).encode()
     took = time.perf_counter() - started
     metrics.QUERY_DURATION.labels(kind).observe(took)
-    return Answer(kind=kind, rows=rows, took_ms=round(took * 1000, 2), rows_scanned=scanned)
+    return Answer(kind=kind, rows=rows, took_ms=round(took * 1000, 2), rows_scanned=scanned,
+                  comparison=comparison)

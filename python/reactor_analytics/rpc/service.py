@@ -145,8 +145,9 @@ class AnalyticsService(analytics_pb2_grpc.AnalyticsServicer):
         # The body's project_id, else the request's; the engine reads the bytes themselves.
         answer = query_service.run(self.services, principal, query, metadata.get("x-reactor-project"),
                                    body.get("project_id", request.project or None), timeout_s=ctx.time_remaining())
+        comparison = orjson.dumps(answer.comparison) if answer.comparison is not None else b""
         return analytics_pb2.QueryReply(kind=answer.kind, rows=answer.rows, took_ms=answer.took_ms,
-                                        rows_scanned=answer.rows_scanned)
+                                        rows_scanned=answer.rows_scanned, comparison=comparison)
 
     @_rpc("erase")
     def Erase(self, request, ctx, metadata):

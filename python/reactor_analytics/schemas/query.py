@@ -148,6 +148,10 @@ class PercentileOf(Model):
 Measure = Annotated[Union[Literal["count", "unique_users"], Sum, Avg, Min, Max, PercentileOf], Field(
     description='"count" (default), "unique_users", {"sum"|"avg"|"min"|"max": prop} or '
                 '{"percentile": {"prop": name, "p": 0.9}}')]
+AggregateMeasure = Annotated[Union[Literal["count", "unique_users", "dau", "wau", "mau"], Sum, Avg, Min, Max,
+                                   PercentileOf], Field(
+    description='A breakdown measure, or "dau" / "wau" / "mau": persons active in the 1 / 7 / 30 days ending at '
+                'each bucket\'s end (with time_bucket "1d" only).')]
 Limit = Annotated[int, Field(ge=1, le=1000)]
 
 
@@ -167,7 +171,7 @@ class EventsQuery(_Query):
 
 class AggregateQuery(_Query):
     kind: Literal["aggregate"]
-    measure: Optional[Measure] = None
+    measure: Optional[AggregateMeasure] = None
     group_by: Optional[GroupBy] = None
     time_bucket: Optional[Literal["1h", "1d", "1w", "1mo"]] = None
 
@@ -213,8 +217,37 @@ class PathQuery(_Query):
     limit: Limit = Field(None, description="Default 10.")
 
 
-QueryRequest = Annotated[Union[EventsQuery, AggregateQuery, FunnelQuery, RetentionQuery, BreakdownQuery, PathQuery],
-                         Field(discriminator="kind")]
+WebMetric = Literal["visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration",
+                    "time_on_page"]
+WebDimension = Literal["page", "entry_page", "exit_page", "hostname", "referrer", "source", "utm_source", "utm_medium",
+                       "utm_campaign", "browser", "os", "device", "country", "language"]
+
+
+class WebQuery(_Query):
+    """Visits (30 minutes idle) and their metrics: one row, a row per `time_bucket`, or a row per
+    `dimension` value (not both). In `filter`, a property named like a dimension is the visit's
+    (`page` is the event's path). `compare` needs a closed range."""
+    kind: Literal["web"]
+    metrics: Optional[list[WebMetric]] = Field(None, min_length=1, max_length=7, json_schema_extra={"uniqueItems": True},
+                                               description="Default: all seven.")
+    dimension: Optional[WebDimension] = None
+    time_bucket: Optional[Literal["1h", "1d", "1w", "1mo"]] = None
+    limit: Limit = Field(None, description="Rows with a dimension; default 10.")
+    compare: Optional[Literal["previous_period", "year_over_year"]] = None
+
+
+class RealtimeQuery(_Query):
+    """Persons with an event in the last five minutes and their top pages (`time_range` is ignored)."""
+    kind: Literal["realtime"]
+
+
+class SummaryQuery(_Query):
+    """Total events, persons active in the range's last 1 / 7 / 30 days, the top 10 events."""
+    kind: Literal["summary"]
+
+
+QueryRequest = Annotated[Union[EventsQuery, AggregateQuery, FunnelQuery, RetentionQuery, BreakdownQuery, PathQuery,
+                               WebQuery, RealtimeQuery, SummaryQuery], Field(discriminator="kind")]
 
 
 class QueryMeta(Answer):
@@ -225,4 +258,5 @@ class QueryMeta(Answer):
 class QueryResult(Answer):
     kind: str
     rows: list[Any] = Field(description="Shape by kind: see the README's Queries section.")
+    comparison: Optional[list[Any]] = Field(None, description="`web` with `compare`: the rows of the earlier range.")
     meta: QueryMeta

@@ -52,10 +52,11 @@ pub fn earlier(compare: Compare, from: i64, to: i64, tz: Tz) -> (i64, i64) {
     }
 }
 
-/// The same local date and time a year earlier (29 February → 28 February); in UTC when the
-/// local time does not exist then.
+/// The same local date and time a year earlier (29 February → 28 February). A local time that
+/// is repeated is its first instant; one that does not exist (a spring-forward gap) is read
+/// with the offset in force before the gap.
 fn year_before(ts_us: i64, tz: Tz) -> i64 {
-    use chrono::{Datelike, TimeZone};
+    use chrono::{Datelike, Offset, TimeZone};
     let secs = ts_us.div_euclid(1_000_000);
     let micros = ts_us.rem_euclid(1_000_000);
     let Some(local) = tz.timestamp_opt(secs, 0).single() else {
@@ -68,11 +69,18 @@ fn year_before(ts_us: i64, tz: Tz) -> i64 {
         .or_else(|| date.with_day(28).and_then(|d| d.with_year(date.year() - 1)))
         .unwrap_or(date);
     let shifted = earlier.and_time(naive.time());
-    let instant = tz
-        .from_local_datetime(&shifted)
-        .earliest()
-        .map(|d| d.timestamp())
-        .unwrap_or_else(|| shifted.and_utc().timestamp());
+    let instant = match tz.from_local_datetime(&shifted).earliest() {
+        Some(d) => d.timestamp(),
+        None => {
+            let before = shifted - chrono::Duration::hours(3);
+            let offset = tz
+                .from_local_datetime(&before)
+                .earliest()
+                .map(|d| d.offset().fix().local_minus_utc())
+                .unwrap_or(0);
+            shifted.and_utc().timestamp() - i64::from(offset)
+        }
+    };
     instant * 1_000_000 + micros
 }
 

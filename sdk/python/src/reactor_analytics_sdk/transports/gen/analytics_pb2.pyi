@@ -100,16 +100,18 @@ class QueryRequest(_message.Message):
     def __init__(self, project: _Optional[str] = ..., query: _Optional[bytes] = ...) -> None: ...
 
 class QueryReply(_message.Message):
-    __slots__ = ("kind", "rows", "took_ms", "rows_scanned")
+    __slots__ = ("kind", "rows", "took_ms", "rows_scanned", "comparison")
     KIND_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     TOOK_MS_FIELD_NUMBER: _ClassVar[int]
     ROWS_SCANNED_FIELD_NUMBER: _ClassVar[int]
+    COMPARISON_FIELD_NUMBER: _ClassVar[int]
     kind: str
     rows: bytes
     took_ms: float
     rows_scanned: int
-    def __init__(self, kind: _Optional[str] = ..., rows: _Optional[bytes] = ..., took_ms: _Optional[float] = ..., rows_scanned: _Optional[int] = ...) -> None: ...
+    comparison: bytes
+    def __init__(self, kind: _Optional[str] = ..., rows: _Optional[bytes] = ..., took_ms: _Optional[float] = ..., rows_scanned: _Optional[int] = ..., comparison: _Optional[bytes] = ...) -> None: ...
 
 class EraseRequest(_message.Message):
     __slots__ = ("project", "user_id", "anonymous_id")
