@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, Union
 
-from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
+from pydantic import Field, StringConstraints, WithJsonSchema
 
 from . import Answer, Model
 from .admin import Timestamp
@@ -17,28 +16,20 @@ Hostname = Annotated[str, StringConstraints(min_length=1, max_length=253, patter
     description="A DNS hostname (letters, digits, `-` and dots; no scheme, port or path), matched "
                 "case-insensitively and exactly: `www.example.com` and `example.com` are two sources.")]
 
-MAX_METADATA_BYTES = 4096
-
-
 def hostname(value: str) -> str:
     """The form a hostname is stored and matched in: lowercase, no trailing dot."""
     return value.lower().rstrip(".")
 
 
-def _storable_metadata(value: dict) -> dict:
-    text_ = json.dumps(value, ensure_ascii=False)
-    if "\\u0000" in text_:
-        raise ValueError("must not contain NUL (\\u0000) characters")
-    if len(text_.encode("utf-8")) > MAX_METADATA_BYTES:
-        raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes as JSON")
-    return value
-
-
-Metadata = Annotated[dict[str, Any], AfterValidator(_storable_metadata), WithJsonSchema({
-    "type": "object", "propertyNames": {"type": "string", "pattern": r"^[^\u0000]*$"},
-    "additionalProperties": {"$ref": "#/components/schemas/JsonValue"},
-    "description": f"A JSON object of at most {MAX_METADATA_BYTES} bytes; no key or string holds a NUL. "
-                   "Recorded with every open."})]
+_NO_NUL = r"^[^\u0000]*$"
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_NO_NUL)]
+MetadataValue = Union[Annotated[str, StringConstraints(max_length=500, pattern=_NO_NUL)], int, float, bool, None]
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20), WithJsonSchema({
+    "type": "object", "maxProperties": 20,
+    "propertyNames": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": _NO_NUL},
+    "additionalProperties": {"anyOf": [{"type": "string", "maxLength": 500, "pattern": _NO_NUL},
+                                       {"type": ["number", "boolean", "null"]}]},
+    "description": "Up to 20 flat values (text, number, true/false, null), recorded with every open."})]
 
 
 class SourceRequest(Model):
