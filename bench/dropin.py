@@ -140,7 +140,7 @@ def main() -> None:
         print(f"{total} requests of 100 events per side, {args.workers} web workers; service CPU per request:")
         per = {name: cpu * 1000 / total for name, cpu in spent.items()}
         for name, ms in per.items():
-            print(f"  {name:28s} {ms:6.2f} ms")
+            print(f"  {name:28s} {ms:7.3f} ms")
         ratio = per["PostHog /batch/"] / per["native /analytics/v1/batch"]
         print(f"  ratio PostHog / native: {ratio:.3f}x (target <= 1.2x)")
         print(f"  stored {stored[0]} events, {stored[1]} distinct message ids, sent {sent}")
