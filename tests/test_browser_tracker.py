@@ -5,12 +5,15 @@ PostgreSQL."""
 from __future__ import annotations
 
 import json
+import time
+
+import jwt
 
 import pytest
 import requests
 
 from browser import browser, context, page, playwright_driver, site  # noqa: F401 (fixtures)
-from conftest import ADMIN, LiveServer, events_of, unique_slug, wait_for
+from conftest import ADMIN, JWT_SECRET, LiveServer, events_of, unique_slug, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -308,22 +311,36 @@ def test_auto_errors_and_capture_exception(page, site, server, project, postgres
 
 
 def test_es_module_create_client(page, site, server, project, postgres):
+    token = jwt.encode({"sub": "u_module", "exp": int(time.time()) + 600,
+                        "permissions": [f"analytics:{project.id}:query", f"analytics:{project.id}:erase"]},
+                       JWT_SECRET, algorithm="HS256")
     script = f"""<script type="module">
       import {{ createClient }} from "{server.url}/analytics/v1/sdk.js";
-      const reactor = createClient({{ url: "{server.url}", key: "{project.key}",
-                                     analytics: {{ enabled: true, autoPageview: true, autoErrors: true }} }});
+      const reactor = createClient({{ url: "{server.url}", key: "{project.key}", token: "{token}",
+        analytics: {{ enabled: true, autoPageview: true, autoIdentify: true, autoErrors: true }} }});
       reactor.analytics.track("signup_completed", {{ plan: "pro" }});
-      reactor.analytics.identify("u_module", {{ email: "user@example.com" }});
       await reactor.analytics.flush();
+      window.reactorClient = reactor;
       window.done = true;
     </script>"""
     url = site.add("/module.html", html(script))
     page.goto(url)
     page.wait_for_function("window.done === true")
     rows = events(postgres, project, 3)
-    assert [r["event"] for r in rows] == ["$pageview", "signup_completed", "$identify"]
-    assert rows[1]["properties"] == {"plan": "pro"} and rows[1]["library"].startswith("reactor-sdk")
-    assert rows[2]["user_id"] == "u_module"
+    assert [r["event"] for r in rows] == ["$pageview", "$identify", "signup_completed"]
+    assert rows[2]["properties"] == {"plan": "pro"} and rows[2]["library"].startswith("reactor-sdk")
+    assert rows[1]["user_id"] == "u_module"
+    # query and erase from the page's origin, with the JWT as bearer (CORS preflight included)
+    answer = page.evaluate(f"""() => window.reactorClient.analytics.query({{
+        projectId: "{project.id}", kind: "aggregate", timeRange: {{ last: "1d" }},
+        filter: {{ event: {{ eq: "signup_completed" }} }} }})""")
+    assert answer["kind"] == "aggregate" and answer["rows"][0]["value"] == 1
+    refused = page.evaluate(f"""() => window.reactorClient.analytics.query({{ projectId: "{project.id}",
+        kind: "nonsense" }}).then(() => null, (e) => [e.name, e.status, e.code])""")
+    assert refused[0] == "ReactorError" and refused[1] == 400 and refused[2].startswith("analytics.")
+    erased = page.evaluate(f"""() => window.reactorClient.analytics.erase({{ projectId: "{project.id}",
+        userId: "u_module" }})""")
+    assert erased["events"] >= 1
 
 
 def test_missing_build_answers_503_json(client, monkeypatch, tmp_path):
@@ -347,3 +364,16 @@ def test_a_rebuild_is_served_with_a_new_etag(client, monkeypatch, tmp_path):
     second = client.get("/tracker.js")
     assert first.data == b"/* one */" and second.data == b"/* two, longer */"
     assert first.headers["ETag"] != second.headers["ETag"]
+
+
+@pytest.mark.parametrize("path", ["/analytics/v1/query", "/analytics/v1/erase"])
+def test_query_and_erase_answer_other_origins(client, path):
+    """sdk.js calls them from the page's origin with a bearer token: the preflight is answered."""
+    preflight = client.options(path, headers={"Origin": "http://localhost:1", "Access-Control-Request-Method": "POST",
+                                              "Access-Control-Request-Headers": "authorization, content-type"})
+    assert preflight.status_code in (200, 204)
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    allowed = preflight.headers["Access-Control-Allow-Headers"].lower()
+    assert "authorization" in allowed and "x-reactor-project" in allowed
+    refused = client.post(path, json={}, headers={"Origin": "http://localhost:1"})
+    assert refused.status_code == 401 and refused.headers["Access-Control-Allow-Origin"] == "*"

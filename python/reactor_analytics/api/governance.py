@@ -6,9 +6,11 @@ from flask import Blueprint, jsonify
 
 from ..governance import erase as erasure
 from ..schemas.governance import EraseRequest
-from . import http
+from . import http, ingest
 
 blueprint = Blueprint("governance", __name__, url_prefix="/analytics/v1")
+# A web page on another origin may call with its bearer token (sdk.js): the same CORS answer as ingest.
+blueprint.after_request(ingest.allow_browsers)
 
 
 @blueprint.post("/erase")

@@ -5,9 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from ..query import service
-from . import http
+from . import http, ingest
 
 blueprint = Blueprint("query", __name__, url_prefix="/analytics/v1")
+# A web page on another origin may call with its bearer token (sdk.js): the same CORS answer as ingest.
+blueprint.after_request(ingest.allow_browsers)
 
 
 @blueprint.post("/query")
