@@ -23,7 +23,7 @@ JS_STAMP := $(JS)/node_modules/.installed
 JS_BUILT := python/reactor_analytics/static/tracker.js
 JS_SOURCES := $(wildcard $(JS)/src/*.ts) $(JS)/build.mjs $(JS)/tsconfig.json $(JS)/package.json
 
-.PHONY: proto run test test-rust test-python test-js sdk-js setup bench bench-ingest bench-query bench-sdk bench-disk bench-workers bench-dropin clean
+.PHONY: proto run test test-rust test-python test-js sdk-js setup bench bench-ingest bench-query bench-sdk bench-disk bench-workers bench-dropin bench-web clean
 
 setup: $(SO_STAMP) $(SDK_STAMP) $(JS_BUILT)
 
@@ -76,7 +76,7 @@ test-rust:
 test-python: setup
 	$(BIN)/pytest -q
 
-bench: bench-ingest bench-query bench-sdk bench-disk bench-workers
+bench: bench-ingest bench-query bench-web bench-sdk bench-disk bench-workers
 
 bench-ingest: setup
 	$(BIN)/python bench/ingest.py
@@ -92,6 +92,10 @@ bench-disk: setup
 
 bench-sdk: setup
 	$(BIN)/python bench/sdk.py
+
+bench-web: setup
+	$(BIN)/python -c "import chdb" 2>/dev/null || $(BIN)/pip install -q 'chdb>=4'
+	$(BIN)/python bench/web.py
 
 bench-query: setup
 	$(BIN)/python -c "import chdb" 2>/dev/null || $(BIN)/pip install -q 'chdb>=4'
