@@ -266,7 +266,8 @@ export function createTracker(o: TrackerOptions): Tracker {
   };
 
   function captureException(error: unknown, meta?: Props, ev?: ErrorEvent, rejection?: boolean) {
-    const x: any = error && typeof error == "object" ? error : { message: error === undefined && ev ? ev.message : String(error) };
+    // An ErrorEvent without an error (a cross-origin "Script error.") has only its message.
+    const x: any = error && typeof error == "object" ? error : { message: error == null && ev ? ev.message : String(error) };
     const type = String(x.name || (rejection ? "UnhandledRejection" : "Error"));
     const message = String(x.message == null ? "" : x.message);
     const stack = String(x.stack || "").slice(0, MAX_STACK);

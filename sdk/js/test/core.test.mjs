@@ -241,11 +241,14 @@ test("errors: the fields, the stack cap, repeats dropped, at most 25 per page", 
     error: new RangeError("bad"), message: "bad", filename: "https://site.example/b.js", lineno: 3, colno: 7,
   }));
   window.dispatchEvent(Object.assign(new Event("unhandledrejection"), { reason: "nope" }));
+  window.dispatchEvent(Object.assign(new Event("error"), { error: null, message: "Script error.", filename: "", lineno: 0, colno: 0 }));
   for (let i = 0; i < 40; i++) t.captureException(new Error("e" + i));
+  t.captureException(new Error("e3")); // a repeat: dropped even when under the cap
   await env.advance(FLUSH_MS);
   const errors = (await env.events()).filter((e) => e.event == "$error");
   assert.equal(errors.length, MAX_ERRORS);
-  const [handled, auto, rejection] = errors.map((e) => e.properties);
+  const [handled, auto, rejection, opaque] = errors.map((e) => e.properties);
+  assert.deepEqual([opaque.type, opaque.message, opaque.source, opaque.stack], ["Error", "Script error.", null, ""]);
   assert.equal(handled.type, "TypeError");
   assert.equal(handled.message, "boom");
   assert.equal(handled.stack.length, MAX_STACK);
