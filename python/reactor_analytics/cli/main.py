@@ -9,6 +9,7 @@
     reactor analytics keys create PROJECT --name NAME | keys list PROJECT | keys revoke PROJECT KEY_ID
     reactor analytics query --project PROJECT --file query.json
     reactor analytics track --key KEY --event NAME [--properties JSON] [--anonymous-id ID] [--user-id ID]
+    reactor analytics errors list PROJECT [--last 7d | --from T [--to T]] | errors resolve|ignore|reopen PROJECT FP
     reactor doctor | reactor analytics doctor
     reactor logs [--follow] [--since 1h] [--capability analytics] [--level warning]
 
@@ -168,6 +169,32 @@ def cmd_track(args) -> int:
     return _answer(*call("POST", "/analytics/v1/track", body, headers=headers, auth=not args.key))
 
 
+def _errors_project(args) -> str:
+    project = args.project or args.project_option
+    if not project:
+        raise CliError("name the project: reactor analytics errors … PROJECT (or --project PROJECT)")
+    return project
+
+
+def cmd_errors_list(args) -> int:
+    query = {"project_id": _errors_project(args)}
+    for name in ("last", "from_", "to", "limit"):
+        if getattr(args, name) is not None:
+            query[name.rstrip("_")] = getattr(args, name)
+    return _answer(*call("GET", "/analytics/v1/errors?" + urllib.parse.urlencode(query)))
+
+
+def _errors_set(state: str):
+    def command(args) -> int:
+        if len(args.names) > 2:
+            raise CliError("give [PROJECT] FINGERPRINT")
+        args.project = args.names[0] if len(args.names) == 2 else None
+        fingerprint = args.names[-1]
+        return _answer(*call("PATCH", f"/analytics/v1/errors/{urllib.parse.quote(fingerprint, safe='')}",
+                             {"state": state, "project_id": _errors_project(args)}))
+    return command
+
+
 def cmd_doctor(args) -> int:
     status, payload = call("GET", "/_admin/doctor")
     if status >= 400:
@@ -225,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.set_defaults(func=cmd_logs)
 
     analytics = sub.add_parser(
-        "analytics", help="projects, keys, events, queries, erasure",
+        "analytics", help="projects, keys, events, queries, errors, erasure",
         description="Administer and use the analytics service at REACTOR_URL (else the url `reactor auth login` "
                     "stored, else the install's [analytics] bind: http://127.0.0.1:8006 by default), with the "
                     "credential `reactor auth --help` describes.").add_subparsers(
@@ -271,6 +298,30 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--project", help="project id or slug (X-Reactor-Project)")
     query.add_argument("--file", required=True, help="the query as JSON, e.g. {\"kind\": \"aggregate\", …}")
     query.set_defaults(func=cmd_query)
+
+    errors = analytics.add_parser(
+        "errors", help="error groups of $error events and their triage",
+        description="List a project's error groups (needs analytics:{project}:query) and triage them (needs "
+                    "analytics:{project}:manage or the admin token): a resolved group reopens when it occurs "
+                    "again, an ignored one stays ignored.").add_subparsers(
+        dest="errors_command", required=True, metavar="COMMAND")
+    elist = errors.add_parser("list", help="the groups seen in a range, most recent first (JSON)")
+    elist.add_argument("project", nargs="?", help="project id or slug")
+    elist.add_argument("--project", dest="project_option", help="the same, as an option")
+    elist.add_argument("--last", help="a duration back from now, e.g. 24h, 7d (default 7d)")
+    elist.add_argument("--from", dest="from_", help="start: a day or an RFC 3339 date-time")
+    elist.add_argument("--to", help="end (default now)")
+    elist.add_argument("--limit", type=int, help="at most this many groups (default 100)")
+    elist.set_defaults(func=cmd_errors_list)
+    for name, state, text in (("resolve", "resolved", "mark a group resolved (it reopens on a new occurrence)"),
+                              ("ignore", "ignored", "ignore a group (new occurrences keep it ignored)"),
+                              ("reopen", "unresolved", "mark a group unresolved again")):
+        command = errors.add_parser(name, help=text)
+        command.add_argument("names", nargs="+", metavar="[PROJECT] FINGERPRINT",
+                             help="project id or slug (or --project), then the group's fingerprint as `errors "
+                                  "list` shows it")
+        command.add_argument("--project", dest="project_option", help="project id or slug")
+        command.set_defaults(func=_errors_set(state))
 
     track = analytics.add_parser("track", help="send one event")
     track.add_argument("--key", help="project public key (rapk_…); else the CLI's credential (a JWT)")
