@@ -104,6 +104,14 @@ def test_ingest_query_and_erase_over_grpc(server, channel, postgres):
                                                                      "X-Reactor-Project": slug}, timeout=10).json()
     assert json.loads(stub.Query(pb.QueryRequest(project=slug, query=b'{"kind":"aggregate","time_range":{"last":"1d"}}'),
                                  metadata=md).rows) == http["data"]["rows"]
+    # A web query with compare: the earlier range's rows travel beside the rows, as over HTTP.
+    web = {"kind": "web", "time_range": {"last": "1d"}, "metrics": ["visitors", "visits"], "compare": "previous_period"}
+    web_reply = stub.Query(pb.QueryRequest(project=slug, query=json.dumps(web).encode()), metadata=md)
+    web_http = requests.post(server.url + "/analytics/v1/query", json=web, headers={
+        "Authorization": md[0][1], "X-Reactor-Project": slug}, timeout=10).json()["data"]
+    assert json.loads(web_reply.rows) == web_http["rows"] == [{"visitors": 1, "visits": 1}]
+    assert json.loads(web_reply.comparison) == web_http["comparison"] == [{"visitors": 0, "visits": 0}]
+    assert stub.Query(pb.QueryRequest(project=slug, query=b'{"kind":"aggregate"}'), metadata=md).comparison == b""
 
     erased = stub.Erase(pb.EraseRequest(project=slug, user_id="u_g"), metadata=md)
     assert (erased.events, erased.identity_links, erased.traits) == (8, 2, 1)
