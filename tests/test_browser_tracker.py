@@ -187,6 +187,31 @@ def test_beacon_body_is_text_plain_without_preflight(page, site, server, project
     assert all(body["key"] == project.key and body["batch"] for body in readable)
 
 
+def test_a_failed_batch_is_sent_again_with_the_same_message_ids(page, site, server, project, postgres):
+    attempts = []
+
+    def answer(route):
+        attempts.append(json.loads(route.request.post_data))
+        if len(attempts) == 1:
+            route.fulfill(status=503, content_type="application/json",
+                          body='{"error": {"code": "analytics.unavailable", "message": "retry"}}')
+        else:
+            route.continue_()
+
+    page.route(server.url + "/analytics/v1/batch", answer)
+    url = site.add("/retry.html", html(tag(server, project)))
+    page.goto(url)
+    ready(page)
+    page.evaluate("window.reactor.track('kept')")
+    flush(page)  # answered 503: queued again
+    flush(page)
+    rows = events(postgres, project, 2)
+    first = [e["message_id"] for e in attempts[0]["batch"]]
+    assert [e["message_id"] for e in attempts[1]["batch"]][:len(first)] == first
+    assert set(first) <= {r["message_id"] for r in rows}
+    assert [r["event"] for r in rows] == ["$pageview", "kept"]  # each once
+
+
 def test_identify_alias_reset(page, site, server, project, postgres):
     url = site.add("/who.html", html(tag(server, project)))
     page.goto(url)
