@@ -117,3 +117,24 @@ def test_a_pixel_open_from_a_page_of_another_source_is_dropped(client, project, 
     assert load(client, url, Referer="https://shop.example.com/thanks").status_code == 200
     assert load(client, url).status_code == 200  # an e-mail client sends no page
     assert [r["url"] for r in events_of(postgres, project.id)] == ["https://shop.example.com/thanks", None]
+
+
+def test_pixel_loads_are_rate_limited_per_address(postgres, tmp_path):
+    """The GIF is a public endpoint: each load spends a token of the address's bucket."""
+    import requests
+
+    from conftest import LiveServer, unique_slug
+
+    server = LiveServer(postgres, tmp_path, workers=2, REACTOR_ANALYTICS_RATE_LIMIT_PER_SECOND="0.01",
+                        REACTOR_ANALYTICS_RATE_LIMIT_BURST="3").start()
+    try:
+        project = requests.post(f"{server.url}/analytics/v1/projects", json={"slug": unique_slug("px")},
+                                headers=ADMIN, timeout=10).json()["data"]
+        pixel = requests.post(f"{server.url}/analytics/v1/projects/{project['id']}/pixels", json={"name": "p"},
+                              headers=ADMIN, timeout=10).json()["data"]
+        statuses = [requests.get(server.url + pixel["url"], headers={"Connection": "close"}, timeout=10).status_code
+                    for _ in range(5)]
+        assert statuses == [200, 200, 200, 429, 429]
+        assert len(events_of(postgres, project["id"])) == 3
+    finally:
+        server.stop()
