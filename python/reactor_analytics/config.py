@@ -71,6 +71,24 @@ class AuthConfig:
     audience: str = ""
     issuer: str = ""
     default_org: str = "org_default"
+    # The dashboard's OIDC sign-in (authorization code + PKCE), on when the first three are set.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    # Who may sign in: an expression on the ID token's claims (README "Dashboard"); empty: anyone
+    # the provider signs in.
+    oidc_acl: str = ""
+    oidc_scopes: str = "openid email profile"
+    # What an OIDC session may do (space-separated permissions, as a JWT's) and in which org
+    # (empty: default_org).
+    oidc_permissions: str = "analytics:*:query"
+    oidc_org: str = ""
+    # Empty: this service's /dashboard/api/oidc/callback as the request reached it.
+    oidc_redirect_uri: str = ""
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id and self.oidc_client_secret)
 
 
 @dataclass(frozen=True)
