@@ -412,3 +412,87 @@ def events_by_seq(conn, project_id: str, seqs: list[int]) -> list[dict]:
 
 def ping(conn) -> None:
     conn.execute("SELECT 1")
+
+
+# --- dashboard: sessions, OIDC sign-ins, shared links ----------------------------------------
+
+_SESSION_FIELDS = ("s.kind, s.subject, s.permissions, s.org_id, s.share_id, s.csrf_token, s.expires_at, "
+                   "h.project_id AS share_project_id, p.slug AS share_project_slug, p.org_id AS share_org_id")
+
+
+def insert_session(conn, id_hash: bytes, kind: str, subject: str, permissions: Sequence[str], org_id: str | None,
+                   share_id: str | None, csrf_token: str, expires_at) -> None:
+    conn.execute("INSERT INTO dashboard_sessions (id_hash, kind, subject, permissions, org_id, share_id, csrf_token, "
+                 "expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                 (id_hash, kind, subject, list(permissions), org_id, share_id, csrf_token, expires_at))
+
+
+def live_session(conn, id_hash: bytes) -> dict | None:
+    """A session that has not ended, and (for a shared link's) the link's project, if the link was
+    not revoked."""
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute(
+        f"SELECT {_SESSION_FIELDS} FROM dashboard_sessions s "
+        "LEFT JOIN dashboard_shares h ON h.id = s.share_id LEFT JOIN projects p ON p.id = h.project_id "
+        "WHERE s.id_hash = %s AND s.expires_at > now() AND (s.share_id IS NULL OR h.revoked_at IS NULL)",
+        (id_hash,)).fetchone()
+
+
+def delete_session(conn, id_hash: bytes) -> bool:
+    return conn.execute("DELETE FROM dashboard_sessions WHERE id_hash = %s", (id_hash,)).rowcount == 1
+
+
+def delete_ended_sessions(conn) -> int:
+    """Sessions past their end and OIDC sign-ins never finished."""
+    ended = conn.execute("DELETE FROM dashboard_sessions WHERE expires_at <= now()").rowcount
+    return ended + conn.execute("DELETE FROM dashboard_oidc_logins WHERE expires_at <= now()").rowcount
+
+
+def insert_oidc_login(conn, state_hash: bytes, nonce: str, code_verifier: str, expires_at) -> None:
+    conn.execute("INSERT INTO dashboard_oidc_logins (state_hash, nonce, code_verifier, expires_at) "
+                 "VALUES (%s, %s, %s, %s)", (state_hash, nonce, code_verifier, expires_at))
+
+
+def take_oidc_login(conn, state_hash: bytes) -> dict | None:
+    """The sign-in of a state, removed so it is used once; None when unknown or too old."""
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute("DELETE FROM dashboard_oidc_logins WHERE state_hash = %s AND expires_at > now() "
+                       "RETURNING nonce, code_verifier", (state_hash,)).fetchone()
+
+
+_SHARE_FIELDS = "id, project_id, name, password_hash IS NOT NULL AS has_password, created_by, created_at"
+
+
+def insert_share(conn, share_id: str, project_id: str, name: str | None, token_hash: bytes,
+                 password_salt: bytes | None, password_hash: bytes | None, created_by: str) -> dict:
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute(
+        "INSERT INTO dashboard_shares (id, project_id, name, token_hash, password_salt, password_hash, created_by) "
+        f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_SHARE_FIELDS}",
+        (share_id, project_id, name, token_hash, password_salt, password_hash, created_by)).fetchone()
+
+
+def list_shares(conn, project_id: str) -> list[dict]:
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute(f"SELECT {_SHARE_FIELDS} FROM dashboard_shares WHERE project_id = %s AND revoked_at IS NULL "
+                       "ORDER BY created_at, id", (project_id,)).fetchall()
+
+
+def revoke_share(conn, project_id: str, share_id: str) -> bool:
+    """Revoke a link of the project and end its sessions; False when the project has no such link.
+    Revoking one again is no error."""
+    found = conn.execute("UPDATE dashboard_shares SET revoked_at = coalesce(revoked_at, now()) "
+                         "WHERE project_id = %s AND id = %s", (project_id, share_id)).rowcount == 1
+    if found:
+        conn.execute("DELETE FROM dashboard_sessions WHERE share_id = %s", (share_id,))
+    return found
+
+
+def live_share(conn, token_hash: bytes) -> dict | None:
+    """A link that was not revoked, by its secret's hash, with its password's salt and hash and its
+    project's slug and org."""
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute(
+        "SELECT h.id, h.project_id, h.password_salt, h.password_hash, p.slug AS project_slug, p.name AS project_name, "
+        "p.org_id FROM dashboard_shares h JOIN projects p ON p.id = h.project_id "
+        "WHERE h.token_hash = %s AND h.revoked_at IS NULL", (token_hash,)).fetchone()
