@@ -15,6 +15,7 @@ from pathlib import Path
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
+from .auth import oidc
 from .auth.bootstrap import with_secrets
 from .config import Config
 from .governance import ratelimit
@@ -225,6 +226,7 @@ def make_data_dir(config: Config) -> None:
 
 def serve(config: Config) -> None:
     geoip.open_database(config)  # a geo_db that cannot be used stops the start here, with its reason
+    oidc.client(config.auth)  # so does a malformed [auth] oidc_acl or oidc_issuer
     make_data_dir(config)
     config = with_secrets(config)
     metrics_dir(config)

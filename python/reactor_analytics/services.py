@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from . import _native
 from . import config as config_module
+from .auth.oidc import OidcClient, client as oidc_client
 from .auth.bootstrap import with_secrets
 from .auth.tokens import TokenVerifier
 from .config import Config
@@ -30,6 +31,7 @@ class Services:
     engine: EngineClient
     rate_limiter: RateLimiter
     geo: _native.GeoDb | None = None  # [analytics] geo_db, read once per process
+    oidc: OidcClient | None = None  # the dashboard's OIDC sign-in, when [auth] oidc_* are set
 
 
 def build(config: Config | None = None) -> Services:
@@ -47,4 +49,5 @@ def build(config: Config | None = None) -> Services:
         rate_limiter=RateLimiter(ratelimit.table_path(config.data_dir), analytics.rate_limit_per_second,
                                  analytics.rate_limit_burst),
         geo=geo,
+        oidc=oidc_client(auth),
     )
