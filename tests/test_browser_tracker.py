@@ -159,12 +159,9 @@ def test_closing_the_tab_sends_pageleave_by_beacon(context, site, server, projec
     page.goto(url)
     ready(page)
     page.evaluate("window.reactor.track('clicked', {button: 'buy'})")  # queued, not yet sent
-    beacons = []
-    page.on("request", lambda r: r.url.startswith(server.url + "/analytics/v1/batch") and beacons.append(r))
-    page.close(run_before_unload=True)
+    page.close(run_before_unload=True)  # closes the tab as a person does: pagehide runs
     rows = events(postgres, project, 3, "pageview, clicked and pageleave")
-    assert [r["event"] for r in rows][-2:] == ["clicked", "$pageleave"] or \
-        {r["event"] for r in rows} == {"$pageview", "clicked", "$pageleave"}
+    assert sorted(r["event"] for r in rows) == ["$pageleave", "$pageview", "clicked"]
     leave = next(r for r in rows if r["event"] == "$pageleave")
     assert leave["path"] == "/close.html"
     assert isinstance(leave["properties"]["duration_ms"], int) and leave["properties"]["duration_ms"] >= 0
