@@ -22,10 +22,16 @@ JS       := sdk/js
 JS_STAMP := $(JS)/node_modules/.installed
 JS_BUILT := python/reactor_analytics/static/tracker.js
 JS_SOURCES := $(wildcard $(JS)/src/*.ts) $(JS)/build.mjs $(JS)/tsconfig.json $(JS)/package.json
+# The dashboard (dashboard/): the same way, into static/dashboard/ (index.html + hashed assets).
+DASH       := dashboard
+DASH_STAMP := $(DASH)/node_modules/.installed
+DASH_BUILT := python/reactor_analytics/static/dashboard/index.html
+DASH_SOURCES := $(wildcard $(DASH)/src/*.ts $(DASH)/src/*.css $(DASH)/src/*.html $(DASH)/src/pages/*.ts) \
+                $(DASH)/build.mjs $(DASH)/tsconfig.json $(DASH)/package.json
 
-.PHONY: proto run test test-rust test-python test-js sdk-js setup bench bench-ingest bench-query bench-sdk bench-disk bench-workers bench-dropin bench-web clean
+.PHONY: proto run test test-rust test-python test-js sdk-js dashboard setup bench bench-ingest bench-query bench-sdk bench-disk bench-workers bench-dropin bench-web bench-dashboard clean
 
-setup: $(SO_STAMP) $(SDK_STAMP) $(JS_BUILT)
+setup: $(SO_STAMP) $(SDK_STAMP) $(JS_BUILT) $(DASH_BUILT)
 
 $(STAMP): pyproject.toml scripts/system-deps.sh
 	./scripts/system-deps.sh
@@ -50,6 +56,15 @@ $(JS_BUILT): $(JS_STAMP) $(JS_SOURCES)
 	cd $(JS) && node build.mjs
 
 sdk-js: $(JS_BUILT)
+
+$(DASH_STAMP): $(STAMP) $(DASH)/package.json $(DASH)/package-lock.json
+	cd $(DASH) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(DASH_STAMP)
+
+$(DASH_BUILT): $(DASH_STAMP) $(DASH_SOURCES)
+	cd $(DASH) && node build.mjs
+
+dashboard: $(DASH_BUILT)
 
 # Node's test runner; it prints tracker.js's gzip size and fails over 3 KB.
 test-js: $(JS_BUILT)
@@ -97,9 +112,13 @@ bench-web: setup
 	$(BIN)/python -c "import chdb" 2>/dev/null || $(BIN)/pip install -q 'chdb>=4'
 	$(BIN)/python bench/web.py
 
+# First render of the web overview in Chromium over bench/web.py's dataset, beside the web queries.
+bench-dashboard: setup
+	$(BIN)/python bench/dashboard.py
+
 bench-query: setup
 	$(BIN)/python -c "import chdb" 2>/dev/null || $(BIN)/pip install -q 'chdb>=4'
 	$(BIN)/python bench/query.py
 
 clean:
-	rm -rf $(VENV) native/target .reactor $(JS)/node_modules $(JS)/build python/reactor_analytics/static
+	rm -rf $(VENV) native/target .reactor $(JS)/node_modules $(JS)/build $(DASH)/node_modules python/reactor_analytics/static
