@@ -27,8 +27,13 @@ FILES = ("tracker.js", "sdk.js", "sdk.d.ts")
 
 def build_browser_sdk() -> None:
     static = ROOT / "python" / "reactor_analytics" / "static"
-    sources = ROOT / "sdk" / "js"
-    if all((static / name).is_file() for name in FILES) or not (sources / "build.mjs").is_file():
+    _build_js(ROOT / "sdk" / "js", all((static / name).is_file() for name in FILES))
+    # The dashboard (dashboard/ into static/dashboard/) the same way.
+    _build_js(ROOT / "dashboard", (static / "dashboard" / "index.html").is_file())
+
+
+def _build_js(sources: Path, built: bool) -> None:
+    if built or not (sources / "build.mjs").is_file():
         return
     npm, node = shutil.which("npm"), shutil.which("node")
     if not npm or not node:
