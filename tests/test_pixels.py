@@ -61,6 +61,16 @@ def test_a_reload_with_the_same_message_id_counts_once(client, project, postgres
     assert len(events_of(postgres, project.id)) == 2
 
 
+@pytest.mark.parametrize("message_id", ["", "a\u009bb", "x" * 201, "tab\there"])
+def test_a_bad_message_id_is_400(client, project, postgres, message_id):
+    url = create(client, project).get_json()["data"]["url"]
+    answer = client.get(url, query_string={"message_id": message_id}, headers={"User-Agent": UA})
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == {"code": "analytics.invalid_request", "field": "message_id",
+                                          "message": "message_id: 1 to 200 characters, no control characters"}
+    assert events_of(postgres, project.id) == []
+
+
 @pytest.mark.parametrize("header", [{"DNT": "1"}, {"Sec-GPC": "1"}])
 def test_do_not_track_gets_the_gif_and_nothing_is_stored(client, project, postgres, header):
     url = create(client, project).get_json()["data"]["url"]

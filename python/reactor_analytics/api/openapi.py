@@ -353,7 +353,7 @@ PATHS: dict = {
             "responses": {"200": {"description": "The 43-byte GIF (`Cache-Control: no-store`).",
                                   "headers": {"Cache-Control": {"schema": {"type": "string", "const": "no-store"}}},
                                   "content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}}},
-                          **_errors(404, 429, 503)},
+                          **_errors(400, 404, 429, 503)},
         },
     },
     "/_admin/tokens": {

@@ -7,15 +7,17 @@ or deleted id is 404.
 from __future__ import annotations
 
 import json
+import re
 
 from flask import Blueprint, Response, jsonify, request
 
 from .. import fields
 from ..auth import access, keys
-from ..errors import AppError, not_found
+from ..errors import AppError, invalid, not_found
 from ..ingest import pipeline
 from ..observability import metrics
 from ..schemas import sites as schemas
+from ..schemas.types import CONTROL, MAX_ID_CHARS
 from ..store import queries
 from . import http
 
@@ -30,6 +32,7 @@ GIF = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01
 _NOT_PROPERTIES = {"key", "api_key", "message_id"}
 # The pixel's own properties, which a query parameter cannot replace.
 _PIXEL_PROPERTIES = ("pixel_id", "pixel_name", "metadata")
+_ID = re.compile(rf"[^{CONTROL}]{{1,{MAX_ID_CHARS}}}")
 
 
 def _gif() -> Response:
@@ -77,6 +80,10 @@ def pixel_open(pixel_id: str):
         pixel = queries.live_pixel(conn, pixel_id) if fields.storable(pixel_id) else None
     if pixel is None:
         raise not_found("no such pixel")
+    message_id = request.args.get("message_id")
+    if message_id is not None and not _ID.fullmatch(message_id):
+        raise invalid("analytics.invalid_request", "message_id: 1 to 200 characters, no control characters",
+                      field="message_id")
     config = services.config
     if config.analytics.honor_dnt and (request.headers.get("DNT") == "1" or request.headers.get("Sec-GPC") == "1"):
         metrics.EVENTS_DROPPED.labels("do_not_track").inc()
