@@ -23,7 +23,7 @@ from jwt import PyJWK
 
 from ..errors import AppError, unauthenticated
 
-ACTIONS = ("ingest", "query", "erase")
+ACTIONS = ("ingest", "query", "erase", "manage")
 _TIME_CLAIMS = ("exp", "nbf", "iat")
 
 
@@ -43,7 +43,8 @@ class Principal:
         return self.admin or (self.org_id is not None and self.org_id == project["org_id"])
 
     def can(self, action: str, project: dict) -> bool:
-        """Whether the principal may `action` (ingest, query, erase) in the project's data."""
+        """Whether the principal may `action` (ingest, query, erase; manage: its error groups, sources and
+        pixels) in the project."""
         if self.admin:
             return True
         if self.key_project is not None:

@@ -52,8 +52,8 @@ class TokenRequest(Model):
     sub: Subject
     permissions: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
         default_factory=list, description="analytics:project:create, analytics:{project}:ingest, "
-                                          "analytics:{project}:query, analytics:{project}:erase (`*` for every "
-                                          "project).")
+                                          "analytics:{project}:query, analytics:{project}:erase, "
+                                          "analytics:{project}:manage (`*` for every project).")
     ttl_seconds: integer(1, MAX_TTL_S) = 3600
     org_id: Optional[text(200)] = None
 
