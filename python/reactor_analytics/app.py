@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Flask
 
 from . import services as services_module
-from .api import (admin, browser_sdk, dropin, error_groups, errors, governance, ingest, limits, metrics, openapi, operations,
-                  pixels, query, sources)
+from .api import (admin, browser_sdk, dashboard, dropin, error_groups, errors, governance, ingest, limits, metrics, openapi,
+                  operations, pixels, query, shares, sources, spa)
 from .config import Config
 from .observability import requests as request_logging
 
@@ -37,4 +37,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(pixels.blueprint)
     app.register_blueprint(pixels.admin_blueprint)
     app.register_blueprint(sources.blueprint)
+    app.register_blueprint(dashboard.blueprint)
+    app.register_blueprint(shares.blueprint)
+    app.register_blueprint(spa.blueprint)
     return app

@@ -40,6 +40,9 @@ def gunicorn_settings(config: Config) -> dict:
         "timeout": max(60, config.analytics.query_timeout_ms // 1000 + 30),
         "graceful_timeout": 30,
         "keepalive": 5,
+        # Whether a request came over TLS is the service's call (`[analytics] trust_proxy` and
+        # X-Forwarded-Proto, api/http.is_https), not gunicorn's trust of any local peer.
+        "secure_scheme_headers": {},
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "warning",

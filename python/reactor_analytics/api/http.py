@@ -8,13 +8,13 @@ import json
 import re
 from typing import TypeVar
 
-from flask import current_app, request
+from flask import current_app, g, request
 from pydantic import BaseModel
 
 from .. import schemas
-from ..auth import access
+from ..auth import access, sessions, shares
 from ..auth.tokens import Principal
-from ..errors import AppError, invalid
+from ..errors import AppError, forbidden, invalid
 from ..services import Services
 
 M = TypeVar("M", bound=BaseModel)
@@ -29,11 +29,68 @@ def bearer() -> str | None:
 
 
 def bearer_principal() -> Principal:
-    return access.bearer_principal(services().verifier, bearer())
+    """Who the request is: its bearer token, else the dashboard session of its cookie (a write
+    with the cookie needs the session's CSRF token; a shared link's session only queries its
+    project). A bearer token wins over a cookie."""
+    token = bearer()
+    if token is None and request.cookies.get(sessions.COOKIE):
+        return cookie_session().principal
+    return access.bearer_principal(services().verifier, token)
 
 
 def admin_principal() -> Principal:
-    return access.admin_principal(services().verifier, bearer())
+    """The admin token, or a dashboard session signed in with it."""
+    token = bearer()
+    if token is None and request.cookies.get(sessions.COOKIE):
+        principal = cookie_session().principal
+        if principal.admin:
+            return principal
+    return access.admin_principal(services().verifier, token)
+
+
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+_SHARE_ENDPOINTS = ("query.query",)
+
+
+def current_session() -> sessions.Session | None:
+    """The live session the cookie names (looked up once per request), without further checks."""
+    if "reactor_session" not in g:
+        session_id = request.cookies.get(sessions.COOKIE)
+        found = None
+        if session_id:
+            with services().db.connection() as conn:
+                found = sessions.find(conn, session_id)
+        g.reactor_session = found
+    return g.reactor_session
+
+
+def cookie_session() -> sessions.Session:
+    """The cookie's session as a credential of an API call: live, with the CSRF token on a
+    write, and for a shared link only `POST /analytics/v1/query` of the link's project."""
+    session = current_session()
+    if session is None:
+        raise sessions.session_expired()
+    if request.method not in _SAFE_METHODS:
+        sessions.check_csrf(session, request.headers.get(sessions.CSRF_HEADER))
+    if session.kind == "share":
+        if request.endpoint not in _SHARE_ENDPOINTS:
+            raise forbidden("a shared link's session may only query its project")
+        body = json_body()
+        for named in (project_header(), body.get("project_id")):
+            if named is not None and named not in (session.project_id, session.project_slug):
+                raise shares.not_found()
+    return session
+
+
+def is_https() -> bool:
+    """Whether the client reached the service over TLS: the request's own scheme, or with
+    `trust_proxy` the last proxy's X-Forwarded-Proto."""
+    if request.scheme == "https":
+        return True
+    if services().config.analytics.trust_proxy:
+        hops = [hop.strip().lower() for hop in request.headers.get("X-Forwarded-Proto", "").split(",") if hop.strip()]
+        return bool(hops) and hops[-1] == "https"
+    return False
 
 
 def request_key() -> str | None:

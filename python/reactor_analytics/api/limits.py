@@ -14,6 +14,7 @@ import io
 from flask import Flask, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ..auth import sessions
 from ..errors import AppError
 from ..governance.ratelimit import retry_after
 from .http import client_ip, services
@@ -61,7 +62,8 @@ def install(app: Flask) -> None:
         # Drop-in capture (PostHog, Segment) carries only a public key, even in Authorization: Basic.
         public = (request.blueprint in _PUBLIC_BLUEPRINTS and not request.headers.get("Authorization")
                   or request.blueprint == "dropin")
-        credentials = request.headers.get("Authorization") or request.headers.get("X-Reactor-Project-Key")
+        credentials = (request.headers.get("Authorization") or request.headers.get("X-Reactor-Project-Key")
+                       or request.cookies.get(sessions.COOKIE))
         g.rate_spent = public or not credentials
         wait = services().rate_limiter.take(client_ip(), spend=g.rate_spent)
         if wait:

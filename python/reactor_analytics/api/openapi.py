@@ -12,7 +12,7 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema
 
 from .. import __version__
-from ..schemas import admin, errors, governance, ingest, operations, query, sites
+from ..schemas import admin, dashboard, errors, governance, ingest, operations, query, sites
 from ..schemas.types import Id, JsonObject, JsonValue
 
 blueprint = Blueprint("openapi", __name__)
@@ -33,6 +33,9 @@ _MODELS = {
     "ErrorStateRequest": errors.ErrorStateRequest, "SourceRequest": sites.SourceRequest, "Source": sites.Source,
     "PixelRequest": sites.PixelRequest, "Pixel": sites.Pixel,
     "Health": operations.Health, "Doctor": operations.Doctor, "Version": operations.Version,
+    "SessionRequest": dashboard.SessionRequest, "SessionInfo": dashboard.SessionInfo,
+    "ShareSessionRequest": dashboard.ShareSessionRequest, "DashboardConfig": dashboard.DashboardConfig,
+    "ShareRequest": dashboard.ShareRequest, "Share": dashboard.Share, "NewShare": dashboard.NewShare,
 }
 
 
@@ -93,8 +96,10 @@ def _data(schema: dict) -> dict:
 
 _ERROR_TEXT = {
     400: "Invalid request (bad JSON, a field out of range, a refused event).",
-    401: "No credentials, or invalid / expired / revoked ones.",
-    403: "The credential may not act on that project.",
+    401: "No credentials, or invalid / expired / revoked ones (`analytics.auth.session_expired` for a "
+         "dashboard session that ended).",
+    403: "The credential may not act on that project, or a write with the session cookie lacks its "
+         "`X-CSRF-Token` (`analytics.auth.csrf`).",
     404: "No such resource (or one the credential may not see).",
     409: "Conflict with an existing resource.",
     413: "The request body is larger than the limit (`limit_bytes`).",
@@ -138,6 +143,10 @@ _INGEST_SECURITY = [{"projectKey": []}, {"projectKeyQuery": []}, {"bearerJwt": [
 _JWT = [{"bearerJwt": []}]
 _ADMIN_API = [{"bearerJwt": []}, {"adminToken": []}]
 _ADMIN_ONLY = [{"adminToken": []}]
+_SESSION = [{"sessionCookie": []}]
+_SESSION_COOKIE = {"Set-Cookie": {
+    "description": "`reactor_session=<opaque id>; HttpOnly; SameSite=Lax; Path=/` (and `Secure` over TLS).",
+    "schema": {"type": "string"}}}
 
 
 def _ingest(summary: str, schema: str, *, beacon: bool = True) -> dict:
@@ -356,6 +365,87 @@ PATHS: dict = {
                           **_errors(400, 404, 429, 503)},
         },
     },
+    "/analytics/v1/projects/{project_ref}/shares": {
+        "parameters": [_PROJECT_REF],
+        "post": {
+            "summary": "Create a shared read-only link of the project's dashboard; the link (`url`, holding its "
+                       "secret) is shown only in this answer.",
+            "description": "Admin token, `analytics:project:create` or `analytics:{project}:manage`. Opening the "
+                           "link gives a session that may only query this project.",
+            "tags": ["dashboard"], "security": _ADMIN_API, "requestBody": _body(_ref("ShareRequest")),
+            "responses": {"201": {"description": "Created.", "content": _json(_data(_ref("NewShare")))},
+                          **_errors(400, 401, 403, 404, 413, 415, 429, 503)},
+        },
+        "get": {
+            "summary": "List a project's shared links that were not revoked (no secrets).", "tags": ["dashboard"],
+            "security": _ADMIN_API,
+            "responses": {"200": {"description": "Shared links.",
+                                  "content": _json(_data({"type": "array", "items": _ref("Share")}))},
+                          **_errors(401, 403, 404, 429, 503)},
+        },
+    },
+    "/analytics/v1/projects/{project_ref}/shares/{share_id}": {
+        "parameters": [_PROJECT_REF, {"name": "share_id", "in": "path", "required": True,
+                                      "schema": {"type": "string", "minLength": 1}}],
+        "delete": {
+            "summary": "Revoke a shared link: it and its open sessions answer 404 / 401 at once (revoking it "
+                       "again is no error).",
+            "tags": ["dashboard"], "security": _ADMIN_API,
+            "responses": {"204": {"description": "Revoked."}, **_errors(401, 403, 404, 429, 503)},
+        },
+    },
+    "/dashboard/api/config": {
+        "get": {
+            "summary": "What the sign-in page offers.", "tags": ["dashboard"], "security": [],
+            "responses": {"200": {"description": "Sign-in options.", "content": _json(_data(_ref("DashboardConfig")))},
+                          **_errors(429)},
+        },
+    },
+    "/dashboard/api/session": {
+        "post": {
+            "summary": "Sign in to the dashboard with the admin token or a JWT: sets the session cookie.",
+            "description": "`application/json` only. The token is verified once and never kept; the session "
+                           "lasts 12 hours (less when the JWT expires sooner). Every API route then takes the "
+                           "cookie as its credential; writes need `X-CSRF-Token`.",
+            "tags": ["dashboard"], "security": [], "requestBody": _body(_ref("SessionRequest")),
+            "responses": {"200": {"description": "Signed in.", "headers": _SESSION_COOKIE,
+                                  "content": _json(_data(_ref("SessionInfo")))},
+                          **_errors(400, 401, 413, 415, 429, 503)},
+        },
+        "get": {
+            "summary": "The cookie's session (its CSRF token, principal and end).", "tags": ["dashboard"],
+            "security": _SESSION,
+            "responses": {"200": {"description": "The session.", "content": _json(_data(_ref("SessionInfo")))},
+                          **_errors(401, 429, 503)},
+        },
+        "delete": {
+            "summary": "Sign out: end the cookie's session (with its `X-CSRF-Token`) and clear the cookie.",
+            "description": "204 also when there is no live session.",
+            "tags": ["dashboard"], "security": [],
+            "responses": {"204": {"description": "Signed out."}, **_errors(403, 429, 503)},
+        },
+    },
+    "/dashboard/api/projects": {
+        "get": {
+            "summary": "The projects the caller may query, manage or administer (the dashboard's picker).",
+            "tags": ["dashboard"], "security": [*_ADMIN_API, *_SESSION],
+            "responses": {"200": {"description": "Projects.",
+                                  "content": _json(_data({"type": "array", "items": _ref("Project")}))},
+                          **_errors(401, 403, 429, 503)},
+        },
+    },
+    "/dashboard/api/share/{token}/session": {
+        "parameters": [{"name": "token", "in": "path", "required": True, "description": "The link's secret.",
+                        "schema": {"type": "string", "minLength": 1}}],
+        "post": {
+            "summary": "Open a shared link (with its password): a session that may only query the link's "
+                       "project.",
+            "tags": ["dashboard"], "security": [], "requestBody": _body(_ref("ShareSessionRequest")),
+            "responses": {"200": {"description": "Opened.", "headers": _SESSION_COOKIE,
+                                  "content": _json(_data(_ref("SessionInfo")))},
+                          **_errors(400, 401, 404, 413, 415, 429, 503)},
+        },
+    },
     "/_admin/tokens": {
         "post": {
             "summary": "Mint an HS256 JWT, so a local install needs no identity provider.",
@@ -435,7 +525,7 @@ DOCUMENT: dict = {
     },
     "servers": [{"url": "/"}],
     "tags": [{"name": name} for name in ("ingest", "consent", "query", "errors", "governance", "admin",
-                                                          "sources", "pixels", "operations")],
+                                                          "sources", "pixels", "dashboard", "operations")],
     "paths": PATHS,
     "components": {
         "schemas": _components(),
@@ -449,6 +539,10 @@ DOCUMENT: dict = {
                           "description": "HS256, RS256 or ES256 JWT with `sub`, `exp` and `permissions`."},
             "adminToken": {"type": "http", "scheme": "bearer",
                            "description": "The configured admin token (`REACTOR_ADMIN_TOKEN`)."},
+            "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "reactor_session",
+                              "description": "The dashboard's session (`POST /dashboard/api/session`). Every route "
+                                             "that takes a bearer token, ingest aside, takes it too; a write with it "
+                                             "must send the session's `X-CSRF-Token`."},
             "metricsToken": {"type": "http", "scheme": "bearer",
                              "description": "`[analytics] metrics_token`, when set (`REACTOR_ANALYTICS_METRICS_TOKEN`)."},
         },
