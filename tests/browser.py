@@ -2,8 +2,11 @@
 
 Chromium is the one scripts/system-deps.sh installs (`/usr/bin/chromium`, or `REACTOR_CHROMIUM`);
 Playwright is only the driver and never downloads a browser. A test module imports the fixtures
-it uses, e.g. `from browser import browser, page, site` (one browser per module, a fresh context
-and page per test), and serves its own pages from `site`:
+it uses together with the ones they depend on (one browser per module, a fresh context and page
+per test), and serves its own pages from `site`:
+
+    from browser import browser, context, page, playwright_driver, site  # noqa: F401 (fixtures)
+
 
     def test_x(page, site, live_server):
         url = site.add("/index.html", "<script src='...'></script>")
