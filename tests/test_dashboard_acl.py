@@ -49,7 +49,11 @@ CLAIMS = {
     ('org["id"] == "o1"', True),
     ('claims["cognito:groups"] == ["ops"]', True),
     ('"ops" in claims["cognito:groups"]', True),
-    ('"ex" in email', True),             # substring of a string
+    ('"ex" in email', False),            # a string is one value, not a set of substrings
+    ('"ada@example.com" in email', True),
+    ('email.contains("@example")', True),
+    ('email.contains("@other")', False),
+    ('"admin" in "admins"', False),
     ('"id" in org', True),               # key of an object
     ("1 in groups", False),
     ('groups == ["staff", "admin"]', True),

@@ -1,6 +1,6 @@
 """The `[auth] oidc_acl` expression: who may sign in to the dashboard, decided on the ID token's
 claims. A small parser and evaluator of its own (never Python's `eval`): literals, claims,
-`==`, `!=`, `in`, `not in`, `.startswith()`, `.endswith()`, `!`/`not`, `&&`/`and`, `||`/`or`
+`==`, `!=`, `in`, `not in`, `.startswith()`, `.endswith()`, `.contains()`, `!`/`not`, `&&`/`and`, `||`/`or`
 and parentheses (README "Dashboard" gives the grammar).
 
     "admin" in groups || (email_verified && email.endswith("@example.com"))
@@ -17,7 +17,7 @@ from typing import Any
 
 MAX_LENGTH = 4096
 MAX_DEPTH = 32
-METHODS = ("startswith", "endswith")
+METHODS = ("startswith", "endswith", "contains")
 
 
 class AclError(ValueError):
@@ -250,8 +250,10 @@ def _equal(a: Any, b: Any) -> bool:
 def _contains(container: Any, item: Any) -> bool:
     if isinstance(container, list):
         return any(_equal(item, member) for member in container)
-    if isinstance(container, str) and isinstance(item, str):
-        return item in container
+    if isinstance(container, str):
+        # A claim of one value where a list was expected (`groups: "admin"`) is that one value:
+        # "admin" in "admins" is false. Substrings are `.contains()`'s.
+        return _equal(item, container)
     if isinstance(container, dict) and isinstance(item, str):
         return item in container
     return False
@@ -282,5 +284,7 @@ def _evaluate(node: tuple, claims: dict) -> Any:
         subject, argument = _evaluate(node[2], claims), _evaluate(node[3], claims)
         if not isinstance(subject, str) or not isinstance(argument, str):
             return False
+        if node[1] == "contains":
+            return argument in subject
         return subject.startswith(argument) if node[1] == "startswith" else subject.endswith(argument)
     raise AssertionError(op)  # pragma: no cover - the parser makes no other node
