@@ -7,7 +7,8 @@ to be valid (a negative case is never touched, so it stays invalid):
 - aim at the test's real project, so handlers run past their project lookups;
 - `previous_id` differs from `user_id` in /alias (a rule between two fields);
 - a query's time range lies within the configured days and ends after it starts (a rule
-  against the clock and between two fields).
+  against the clock and between two fields), and so does the errors answer's;
+- paths name things that exist: a pixel, a spare pixel to delete, an error group.
 
 Everything else a valid case must satisfy is in the document itself. They also read text/plain
 bodies as JSON (what sendBeacon sends) and record each answer's status for the test.
@@ -45,9 +46,21 @@ def map_case(ctx, case):
     body = case.body if isinstance(case.body, dict) else None
     label = f"{case.method.upper()} {case.operation.path}"
     if "project_ref" in (case.path_parameters or {}):
-        case.path_parameters["project_ref"] = TARGET["project_id"]
+        # A project's settings and sources change on a project of their own, so that the events
+        # generated for the others are never refused for their page's hostname.
+        settings = label == "PATCH /analytics/v1/projects/{project_ref}" or "/sources" in case.operation.path
+        case.path_parameters["project_ref"] = TARGET["settings_project_id" if settings else "project_id"]
     if "key_id" in (case.path_parameters or {}):
         case.path_parameters["key_id"] = TARGET["spare_key_id"]  # revoking is idempotent: 204 every time
+    if "pixel_id" in (case.path_parameters or {}):
+        # Deleting is idempotent (204 every time); the pixel that is loaded is another one.
+        spare = label.startswith("DELETE ")
+        case.path_parameters["pixel_id"] = TARGET["spare_pixel_id" if spare else "pixel_id"]
+    if "fingerprint" in (case.path_parameters or {}):
+        case.path_parameters["fingerprint"] = TARGET["fingerprint"]
+        case.headers = {**(case.headers or {}), "X-Reactor-Project": TARGET["project_id"]}
+    if label == "GET /analytics/v1/errors" and isinstance(case.query, dict):
+        _errors_range(case.query)
     if body is not None and isinstance(body.get("project_id"), str):
         body["project_id"] = TARGET["project_id"]
     if isinstance(case.query, dict) and isinstance(case.query.get("project_id"), str):
@@ -60,6 +73,18 @@ def map_case(ctx, case):
     if label == "POST /analytics/v1/query" and body is not None:
         _one_shape(body)
     return case
+
+
+def _errors_range(query: dict) -> None:
+    """`last`, or `from` (and `to`) ending after it starts, within a week of now."""
+    now = datetime.now(timezone.utc)
+    if "from" in query or "to" in query:
+        query.pop("last", None)
+        query["from"] = (now - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if "to" in query:
+            query["to"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    elif "last" in query:
+        query["last"] = "7d"
 
 
 def _one_shape(body: dict) -> None:

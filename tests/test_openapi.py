@@ -54,11 +54,26 @@ def credentials(server) -> dict:
     spare = requests.post(f"{server.url}/analytics/v1/projects/{project_id}/keys", json={"name": "to-revoke"},
                           headers=admin, timeout=10)
     assert spare.status_code == 201, spare.text
+    settings = requests.post(f"{server.url}/analytics/v1/projects", json={"slug": unique_slug("oas-settings")},
+                             headers=admin, timeout=10)
+    assert settings.status_code == 201, settings.text
+    pixels = [requests.post(f"{server.url}/analytics/v1/projects/{project_id}/pixels", json={"name": name},
+                            headers=admin, timeout=10) for name in ("loaded", "to-delete")]
+    assert all(p.status_code == 201 for p in pixels), [p.text for p in pixels]
+    error = requests.post(f"{server.url}/analytics/v1/track", timeout=10,
+                          headers={"X-Reactor-Project-Key": key.json()["data"]["key"]},
+                          json={"event": "$error", "anonymous_id": "oas", "properties": {"type": "Error"}})
+    assert error.status_code == 200, error.text
+    groups = requests.get(f"{server.url}/analytics/v1/errors", params={"project_id": project_id}, headers=admin,
+                          timeout=10)
+    assert groups.status_code == 200 and len(groups.json()["data"]) == 1, groups.text
     token = requests.post(f"{server.url}/_admin/tokens", headers=admin, timeout=10, json={
         "sub": "schemathesis", "ttl_seconds": 3600,
         "permissions": ["analytics:project:create", "analytics:*:ingest", "analytics:*:query", "analytics:*:erase"]})
     assert token.status_code == 201, token.text
     return {"project_id": project_id, "slug": slug, "spare_key_id": spare.json()["data"]["id"],
+            "settings_project_id": settings.json()["data"]["id"], "pixel_id": pixels[0].json()["data"]["id"],
+            "spare_pixel_id": pixels[1].json()["data"]["id"], "fingerprint": groups.json()["data"][0]["fingerprint"],
             "admin": admin, "jwt": {"Authorization": f"Bearer {token.json()['data']['token']}"},
             "key": {"X-Reactor-Project-Key": key.json()["data"]["key"]}, "none": {}}
 
@@ -77,7 +92,12 @@ def test_document_is_served_and_is_valid_openapi(server):
                   "POST /analytics/v1/query", "POST /analytics/v1/erase", "POST /analytics/v1/projects",
                   "GET /analytics/v1/projects", "POST /analytics/v1/projects/{project_ref}/keys",
                   "DELETE /analytics/v1/projects/{project_ref}/keys/{key_id}", "POST /_admin/tokens", "GET /health",
-                  "GET /_admin/doctor", "GET /_admin/version", "GET /_admin/logs"):
+                  "GET /_admin/doctor", "GET /_admin/version", "GET /_admin/logs", "GET /analytics/v1/errors",
+                  "PATCH /analytics/v1/errors/{fingerprint}", "POST /analytics/v1/projects/{project_ref}/pixels",
+                  "GET /analytics/v1/projects/{project_ref}/pixels",
+                  "DELETE /analytics/v1/projects/{project_ref}/pixels/{pixel_id}", "GET /analytics/v1/pixel/{pixel_id}.gif",
+                  "POST /analytics/v1/projects/{project_ref}/sources", "GET /analytics/v1/projects/{project_ref}/sources",
+                  "DELETE /analytics/v1/projects/{project_ref}/sources/{hostname}"):
         assert label in labels
 
 
@@ -125,8 +145,8 @@ def test_service_conforms_to_its_document(server, credentials, tmp_path, capsys)
     log = tmp_path / "answers.tsv"
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "schemathesis_hooks", "REACTOR_SCHEMATHESIS_LOG": str(log),
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]),
-           "REACTOR_SCHEMATHESIS_TARGET": json.dumps({"project_id": credentials["project_id"],
-                                                      "spare_key_id": credentials["spare_key_id"]})}
+           "REACTOR_SCHEMATHESIS_TARGET": json.dumps({name: credentials[name] for name in (
+               "project_id", "spare_key_id", "settings_project_id", "pixel_id", "spare_pixel_id", "fingerprint")})}
     started = time.monotonic()
     run = subprocess.run(
         [str(VENV_BIN / "schemathesis"), "--config-file", str(config), "run",
