@@ -9,6 +9,7 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs?: Attrs |
   if (attrs) {
     for (const [name, value] of Object.entries(attrs)) {
       if (name === "on") {
+        if (!value) continue;
         for (const [event, fn] of Object.entries(value as Record<string, (e: Event) => void>)) el.addEventListener(event, fn);
       } else if (name === "style" && typeof value === "object" && value) {
         Object.assign(el.style, value);

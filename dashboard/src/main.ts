@@ -7,6 +7,7 @@ import { current, go, href } from "./route";
 import { app, chosenProject, loadProjects, rememberProject } from "./state";
 import { applyTheme, isDark, toggleTheme, watchSystemTheme } from "./theme";
 import { errorBox } from "./ui";
+import { icon } from "./icons";
 import { renderSignIn } from "./pages/signin";
 import { renderWeb } from "./pages/web";
 import { renderOverview } from "./pages/overview";
@@ -20,15 +21,15 @@ import { renderAdmin } from "./pages/admin";
 export interface PageContext { project: string; params: URLSearchParams }
 type Page = (main: HTMLElement, ctx: PageContext) => (() => void) | void;
 
-const PAGES: { id: string; label: string; icon: string; render: Page; needsProject: boolean; share?: boolean }[] = [
-  { id: "overview", label: "All projects", icon: "▦", render: renderOverview, needsProject: false },
-  { id: "web", label: "Web overview", icon: "◔", render: renderWeb, needsProject: true, share: true },
-  { id: "trends", label: "Trends", icon: "∿", render: renderTrends, needsProject: true },
-  { id: "funnels", label: "Funnels", icon: "⏷", render: renderFunnels, needsProject: true },
-  { id: "retention", label: "Retention", icon: "▤", render: renderRetention, needsProject: true },
-  { id: "paths", label: "Paths", icon: "⇢", render: renderPaths, needsProject: true },
-  { id: "errors", label: "Errors", icon: "⚠", render: renderErrors, needsProject: true },
-  { id: "admin", label: "Settings", icon: "⚙", render: renderAdmin, needsProject: true },
+const PAGES: { id: string; label: string; render: Page; needsProject: boolean; share?: boolean }[] = [
+  { id: "overview", label: "All projects", render: renderOverview, needsProject: false },
+  { id: "web", label: "Web overview", render: renderWeb, needsProject: true, share: true },
+  { id: "trends", label: "Trends", render: renderTrends, needsProject: true },
+  { id: "funnels", label: "Funnels", render: renderFunnels, needsProject: true },
+  { id: "retention", label: "Retention", render: renderRetention, needsProject: true },
+  { id: "paths", label: "Paths", render: renderPaths, needsProject: true },
+  { id: "errors", label: "Errors", render: renderErrors, needsProject: true },
+  { id: "admin", label: "Settings", render: renderAdmin, needsProject: true },
 ];
 
 const root = document.getElementById("app")!;
@@ -70,7 +71,7 @@ function themeButton(): HTMLButtonElement {
     const dark = isDark();
     b.setAttribute("aria-label", dark ? "Switch to light mode" : "Switch to dark mode");
     b.title = b.getAttribute("aria-label")!;
-    b.textContent = dark ? "☀" : "☾";
+    b.replaceChildren(icon(dark ? "sun" : "moon"));
   };
   label();
   return b;
@@ -85,7 +86,7 @@ function buildShell(): NonNullable<typeof shell> {
     "aria-controls": "sidebar", on: { click: () => {
       const open = document.body.classList.toggle("nav-open");
       menu.setAttribute("aria-expanded", String(open));
-    } } }, "☰");
+    } } }, icon("menu", 18));
   replace(root,
     h("a", { className: "skip", href: "#main", on: { click: (e: Event) => { e.preventDefault(); main.focus(); } } }, "Skip to content"),
     h("div", { className: "layout" },
@@ -141,7 +142,7 @@ function route(): void {
   replace(shell.nav, h("ul", null, PAGES.filter((p) => !share || p.share).map((p) => h("li", null,
     h("a", { href: href(p.id, navParams(p.id)), className: "nav-link", "data-page": p.id,
       "aria-current": p.id === page.id ? "page" : undefined },
-    h("span", { className: "nav-icon", "aria-hidden": "true" }, p.icon), p.label)))));
+    h("span", { className: "nav-icon", "aria-hidden": "true" }, icon(p.id)), p.label)))));
   renderPicker(shell.picker, project, page.id);
   document.title = `${page.label} · Reactor Analytics`;
   shell.main.dataset.page = page.id;

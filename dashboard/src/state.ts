@@ -16,11 +16,12 @@ export const app = {
 
 export async function loadProjects(): Promise<Project[]> {
   try {
-    const answer = await call<{ data: Project[] }>("GET", "/analytics/v1/projects");
+    // The projects the session may query or manage (the picker's list).
+    const answer = await call<{ data: Project[] }>("GET", "/dashboard/api/projects");
     app.projects = answer.data;
     app.canList = true;
   } catch (err: any) {
-    if (err?.status === 403) { app.projects = []; app.canList = false; } else throw err;
+    if (err?.status === 403 || err?.status === 404) { app.projects = []; app.canList = false; } else throw err;
   }
   return app.projects;
 }

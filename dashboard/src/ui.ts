@@ -3,6 +3,7 @@
 import { ApiError } from "./api";
 import { download } from "./csv";
 import { h, replace, uid } from "./dom";
+import { icon } from "./icons";
 
 export interface Column {
   key: string;
@@ -30,7 +31,7 @@ export function csvButton(filename: string, columns: string[], rows: () => Recor
     type: "button", className: "btn ghost small", "data-csv": filename,
     "aria-label": `Download ${filename} as CSV`,
     on: { click: () => download(filename.endsWith(".csv") ? filename : `${filename}.csv`, columns, rows()) },
-  }, "⤓ ", label);
+  }, icon("download", 14), label);
 }
 
 export function dataTable(o: TableOptions): HTMLElement {

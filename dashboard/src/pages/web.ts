@@ -25,7 +25,7 @@ const PANELS: { title: string; tabs: [string, string][]; metrics: string[]; seco
   { title: "Pages", tabs: [["page", "Top pages"], ["entry_page", "Entry pages"], ["exit_page", "Exit pages"]],
     metrics: ["visitors", "pageviews"], second: ["pageviews", "Pageviews"] },
   { title: "Sources", tabs: [["source", "Sources"], ["referrer", "Referrers"], ["utm_source", "UTM source"],
-    ["utm_medium", "UTM medium"], ["utm_campaign", "UTM campaign"]], metrics: ["visitors", "bounce_rate"], second: ["bounce_rate", "Bounce"] },
+    ["utm_medium", "Medium"], ["utm_campaign", "Campaign"]], metrics: ["visitors", "bounce_rate"], second: ["bounce_rate", "Bounce"] },
   { title: "Devices", tabs: [["browser", "Browsers"], ["os", "OS"], ["device", "Devices"]],
     metrics: ["visitors", "visits"], second: ["visits", "Visits"] },
   { title: "Locations", tabs: [["country", "Countries"], ["language", "Languages"]],
