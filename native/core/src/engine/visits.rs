@@ -3,18 +3,24 @@
 //!
 //! Visits are computed over all of a project's rows, not per query, so they do not depend on the
 //! range asked: a query takes the visits that start in its range. The table is derived once and
-//! cached in the project; rows that arrive are merged into the person-time order (new rows are
-//! few and mostly recent), and a change of persons or a rewrite of rows (`Project::revision`)
-//! rebuilds it.
+//! cached in the project, laid out in visit order so that a query without a filter never chases
+//! a row. Rows that arrive re-derive only the visits of the persons they belong to (the others
+//! are copied); a change of persons or a rewrite of rows (`Project::revision`) derives it all.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use super::table::Project;
+use rustc_hash::FxHashMap;
+
+use super::plan::Dimension;
+use super::table::{hot_index, Interner, Project, PropColumn};
+use crate::url;
 
 /// A visit ends after this much inactivity; a gap of exactly this long starts a new visit.
 pub const VISIT_GAP_US: i64 = 30 * 60 * 1_000_000;
 /// "No such row" (a visit without a `$pageview`).
 pub const NO_ROW: u32 = u32::MAX;
+/// The key of a `Direct / None` source (no string code is this large).
+pub const DIRECT_CODE: u32 = u32::MAX;
 
 /// What an event name means to web analytics.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -36,7 +42,16 @@ pub fn classify(name: &str) -> EventClass {
     }
 }
 
-/// Every person's visits. Positions index `order`; a visit is `order[bounds[v]..bounds[v + 1]]`.
+/// The class of every string code of the project (event names are interned with the hot values).
+pub fn classes(project: &Project) -> Vec<EventClass> {
+    (0..project.strings.len() as u32)
+        .map(|code| classify(project.strings.resolve(code)))
+        .collect()
+}
+
+/// Every person's visits. Positions index `order`; a visit is `order[bounds[v]..bounds[v + 1]]`,
+/// and its `$pageview`s are `pv_*[pv_bounds[v]..pv_bounds[v + 1]]`.
+#[derive(Default)]
 pub struct Visits {
     len: usize,
     revision: u64,
@@ -50,14 +65,45 @@ pub struct Visits {
     pub first_row: Vec<u32>,
     pub entry_row: Vec<u32>,
     pub exit_row: Vec<u32>,
-    pub pageviews: Vec<u32>,
     /// Exactly one `$pageview` and no custom event.
     pub bounce: Vec<bool>,
-    /// Seconds on the page of the `$pageview` at each position (NaN elsewhere or when unknown):
-    /// the `$pageleave`'s `duration_ms` when sent, else the gap to the visit's next `$pageview`,
-    /// else the gap to its `$pageleave`.
-    pub time_on_page: Vec<f64>,
+    pub pv_bounds: Vec<u32>,
+    /// Each `$pageview`: its position in `order`, its path (a string code) and the seconds spent
+    /// on the page (NaN when not known): the `$pageleave`'s `duration_ms` when sent, else the gap
+    /// to the visit's next `$pageview`, else the gap to its `$pageleave`.
+    pub pv_pos: Vec<u32>,
+    pub pv_path: Vec<u32>,
+    pub pv_time: Vec<f64>,
+    /// Each visit's key per dimension, derived on first use and carried over by updates.
+    keys: Mutex<FxHashMap<Dimension, Arc<VisitKeys>>>,
 }
+
+/// One dimension's key of every visit: a string code of the project (0 = none, `DIRECT_CODE`),
+/// or for `hostname` a code of `hosts`.
+pub struct VisitKeys {
+    pub keys: Vec<u32>,
+    pub hosts: Interner,
+}
+
+impl VisitKeys {
+    /// A key's text; `None` when absent.
+    pub fn label<'a>(
+        &'a self,
+        project: &'a Project,
+        dimension: Dimension,
+        key: u32,
+    ) -> Option<&'a str> {
+        match key {
+            0 => None,
+            DIRECT_CODE => Some(DIRECT),
+            k if dimension == Dimension::Hostname => Some(self.hosts.resolve(k)),
+            k => Some(project.strings.resolve(k)),
+        }
+    }
+}
+
+/// The source of a visit with neither a UTM source nor a referrer.
+pub const DIRECT: &str = "Direct / None";
 
 impl Visits {
     pub fn count(&self) -> usize {
@@ -69,7 +115,16 @@ impl Visits {
         self.bounds[v] as usize..self.bounds[v + 1] as usize
     }
 
-    /// Seconds from the visit's first to its last event; 0 for a bounce.
+    /// The `$pageview`s of visit `v` (indexes of the `pv_*` arrays).
+    pub fn views(&self, v: usize) -> std::ops::Range<usize> {
+        self.pv_bounds[v] as usize..self.pv_bounds[v + 1] as usize
+    }
+
+    pub fn pageviews(&self, v: usize) -> u32 {
+        self.pv_bounds[v + 1] - self.pv_bounds[v]
+    }
+
+    /// Microseconds from the visit's first to its last event; 0 for a bounce.
     pub fn duration_us(&self, v: usize) -> i64 {
         if self.bounce[v] {
             0
@@ -77,13 +132,22 @@ impl Visits {
             self.last_ts[v] - self.first_ts[v]
         }
     }
-}
 
-/// The class of every string code of the project (event names are interned with the hot values).
-pub fn classes(project: &Project) -> Vec<EventClass> {
-    (0..project.strings.len() as u32)
-        .map(|code| classify(project.strings.resolve(code)))
-        .collect()
+    /// Every visit's key for `dimension` (not `page`, which is each pageview's path).
+    pub fn keys(&self, project: &Project, dimension: Dimension) -> Arc<VisitKeys> {
+        let mut cache = self.keys.lock().unwrap();
+        if let Some(k) = cache.get(&dimension) {
+            return k.clone();
+        }
+        let mut hosts = Interner::new();
+        let reader = KeyReader::new(project);
+        let keys = (0..self.count())
+            .map(|v| reader.key(self, v, dimension, &mut hosts))
+            .collect();
+        let made = Arc::new(VisitKeys { keys, hosts });
+        cache.insert(dimension, made.clone());
+        made
+    }
 }
 
 impl Project {
@@ -95,160 +159,350 @@ impl Project {
                 return v.clone();
             }
         }
-        let order = match cached.as_ref() {
-            Some(v) if v.revision == self.revision && v.len < self.len() => {
-                merge_new_rows(self, &v.order, v.len)
+        let built = match cached.as_ref() {
+            Some(v) if v.revision == self.revision && v.len < self.len() => update(self, v),
+            _ => {
+                let mut b = Builder::new(self);
+                b.add_run(&sorted_keys(self, 0..self.len()));
+                b.finish()
             }
-            _ => sorted_rows(self, 0..self.len()),
         };
-        let built = Arc::new(build(self, order));
+        let built = Arc::new(built);
         *cached = Some(built.clone());
         built
     }
+}
 
-    fn person_key(&self, row: u32) -> (u32, i64, u32) {
-        let r = row as usize;
-        (self.person_of[self.distinct[r] as usize], self.ts[r], row)
+/// A row as the visits need it, sorted by (person, time, row).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    person: u32,
+    ts: i64,
+    row: u32,
+    event: u32,
+    path: u32,
+}
+
+fn key_of(project: &Project, row: usize, path: usize) -> Key {
+    Key {
+        person: project.person_of[project.distinct[row] as usize],
+        ts: project.ts[row],
+        row: row as u32,
+        event: project.event[row],
+        path: project.hot[path][row],
     }
 }
 
-fn sorted_rows(project: &Project, rows: std::ops::Range<usize>) -> Vec<u32> {
-    let mut keys: Vec<(u32, i64, u32)> = rows.map(|r| project.person_key(r as u32)).collect();
-    keys.sort_unstable();
-    keys.into_iter().map(|(_, _, r)| r).collect()
+fn path_column() -> usize {
+    hot_index("path").expect("path is a hot column")
 }
 
-/// `old` (rows `0..old_len` in order) with the rows that arrived since merged in.
-fn merge_new_rows(project: &Project, old: &[u32], old_len: usize) -> Vec<u32> {
-    let new = sorted_rows(project, old_len..project.len());
-    let mut out = Vec::with_capacity(old.len() + new.len());
-    let (mut i, mut j) = (0, 0);
-    while i < old.len() && j < new.len() {
-        if project.person_key(old[i]) <= project.person_key(new[j]) {
-            out.push(old[i]);
-            i += 1;
-        } else {
-            out.push(new[j]);
+/// The keys of `rows`, read in row order (sequentially), then sorted.
+fn sorted_keys(project: &Project, rows: std::ops::Range<usize>) -> Vec<Key> {
+    let path = path_column();
+    let mut keys: Vec<Key> = rows.map(|r| key_of(project, r, path)).collect();
+    keys.sort_unstable();
+    keys
+}
+
+/// `old` with the rows that arrived since: the visits of the persons those rows belong to are
+/// derived again from all their rows, everyone else's are copied (with their dimension keys).
+fn update(project: &Project, old: &Visits) -> Visits {
+    let fresh = sorted_keys(project, old.len..project.len());
+    let path = path_column();
+    let mut b = Builder::new(project);
+    let carried: Vec<(Dimension, Arc<VisitKeys>)> = old
+        .keys
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(d, k)| (*d, k.clone()))
+        .collect();
+    let mut out_keys: Vec<(Dimension, Vec<u32>, Interner)> = carried
+        .iter()
+        .map(|(d, k)| {
+            (
+                *d,
+                Vec::with_capacity(k.keys.len() + fresh.len()),
+                k.hosts.clone(),
+            )
+        })
+        .collect();
+    let reader = KeyReader::new(project);
+    let (mut v, mut i) = (0, 0);
+    while v < old.count() || i < fresh.len() {
+        let old_person = old.person.get(v).copied().unwrap_or(u32::MAX);
+        let new_person = fresh.get(i).map_or(u32::MAX, |k| k.person);
+        let person = old_person.min(new_person);
+        let mut w = v;
+        while w < old.count() && old.person[w] == person {
+            w += 1;
+        }
+        let mut j = i;
+        while j < fresh.len() && fresh[j].person == person {
             j += 1;
         }
+        let first_new = b.v.count();
+        if i == j {
+            b.copy(old, v..w);
+            for ((_, carried), (_, keys, _)) in carried.iter().zip(out_keys.iter_mut()) {
+                keys.extend_from_slice(&carried.keys[v..w]);
+            }
+        } else {
+            let mut keys: Vec<Key> = old.order[old.bounds[v] as usize..old.bounds[w] as usize]
+                .iter()
+                .map(|&r| key_of(project, r as usize, path))
+                .chain(fresh[i..j].iter().copied())
+                .collect();
+            keys.sort_unstable();
+            b.add_run(&keys);
+            for (d, keys, hosts) in out_keys.iter_mut() {
+                for made in first_new..b.v.count() {
+                    keys.push(reader.key(&b.v, made, *d, hosts));
+                }
+            }
+        }
+        v = w;
+        i = j;
     }
-    out.extend_from_slice(&old[i..]);
-    out.extend_from_slice(&new[j..]);
-    out
+    let visits = b.finish();
+    *visits.keys.lock().unwrap() = out_keys
+        .into_iter()
+        .map(|(d, keys, hosts)| (d, Arc::new(VisitKeys { keys, hosts })))
+        .collect();
+    visits
 }
 
-fn build(project: &Project, order: Vec<u32>) -> Visits {
-    let class = classes(project);
-    let duration_ms = project.prop_column("duration_ms");
-    let n = order.len();
-    let mut v = Visits {
-        len: project.len(),
-        revision: project.revision,
-        bounds: Vec::new(),
-        person: Vec::new(),
-        first_ts: Vec::new(),
-        last_ts: Vec::new(),
-        first_row: Vec::new(),
-        entry_row: Vec::new(),
-        exit_row: Vec::new(),
-        pageviews: Vec::new(),
-        bounce: Vec::new(),
-        time_on_page: vec![f64::NAN; n],
-        order,
-    };
-    let mut start = 0;
-    while start < n {
-        let first = v.order[start] as usize;
-        let person = project.person_of[project.distinct[first] as usize];
-        let mut end = start + 1;
-        let mut last_ts = project.ts[first];
-        while end < n {
-            let row = v.order[end] as usize;
-            let ts = project.ts[row];
-            if project.person_of[project.distinct[row] as usize] != person
-                || ts - last_ts >= VISIT_GAP_US
-            {
-                break;
-            }
-            last_ts = ts;
-            end += 1;
+/// Visits appended one person (or run of persons) at a time.
+struct Builder {
+    class: Vec<EventClass>,
+    duration_ms: Arc<PropColumn>,
+    v: Visits,
+}
+
+impl Builder {
+    fn new(project: &Project) -> Self {
+        Builder {
+            class: classes(project),
+            duration_ms: project.prop_column("duration_ms"),
+            v: Visits {
+                len: project.len(),
+                revision: project.revision,
+                bounds: vec![0],
+                pv_bounds: vec![0],
+                ..Visits::default()
+            },
         }
-        let mut entry = NO_ROW;
-        let mut exit = NO_ROW;
-        let mut pageviews = 0u32;
+    }
+
+    fn finish(self) -> Visits {
+        self.v
+    }
+
+    /// Old visits `range`, unchanged but for where they now sit.
+    fn copy(&mut self, old: &Visits, range: std::ops::Range<usize>) {
+        if range.is_empty() {
+            return;
+        }
+        let v = &mut self.v;
+        let shift = v.order.len() as i64 - i64::from(old.bounds[range.start]);
+        let pv_shift = v.pv_pos.len() as i64 - i64::from(old.pv_bounds[range.start]);
+        let (lo, hi) = (
+            old.bounds[range.start] as usize,
+            old.bounds[range.end] as usize,
+        );
+        v.order.extend_from_slice(&old.order[lo..hi]);
+        let moved = |x: u32, by: i64| (i64::from(x) + by) as u32;
+        v.bounds.extend(
+            old.bounds[range.start + 1..=range.end]
+                .iter()
+                .map(|&b| moved(b, shift)),
+        );
+        let (plo, phi) = (
+            old.pv_bounds[range.start] as usize,
+            old.pv_bounds[range.end] as usize,
+        );
+        v.pv_bounds.extend(
+            old.pv_bounds[range.start + 1..=range.end]
+                .iter()
+                .map(|&b| moved(b, pv_shift)),
+        );
+        v.pv_pos
+            .extend(old.pv_pos[plo..phi].iter().map(|&p| moved(p, shift)));
+        v.pv_path.extend_from_slice(&old.pv_path[plo..phi]);
+        v.pv_time.extend_from_slice(&old.pv_time[plo..phi]);
+        v.person.extend_from_slice(&old.person[range.clone()]);
+        v.first_ts.extend_from_slice(&old.first_ts[range.clone()]);
+        v.last_ts.extend_from_slice(&old.last_ts[range.clone()]);
+        v.first_row.extend_from_slice(&old.first_row[range.clone()]);
+        v.entry_row.extend_from_slice(&old.entry_row[range.clone()]);
+        v.exit_row.extend_from_slice(&old.exit_row[range.clone()]);
+        v.bounce.extend_from_slice(&old.bounce[range]);
+    }
+
+    /// The visits of `keys` (sorted; one or more whole persons).
+    fn add_run(&mut self, keys: &[Key]) {
+        let n = keys.len();
+        let mut start = 0;
+        while start < n {
+            let mut end = start + 1;
+            while end < n
+                && keys[end].person == keys[start].person
+                && keys[end].ts - keys[end - 1].ts < VISIT_GAP_US
+            {
+                end += 1;
+            }
+            self.add_visit(&keys[start..end]);
+            start = end;
+        }
+    }
+
+    fn add_visit(&mut self, keys: &[Key]) {
+        let base = self.v.order.len();
+        let views_from = self.v.pv_pos.len();
         let mut custom = false;
-        // The open pageview (its position) and the first `$pageleave` seen since it.
-        let mut open: Option<usize> = None;
+        // The first `$pageleave` since the open pageview.
         let mut leave: Option<usize> = None;
-        for pos in start..end {
-            let row = v.order[pos] as usize;
-            match class[project.event[row] as usize] {
+        for (at, k) in keys.iter().enumerate() {
+            self.v.order.push(k.row);
+            match self.class[k.event as usize] {
                 EventClass::Pageview => {
-                    if let Some(prev) = open {
-                        v.time_on_page[prev] = page_time(project, &v.order, &duration_ms, prev, leave, Some(pos));
+                    if self.v.pv_pos.len() > views_from {
+                        self.close_page(keys, base, leave, Some(at));
                     }
-                    if entry == NO_ROW {
-                        entry = row as u32;
-                    }
-                    exit = row as u32;
-                    pageviews += 1;
-                    open = Some(pos);
+                    self.v.pv_pos.push((base + at) as u32);
+                    self.v.pv_path.push(k.path);
+                    self.v.pv_time.push(f64::NAN);
                     leave = None;
                 }
                 EventClass::Pageleave => {
-                    if open.is_some() && leave.is_none() {
-                        leave = Some(pos);
+                    if self.v.pv_pos.len() > views_from && leave.is_none() {
+                        leave = Some(at);
                     }
                 }
                 EventClass::Custom => custom = true,
                 EventClass::System => {}
             }
         }
-        if let Some(prev) = open {
-            v.time_on_page[prev] = page_time(project, &v.order, &duration_ms, prev, leave, None);
+        if self.v.pv_pos.len() > views_from {
+            self.close_page(keys, base, leave, None);
         }
-        v.bounds.push(start as u32);
-        v.person.push(person);
-        v.first_ts.push(project.ts[first]);
-        v.last_ts.push(last_ts);
-        v.first_row.push(first as u32);
+        let v = &mut self.v;
+        let views = v.pv_pos.len() - views_from;
+        let row_at = |pos: u32| keys[pos as usize - base].row;
+        let (entry, exit) = match views {
+            0 => (NO_ROW, NO_ROW),
+            _ => (
+                row_at(v.pv_pos[views_from]),
+                row_at(v.pv_pos[v.pv_pos.len() - 1]),
+            ),
+        };
+        v.bounds.push(v.order.len() as u32);
+        v.person.push(keys[0].person);
+        v.first_ts.push(keys[0].ts);
+        v.last_ts.push(keys[keys.len() - 1].ts);
+        v.first_row.push(keys[0].row);
         v.entry_row.push(entry);
         v.exit_row.push(exit);
-        v.pageviews.push(pageviews);
-        v.bounce.push(pageviews == 1 && !custom);
-        start = end;
+        v.bounce.push(views == 1 && !custom);
+        v.pv_bounds.push(v.pv_pos.len() as u32);
     }
-    v.bounds.push(n as u32);
-    v
+
+    /// The seconds on the last page opened: the `$pageleave` at `leave` with its `duration_ms`,
+    /// else the gap to the next `$pageview` at `next`, else the gap to the leave.
+    fn close_page(&mut self, keys: &[Key], base: usize, leave: Option<usize>, next: Option<usize>) {
+        let view = *self.v.pv_pos.last().expect("a page is open") as usize - base;
+        let seconds = leave
+            .map(|l| self.duration_ms.num[keys[l].row as usize])
+            .filter(|ms| ms.is_finite() && *ms >= 0.0)
+            .map(|ms| ms / 1000.0)
+            .unwrap_or_else(|| match next.or(leave) {
+                Some(to) => (keys[to].ts - keys[view].ts) as f64 / 1e6,
+                None => f64::NAN,
+            });
+        *self.v.pv_time.last_mut().expect("a page is open") = seconds;
+    }
 }
 
-/// Seconds on the page viewed at position `view`: the `$pageleave` at `leave` with its
-/// `duration_ms`, else the gap to the next `$pageview` at `next`, else the gap to the leave.
-fn page_time(
-    project: &Project,
-    order: &[u32],
-    duration_ms: &super::table::PropColumn,
-    view: usize,
-    leave: Option<usize>,
-    next: Option<usize>,
-) -> f64 {
-    let ts = |pos: usize| project.ts[order[pos] as usize];
-    if let Some(l) = leave {
-        let ms = duration_ms.num[order[l] as usize];
-        if ms.is_finite() && ms >= 0.0 {
-            return ms / 1000.0;
+/// Reads a visit's dimensions from the hot columns of its first event (its first `$pageview`
+/// for the referrer, the source and the UTM tags).
+struct KeyReader<'p> {
+    project: &'p Project,
+    columns: [usize; 11],
+}
+
+/// The hot columns the visit dimensions read, by position in `KeyReader::columns`.
+const KEY_COLUMNS: [&str; 11] = [
+    "path",
+    "url",
+    "referrer_host",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "browser",
+    "os",
+    "device_type",
+    "country",
+    "language",
+];
+
+impl<'p> KeyReader<'p> {
+    fn new(project: &'p Project) -> Self {
+        let mut columns = [0; 11];
+        for (slot, name) in columns.iter_mut().zip(KEY_COLUMNS) {
+            *slot = hot_index(name).expect("a hot column");
+        }
+        KeyReader { project, columns }
+    }
+
+    fn hot(&self, column: usize, row: u32) -> u32 {
+        match row {
+            NO_ROW => 0,
+            r => self.project.hot[self.columns[column]][r as usize],
         }
     }
-    match (next, leave) {
-        (Some(n), _) => (ts(n) - ts(view)) as f64 / 1e6,
-        (None, Some(l)) => (ts(l) - ts(view)) as f64 / 1e6,
-        (None, None) => f64::NAN,
+
+    fn key(&self, visits: &Visits, v: usize, d: Dimension, hosts: &mut Interner) -> u32 {
+        let first = visits.first_row[v];
+        let source = match visits.entry_row[v] {
+            NO_ROW => first,
+            row => row,
+        };
+        match d {
+            Dimension::Page | Dimension::EntryPage => self.hot(0, visits.entry_row[v]),
+            Dimension::ExitPage => self.hot(0, visits.exit_row[v]),
+            Dimension::Hostname => match self.hot(1, first) {
+                0 => 0,
+                url_code => {
+                    let url = self.project.strings.resolve(url_code);
+                    match url::split(url).host {
+                        Some(h) if !h.is_empty() => hosts.intern(&h.to_ascii_lowercase()),
+                        _ => 0,
+                    }
+                }
+            },
+            Dimension::Referrer => self.hot(2, source),
+            Dimension::Source => match (self.hot(3, source), self.hot(2, source)) {
+                (0, 0) => DIRECT_CODE,
+                (0, referrer) => referrer,
+                (utm, _) => utm,
+            },
+            Dimension::UtmSource => self.hot(3, source),
+            Dimension::UtmMedium => self.hot(4, source),
+            Dimension::UtmCampaign => self.hot(5, source),
+            Dimension::Browser => self.hot(6, first),
+            Dimension::Os => self.hot(7, first),
+            Dimension::Device => self.hot(8, first),
+            Dimension::Country => self.hot(9, first),
+            Dimension::Language => self.hot(10, first),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::exec::testing::{Rows, T0};
+    use super::{Project, VisitKeys, Visits};
     use serde_json::json;
 
     const MIN: i64 = 60;
@@ -263,7 +517,10 @@ mod tests {
             .store();
         let v = store.projects["p"].visits();
         assert_eq!(v.count(), 3);
-        assert_eq!(v.pageviews, vec![2, 1, 1]);
+        assert_eq!(
+            (0..3).map(|i| v.pageviews(i)).collect::<Vec<_>>(),
+            vec![2, 1, 1]
+        );
         assert_eq!(v.bounce, vec![false, true, true]);
         assert_eq!(v.duration_us(0), 29 * MIN * 1_000_000);
     }
@@ -279,21 +536,108 @@ mod tests {
             .pageview(T0 + 4000, "a", "/d")
             .store();
         let v = store.projects["p"].visits();
-        let tops: Vec<f64> = v.time_on_page.iter().copied().filter(|t| !t.is_nan()).collect();
+        let tops: Vec<f64> = v.pv_time.iter().copied().filter(|t| !t.is_nan()).collect();
         assert_eq!(tops, vec![4.2, 60.0, 30.0]);
         assert_eq!(v.count(), 2);
     }
 
     #[test]
     fn new_rows_merge_into_the_order_and_links_rebuild_it() {
-        let mut store = Rows::new().pageview(T0, "a", "/").pageview(T0 + 60, "b", "/").store();
+        let mut store = Rows::new()
+            .pageview(T0, "a", "/")
+            .pageview(T0 + 60, "b", "/")
+            .store();
         assert_eq!(store.projects["p"].visits().count(), 2);
         let line = b"9\tp\t$pageview\t1767571230000000\ta\t\\N\t\\N\t/x\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t{}\n";
         store.append_events(line).unwrap();
         let v = store.projects["p"].visits();
-        assert_eq!((v.count(), v.pageviews[0]), (2, 2));
+        assert_eq!((v.count(), v.pageviews(0)), (2, 2));
         store.append_links(b"10\tp\tb\ta\n").unwrap();
         let v = store.projects["p"].visits();
-        assert_eq!((v.count(), v.pageviews[0]), (1, 3));
+        assert_eq!((v.count(), v.pageviews(0)), (1, 3));
+    }
+
+    /// Visits kept up to date as rows arrive equal visits derived from scratch, dimension keys
+    /// carried over included.
+    #[test]
+    fn updates_equal_a_fresh_derivation() {
+        use super::super::plan::Dimension;
+        let mut seed: u64 = 7;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let mut live = Rows::new().store();
+        let mut all = String::new();
+        let names = ["$pageview", "$pageview", "$pageleave", "buy", "$identify"];
+        let mut seq = 0;
+        for round in 0..6 {
+            let mut chunk = String::new();
+            for _ in 0..(1 + next(40)) {
+                seq += 1;
+                let ts = (T0 + next(6 * 3600) as i64 + round * 600) * 1_000_000;
+                let name = names[next(5) as usize];
+                let who = format!("d{}", next(7));
+                let path = ["/", "/a", "/b"][next(3) as usize];
+                let url = ["https://x.io/", "https://Y.io/q", "\\N"][next(3) as usize];
+                let mut hot = vec!["\\N".to_string(); 15];
+                hot[1] = url.to_string();
+                hot[2] = path.to_string();
+                hot[3] = ["\\N", "g.com"][next(2) as usize].to_string();
+                chunk.push_str(&format!(
+                    "{seq}\tp\t{name}\t{ts}\t{who}\t{}\t{{\"duration_ms\": {}}}\n",
+                    hot.join("\t"),
+                    next(5000)
+                ));
+            }
+            live.append_events(chunk.as_bytes()).unwrap();
+            all.push_str(&chunk);
+            if round == 3 {
+                seq += 1;
+                live.append_links(format!("{seq}\tp\td1\td2\n").as_bytes())
+                    .unwrap();
+            }
+            let v = live.projects["p"].visits();
+            // Derive the dimension keys, so that the next update carries them over.
+            v.keys(&live.projects["p"], Dimension::Source);
+            v.keys(&live.projects["p"], Dimension::Hostname);
+            let mut fresh = Rows::new().store();
+            fresh.append_events(all.as_bytes()).unwrap();
+            if round >= 3 {
+                fresh.append_links(b"999\tp\td1\td2\n").unwrap();
+            }
+            let f = fresh.projects["p"].visits();
+            assert_eq!(v.order, f.order, "round {round}");
+            assert_eq!(
+                (&v.bounds, &v.person, &v.first_ts, &v.last_ts),
+                (&f.bounds, &f.person, &f.first_ts, &f.last_ts)
+            );
+            assert_eq!(
+                (&v.entry_row, &v.exit_row, &v.bounce, &v.pv_bounds),
+                (&f.entry_row, &f.exit_row, &f.bounce, &f.pv_bounds)
+            );
+            assert_eq!((&v.pv_pos, &v.pv_path), (&f.pv_pos, &f.pv_path));
+            let times = |x: &Visits| x.pv_time.iter().map(|t| t.to_bits()).collect::<Vec<_>>();
+            assert_eq!(times(&v), times(&f));
+            for d in [Dimension::Source, Dimension::Hostname] {
+                let (a, b) = (
+                    v.keys(&live.projects["p"], d),
+                    f.keys(&fresh.projects["p"], d),
+                );
+                let labels = |k: &VisitKeys, p: &Project| -> Vec<Option<String>> {
+                    k.keys
+                        .iter()
+                        .map(|&c| k.label(p, d, c).map(str::to_string))
+                        .collect()
+                };
+                assert_eq!(
+                    labels(&a, &live.projects["p"]),
+                    labels(&b, &fresh.projects["p"]),
+                    "{d:?}"
+                );
+            }
+        }
     }
 }

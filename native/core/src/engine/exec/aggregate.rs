@@ -69,7 +69,9 @@ pub(super) fn run(scan: &Scan, q: &AggregateQuery) -> Result<(Value, u64), Query
     let unit = q.time_bucket.map(|b| b.unit());
     let mut groups = Groups::new(scan, &q.group_by.0);
     let group_ids: Vec<u32> = rows.iter().map(|&r| groups.id(r as usize)).collect();
-    let starts = unit.map_or_else(Vec::new, |unit| buckets(scan, unit, scan.from_us, scan.to_us));
+    let starts = unit.map_or_else(Vec::new, |unit| {
+        buckets(scan, unit, scan.from_us, scan.to_us)
+    });
     // A row's key: its bucket (a binary search over the bucket starts, no time zone math per
     // row) and its group.
     let keys: Vec<u64> = rows

@@ -12,9 +12,9 @@ mod path;
 mod realtime;
 mod retention;
 mod summary;
-pub mod web;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod web;
 
 use chrono::TimeZone;
 use serde_json::{json, Value};

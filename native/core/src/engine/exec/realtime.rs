@@ -43,7 +43,10 @@ pub(super) fn run(scan: &Scan) -> Result<(Value, u64), QueryError> {
         .into_iter()
         .map(|(key, visitors)| json!({"key": key, "visitors": visitors}))
         .collect();
-    Ok((json!([{"visitors": persons.len(), "pages": pages}]), scanned))
+    Ok((
+        json!([{"visitors": persons.len(), "pages": pages}]),
+        scanned,
+    ))
 }
 
 #[cfg(test)]

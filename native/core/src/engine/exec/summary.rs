@@ -36,7 +36,8 @@ pub(super) fn run(scan: &Scan) -> Result<(Value, u64), QueryError> {
         .into_iter()
         .map(|(key, value)| json!({"key": key, "value": value}))
         .collect();
-    let row = json!({"total_events": rows.len(), "dau": dau, "wau": wau, "mau": mau, "top_events": top});
+    let row =
+        json!({"total_events": rows.len(), "dau": dau, "wau": wau, "mau": mau, "top_events": top});
     Ok((json!([row]), scanned.max(more)))
 }
 

@@ -8,6 +8,7 @@
 //! (and `page` rows, and time on page) count the `$pageview` events that pass.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 use serde_json::{json, Map, Value};
@@ -17,15 +18,9 @@ use super::{boundary_index, number, Scan, NONE_KEY};
 use crate::engine::error::QueryError;
 use crate::engine::filter::{accept, Compiled};
 use crate::engine::plan::{Compare, Cond, Dimension, Filter, Metric, Named, WebQuery};
-use crate::engine::table::{hot_index, Interner, Project};
-use crate::engine::visits::{classes, EventClass, Visits, NO_ROW};
+use crate::engine::table::{Interner, Project};
+use crate::engine::visits::{VisitKeys, Visits};
 use crate::query::timebucket::Tz;
-use crate::url;
-
-/// The source of a visit with neither a UTM source nor a referrer.
-pub const DIRECT: &str = "Direct / None";
-/// The key of a `Direct / None` source (no string code is this large).
-const DIRECT_CODE: u32 = u32::MAX;
 
 /// The rows of `q` over the query's range, and over the earlier range when `compare` is set.
 pub(super) fn run(scan: &Scan, q: &WebQuery) -> Result<(Value, Option<Value>, u64), QueryError> {
@@ -98,6 +93,13 @@ struct Acc {
 }
 
 impl Acc {
+    fn view(&mut self, seconds: f64, want_time: bool) {
+        self.pageviews += 1;
+        if want_time && !seconds.is_nan() {
+            self.time_on_page.push(seconds);
+        }
+    }
+
     fn visit(&mut self, visits: &Visits, v: usize) -> bool {
         if self.last_visit == Some(v as u32) {
             return false;
@@ -142,7 +144,11 @@ impl Acc {
 pub fn round2(x: f64) -> f64 {
     let scaled = x * 100.0;
     let floor = scaled.floor();
-    let r = if scaled - floor >= 0.5 { floor + 1.0 } else { floor };
+    let r = if scaled - floor >= 0.5 {
+        floor + 1.0
+    } else {
+        floor
+    };
     r / 100.0
 }
 
@@ -174,10 +180,9 @@ struct Web<'a> {
     visits: &'a Visits,
     q: &'a WebQuery,
     keying: Keying,
-    class: Vec<EventClass>,
-    keys: Keys<'a>,
+    /// The visit keys of the dimension asked.
+    keys: Option<Arc<VisitKeys>>,
     filter: Option<WebFilter>,
-    path: usize,
 }
 
 impl<'a> Web<'a> {
@@ -194,10 +199,13 @@ impl<'a> Web<'a> {
             visits,
             q,
             keying,
-            class: classes(project),
-            keys: Keys::new(project, visits),
-            filter: scan.filter_source().map(|f| WebFilter::new(f, project)),
-            path: hot_index("path").expect("path is a hot column"),
+            keys: match keying {
+                Keying::Visit(d) => Some(visits.keys(project, d)),
+                _ => None,
+            },
+            filter: scan
+                .filter_source()
+                .map(|f| WebFilter::new(f, project, visits)),
         }
     }
 
@@ -205,76 +213,70 @@ impl<'a> Web<'a> {
     fn rows(&self, from: i64, to: i64) -> Result<(Value, u64), QueryError> {
         let visits = self.visits;
         let project = self.scan.project;
-        let in_range: Vec<usize> = (0..visits.count())
-            .filter(|&v| visits.first_ts[v] >= from && visits.first_ts[v] < to)
-            .collect();
-        let scanned: u64 = in_range.iter().map(|&v| visits.span(v).len() as u64).sum();
+        let mut scanned = 0u64;
+        let mut in_range: Vec<u32> = Vec::new();
+        for v in 0..visits.count() {
+            if visits.first_ts[v] >= from && visits.first_ts[v] < to {
+                in_range.push(v as u32);
+                scanned += u64::from(visits.bounds[v + 1] - visits.bounds[v]);
+            }
+        }
         self.scan.check_budget(scanned)?;
         let starts = match (self.keying, self.q.time_bucket) {
             (Keying::Bucket, Some(b)) => buckets(self.scan, b.unit(), from, to),
             _ => Vec::new(),
         };
-        let mut groups: FxHashMap<u32, Acc> = FxHashMap::default();
+        let want_time = self.q.metrics.has(Metric::TimeOnPage);
+        let mut groups = Groups::default();
         let mut selected: Vec<bool> = Vec::new();
         for v in in_range {
+            let v = v as usize;
             let span = visits.span(v);
-            selected.clear();
-            let any = match &self.filter {
-                None => {
-                    selected.resize(span.len(), true);
-                    true
-                }
+            // Without a filter every event is chosen; with one, the events that pass.
+            let chosen: Option<&[bool]> = match &self.filter {
+                None => None,
                 Some(f) => {
-                    let ctx = self.keys.context(v);
-                    let mut any = false;
-                    for pos in span.clone() {
-                        let hit = f.matches(project, visits.order[pos] as usize, &ctx, &self.keys);
-                        any |= hit;
-                        selected.push(hit);
+                    selected.clear();
+                    selected.extend(
+                        span.clone()
+                            .map(|pos| f.matches(project, visits.order[pos] as usize, v)),
+                    );
+                    if !selected.contains(&true) {
+                        continue;
                     }
-                    any
+                    Some(&selected)
                 }
             };
-            if !any {
-                continue;
-            }
-            let views = span.clone().zip(&selected).filter(|&(pos, &hit)| {
-                hit && self.class[project.event[visits.order[pos] as usize] as usize]
-                    == EventClass::Pageview
-            });
-            let want_top = self.q.metrics.has(Metric::TimeOnPage);
+            let passes =
+                |pv: usize| chosen.is_none_or(|c| c[visits.pv_pos[pv] as usize - span.start]);
             if self.keying == Keying::Page {
-                for (pos, _) in views {
-                    let row = visits.order[pos] as usize;
-                    let acc = groups.entry(project.hot[self.path][row]).or_default();
-                    acc.visit(visits, v);
-                    acc.pageviews += 1;
-                    let top = visits.time_on_page[pos];
-                    if want_top && !top.is_nan() {
-                        acc.time_on_page.push(top);
+                for pv in visits.views(v) {
+                    if !passes(pv) {
+                        continue;
                     }
+                    let acc = groups.get(visits.pv_path[pv]);
+                    acc.visit(visits, v);
+                    acc.view(visits.pv_time[pv], want_time);
                 }
                 continue;
             }
             let key = match self.keying {
                 Keying::Bucket => boundary_index(&starts, visits.first_ts[v]) as u32,
-                Keying::Visit(d) => self.keys.key(d, v),
+                Keying::Visit(_) => self.keys.as_ref().expect("keys of the dimension").keys[v],
                 _ => 0,
             };
-            let acc = groups.entry(key).or_default();
+            let acc = groups.get(key);
             acc.visit(visits, v);
-            for (pos, _) in views {
-                acc.pageviews += 1;
-                let top = visits.time_on_page[pos];
-                if want_top && !top.is_nan() {
-                    acc.time_on_page.push(top);
+            for pv in visits.views(v) {
+                if passes(pv) {
+                    acc.view(visits.pv_time[pv], want_time);
                 }
             }
         }
         Ok((self.answer(groups, &starts), scanned))
     }
 
-    fn answer(&self, mut groups: FxHashMap<u32, Acc>, starts: &[i64]) -> Value {
+    fn answer(&self, mut groups: Groups, starts: &[i64]) -> Value {
         let metrics = &self.q.metrics.0;
         let row = |key: Option<(&str, Value)>, acc: &mut Acc| {
             let mut row = Map::new();
@@ -286,7 +288,7 @@ impl<'a> Web<'a> {
         };
         match self.keying {
             Keying::Total => {
-                let mut acc = groups.remove(&0).unwrap_or_default();
+                let mut acc = groups.take(0).unwrap_or_default();
                 Value::Array(vec![row(None, &mut acc)])
             }
             Keying::Bucket => Value::Array(
@@ -294,20 +296,22 @@ impl<'a> Web<'a> {
                     .iter()
                     .enumerate()
                     .map(|(b, &start)| {
-                        let mut acc = groups.remove(&(b as u32)).unwrap_or_default();
+                        let mut acc = groups.take(b as u32).unwrap_or_default();
                         row(Some(("bucket", json!(self.scan.iso(start)))), &mut acc)
                     })
                     .collect(),
             ),
             Keying::Visit(_) | Keying::Page => {
-                let dim = match self.keying {
-                    Keying::Visit(d) => d,
-                    _ => Dimension::Page,
+                let project = self.scan.project;
+                let label = |k: u32| -> String {
+                    let text = match (&self.keys, self.keying) {
+                        (Some(keys), Keying::Visit(d)) => keys.label(project, d, k),
+                        _ => (k != 0).then(|| project.strings.resolve(k)),
+                    };
+                    text.unwrap_or(NONE_KEY).to_string()
                 };
-                let mut ranked: Vec<(String, Acc)> = groups
-                    .into_iter()
-                    .map(|(k, acc)| (self.keys.label(dim, k), acc))
-                    .collect();
+                let mut ranked: Vec<(String, Acc)> =
+                    groups.drain().map(|(k, acc)| (label(k), acc)).collect();
                 ranked.sort_by(|a, b| b.1.visitors.cmp(&a.1.visitors).then_with(|| a.0.cmp(&b.0)));
                 ranked.truncate(self.q.limit.get());
                 Value::Array(
@@ -321,131 +325,43 @@ impl<'a> Web<'a> {
     }
 }
 
-/// Each visit's key for a dimension: a string code of the project (0 = none), `DIRECT_CODE`, or
-/// for `hostname` a code of the hosts seen, interned as they are met.
-struct Keys<'a> {
-    project: &'a Project,
-    visits: &'a Visits,
-    columns: [usize; 11],
-    hosts: RefCell<(Interner, FxHashMap<u32, u32>)>,
+/// Accumulators by key: small keys (buckets, string codes of a small project) in a vector,
+/// the rest in a map.
+#[derive(Default)]
+struct Groups {
+    dense: Vec<Option<Acc>>,
+    sparse: FxHashMap<u32, Acc>,
 }
 
-/// The hot columns the visit dimensions read, by position in `Keys::columns`.
-const KEY_COLUMNS: [&str; 11] = [
-    "path",
-    "url",
-    "referrer_host",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "browser",
-    "os",
-    "device_type",
-    "country",
-    "language",
-];
+const DENSE_KEYS: u32 = 1 << 16;
 
-/// The rows a visit's properties are read from.
-#[derive(Clone, Copy)]
-struct VisitRows {
-    visit: usize,
-}
-
-impl<'a> Keys<'a> {
-    fn new(project: &'a Project, visits: &'a Visits) -> Self {
-        let mut columns = [0; 11];
-        for (slot, name) in columns.iter_mut().zip(KEY_COLUMNS) {
-            *slot = hot_index(name).expect("a hot column");
-        }
-        Keys {
-            project,
-            visits,
-            columns,
-            hosts: RefCell::new((Interner::new(), FxHashMap::default())),
-        }
-    }
-
-    fn context(&self, visit: usize) -> VisitRows {
-        VisitRows { visit }
-    }
-
-    fn hot(&self, name_index: usize, row: u32) -> u32 {
-        if row == NO_ROW {
-            return 0;
-        }
-        self.project.hot[self.columns[name_index]][row as usize]
-    }
-
-    /// The row sources are read from: the first `$pageview`, else the first event.
-    fn source_row(&self, v: usize) -> u32 {
-        match self.visits.entry_row[v] {
-            NO_ROW => self.visits.first_row[v],
-            row => row,
-        }
-    }
-
-    fn key(&self, d: Dimension, v: usize) -> u32 {
-        let first = self.visits.first_row[v];
-        match d {
-            Dimension::Page | Dimension::EntryPage => self.hot(0, self.visits.entry_row[v]),
-            Dimension::ExitPage => self.hot(0, self.visits.exit_row[v]),
-            Dimension::Hostname => self.host(self.hot(1, first)),
-            Dimension::Referrer => self.hot(2, self.source_row(v)),
-            Dimension::Source => {
-                let row = self.source_row(v);
-                match (self.hot(3, row), self.hot(2, row)) {
-                    (0, 0) => DIRECT_CODE,
-                    (0, referrer) => referrer,
-                    (utm, _) => utm,
-                }
+impl Groups {
+    fn get(&mut self, key: u32) -> &mut Acc {
+        if key < DENSE_KEYS {
+            let k = key as usize;
+            if k >= self.dense.len() {
+                self.dense.resize_with(k + 1, || None);
             }
-            Dimension::UtmSource => self.hot(3, self.source_row(v)),
-            Dimension::UtmMedium => self.hot(4, self.source_row(v)),
-            Dimension::UtmCampaign => self.hot(5, self.source_row(v)),
-            Dimension::Browser => self.hot(6, first),
-            Dimension::Os => self.hot(7, first),
-            Dimension::Device => self.hot(8, first),
-            Dimension::Country => self.hot(9, first),
-            Dimension::Language => self.hot(10, first),
+            self.dense[k].get_or_insert_with(Acc::default)
+        } else {
+            self.sparse.entry(key).or_default()
         }
     }
 
-    /// The host code of a URL's string code (0 when none).
-    fn host(&self, url_code: u32) -> u32 {
-        if url_code == 0 {
-            return 0;
-        }
-        let mut hosts = self.hosts.borrow_mut();
-        if let Some(&code) = hosts.1.get(&url_code) {
-            return code;
-        }
-        let host = url::split(self.project.strings.resolve(url_code))
-            .host
-            .map(|h| h.to_ascii_lowercase());
-        let code = match host {
-            Some(h) if !h.is_empty() => hosts.0.intern(&h),
-            _ => 0,
-        };
-        hosts.1.insert(url_code, code);
-        code
-    }
-
-    /// A key's text as rows show it.
-    fn label(&self, d: Dimension, key: u32) -> String {
-        match (d, key) {
-            (_, DIRECT_CODE) => DIRECT.to_string(),
-            (_, 0) => NONE_KEY.to_string(),
-            (Dimension::Hostname, k) => self.hosts.borrow().0.resolve(k).to_string(),
-            (_, k) => self.project.strings.resolve(k).to_string(),
+    fn take(&mut self, key: u32) -> Option<Acc> {
+        if key < DENSE_KEYS {
+            self.dense.get_mut(key as usize).and_then(Option::take)
+        } else {
+            self.sparse.remove(&key)
         }
     }
 
-    /// A key's value for a filter: `None` when absent.
-    fn value(&self, d: Dimension, key: u32) -> Option<String> {
-        match key {
-            0 => None,
-            _ => Some(self.label(d, key)),
-        }
+    fn drain(self) -> impl Iterator<Item = (u32, Acc)> {
+        self.dense
+            .into_iter()
+            .enumerate()
+            .filter_map(|(k, a)| a.map(|a| (k as u32, a)))
+            .chain(self.sparse)
     }
 }
 
@@ -457,16 +373,26 @@ enum WebFilter {
     /// A condition on the event itself.
     Row(Compiled),
     /// A condition on a property of the visit, decided once per key.
-    Visit(Dimension, Cond, RefCell<FxHashMap<u32, bool>>),
+    Visit(
+        Arc<VisitKeys>,
+        Dimension,
+        Cond,
+        RefCell<FxHashMap<u32, bool>>,
+    ),
 }
 
 impl WebFilter {
-    fn new(filter: &Filter, project: &Project) -> WebFilter {
-        let all = |items: &[Filter]| items.iter().map(|f| WebFilter::new(f, project)).collect();
+    fn new(filter: &Filter, project: &Project, visits: &Visits) -> WebFilter {
+        let all = |items: &[Filter]| {
+            items
+                .iter()
+                .map(|f| WebFilter::new(f, project, visits))
+                .collect()
+        };
         match filter {
             Filter::All(items) => WebFilter::All(all(items)),
             Filter::Any(items) => WebFilter::Any(all(items)),
-            Filter::Not(inner) => WebFilter::Not(Box::new(WebFilter::new(inner, project))),
+            Filter::Not(inner) => WebFilter::Not(Box::new(WebFilter::new(inner, project, visits))),
             Filter::Prop(Named { name, cond }) => match Dimension::named(name.as_str()) {
                 Some(Dimension::Page) => WebFilter::Row(Compiled::new(
                     &Filter::Prop(Named {
@@ -475,25 +401,27 @@ impl WebFilter {
                     }),
                     project,
                 )),
-                Some(d) => WebFilter::Visit(d, cond.clone(), RefCell::default()),
+                Some(d) => {
+                    WebFilter::Visit(visits.keys(project, d), d, cond.clone(), RefCell::default())
+                }
                 None => WebFilter::Row(Compiled::new(filter, project)),
             },
             other => WebFilter::Row(Compiled::new(other, project)),
         }
     }
 
-    fn matches(&self, project: &Project, row: usize, ctx: &VisitRows, keys: &Keys) -> bool {
+    fn matches(&self, project: &Project, row: usize, visit: usize) -> bool {
         match self {
-            WebFilter::All(items) => items.iter().all(|f| f.matches(project, row, ctx, keys)),
-            WebFilter::Any(items) => items.iter().any(|f| f.matches(project, row, ctx, keys)),
-            WebFilter::Not(inner) => !inner.matches(project, row, ctx, keys),
+            WebFilter::All(items) => items.iter().all(|f| f.matches(project, row, visit)),
+            WebFilter::Any(items) => items.iter().any(|f| f.matches(project, row, visit)),
+            WebFilter::Not(inner) => !inner.matches(project, row, visit),
             WebFilter::Row(c) => c.matches(project, row),
-            WebFilter::Visit(d, cond, memo) => {
-                let key = keys.key(*d, ctx.visit);
+            WebFilter::Visit(keys, d, cond, memo) => {
+                let key = keys.keys[visit];
                 if let Some(&hit) = memo.borrow().get(&key) {
                     return hit;
                 }
-                let hit = value_matches(keys.value(*d, key).as_deref(), cond);
+                let hit = value_matches(keys.label(project, *d, key), cond);
                 memo.borrow_mut().insert(key, hit);
                 hit
             }
@@ -528,21 +456,62 @@ mod tests {
             hot.push(("browser".into(), "Firefox".into()));
             hot
         };
-        let with = |rows: Rows, name: &str, ts: i64, who: &str, hot: Vec<(String, String)>, props: Value| {
-            let hot: Vec<(&str, &str)> = hot.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let with = |rows: Rows,
+                    name: &str,
+                    ts: i64,
+                    who: &str,
+                    hot: Vec<(String, String)>,
+                    props: Value| {
+            let hot: Vec<(&str, &str)> =
+                hot.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
             rows.event_with(name, ts, who, &hot, props)
         };
         let mut r = Rows::new();
         // a: google → / → /pricing (leave after 12.5 s visible) → signup; 2 visits (gap 30 min).
-        r = with(r, "$pageview", T0, "a", landing("/", "google.com", ""), json!({}));
+        r = with(
+            r,
+            "$pageview",
+            T0,
+            "a",
+            landing("/", "google.com", ""),
+            json!({}),
+        );
         r = r.pageview(T0 + 20, "a", "/pricing");
-        r = with(r, "$pageleave", T0 + 50, "a", vec![("path".into(), "/pricing".into())], json!({"duration_ms": 12500}));
+        r = with(
+            r,
+            "$pageleave",
+            T0 + 50,
+            "a",
+            vec![("path".into(), "/pricing".into())],
+            json!({"duration_ms": 12500}),
+        );
         r = r.event("signup", T0 + 60, "a", json!({}));
-        r = with(r, "$pageview", T0 + 60 + 30 * MIN, "a", landing("/docs", "", ""), json!({}));
+        r = with(
+            r,
+            "$pageview",
+            T0 + 60 + 30 * MIN,
+            "a",
+            landing("/docs", "", ""),
+            json!({}),
+        );
         // b: newsletter campaign, one page: a bounce.
-        r = with(r, "$pageview", T0 + HOUR, "b", landing("/pricing", "mail.example", "newsletter"), json!({}));
+        r = with(
+            r,
+            "$pageview",
+            T0 + HOUR,
+            "b",
+            landing("/pricing", "mail.example", "newsletter"),
+            json!({}),
+        );
         // c: direct, two pages 29 minutes apart: one visit, not a bounce.
-        r = with(r, "$pageview", T0 + DAY, "c", landing("/", "", ""), json!({}));
+        r = with(
+            r,
+            "$pageview",
+            T0 + DAY,
+            "c",
+            landing("/", "", ""),
+            json!({}),
+        );
         r = r.pageview(T0 + DAY + 29 * MIN, "c", "/docs");
         r.store()
     }
@@ -582,7 +551,9 @@ mod tests {
             ])
         );
         assert_eq!(
-            web(json!({"dimension": "entry_page", "metrics": ["visits", "bounce_rate"], "limit": 2})),
+            web(
+                json!({"dimension": "entry_page", "metrics": ["visits", "bounce_rate"], "limit": 2})
+            ),
             json!([
                 {"key": "/", "visits": 2, "bounce_rate": 0},
                 {"key": "/docs", "visits": 1, "bounce_rate": 100}
@@ -626,7 +597,9 @@ mod tests {
         );
         assert_eq!(
             answer.comparison,
-            Some(json!([{"bucket": "2026-01-05T00:00:00+00:00", "visits": 3, "time_on_page": 16.25}]))
+            Some(
+                json!([{"bucket": "2026-01-05T00:00:00+00:00", "visits": 3, "time_on_page": 16.25}])
+            )
         );
     }
 

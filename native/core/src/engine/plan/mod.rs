@@ -299,10 +299,11 @@ impl Plan {
             _ => None,
         };
         if bucket == Some(Bucket::Hour) && to_us - from_us > MAX_HOURLY_RANGE_US {
-            return Err(
-                QueryError::new(Code::TooManyBuckets, "hourly buckets cover at most 31 days")
-                    .at("time_bucket"),
-            );
+            return Err(QueryError::new(
+                Code::TooManyBuckets,
+                "hourly buckets cover at most 31 days",
+            )
+            .at("time_bucket"));
         }
         match &kind {
             Kind::Aggregate(q) if q.measure.is_actives() && q.time_bucket != Some(Bucket::Day) => {

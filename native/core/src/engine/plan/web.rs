@@ -63,7 +63,9 @@ impl<'de> Deserialize<'de> for Metrics {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let list = Vec::<Metric>::deserialize(d)?;
         if list.is_empty() {
-            return Err(de::Error::custom("a list of at least one metric is expected"));
+            return Err(de::Error::custom(
+                "a list of at least one metric is expected",
+            ));
         }
         let mut seen = list.clone();
         seen.sort_unstable();
@@ -167,7 +169,10 @@ mod tests {
         let q: WebQuery = serde_json::from_value(json!({"metrics": ["visits"]})).unwrap();
         assert_eq!(q.metrics.0, vec![Metric::Visits]);
         for bad in [json!([]), json!(["visits", "visits"]), json!(["hits"])] {
-            assert!(serde_json::from_value::<Metrics>(bad.clone()).is_err(), "{bad}");
+            assert!(
+                serde_json::from_value::<Metrics>(bad.clone()).is_err(),
+                "{bad}"
+            );
         }
         assert_eq!(Dimension::named("device"), Some(Dimension::Device));
         assert_eq!(Dimension::named("path"), None);
