@@ -48,8 +48,14 @@ pub fn read(properties: &RawObject<'_>) -> ErrorInfo {
         .map(|m| cap(&m, MAX_MESSAGE).to_string())
         .unwrap_or_default();
     let stack = properties.str("stack");
+    let source = properties.str("source");
     ErrorInfo {
-        fingerprint: fingerprint(&error_type, &message, stack.as_deref()),
+        fingerprint: fingerprint_with_source(
+            &error_type,
+            &message,
+            stack.as_deref(),
+            source.as_deref(),
+        ),
         error_type,
         message,
     }
@@ -57,6 +63,17 @@ pub fn read(properties: &RawObject<'_>) -> ErrorInfo {
 
 /// The fingerprint of an error: 32 lowercase hex digits.
 pub fn fingerprint(error_type: &str, message: &str, stack: Option<&str>) -> String {
+    fingerprint_with_source(error_type, message, stack, None)
+}
+
+/// [`fingerprint`] of an error that may name its script (`source`, the `error` event's
+/// `filename`): without frames, the normalised message and source stand in for them.
+pub fn fingerprint_with_source(
+    error_type: &str,
+    message: &str,
+    stack: Option<&str>,
+    source: Option<&str>,
+) -> String {
     let mut h = SipHasher24::new_with_keys(0x7265_6163_746f_7221, 0x6572_726f_7273_2121);
     let kind = normalise(cap(error_type.trim(), MAX_TYPE));
     h.write(kind.as_bytes());
@@ -65,6 +82,10 @@ pub fn fingerprint(error_type: &str, message: &str, stack: Option<&str>) -> Stri
     if frames.is_empty() {
         h.write(b"message\0");
         h.write(normalise(cap(message.trim(), MAX_LINE)).as_bytes());
+        if let Some(source) = source.filter(|s| !s.trim().is_empty()) {
+            h.write(b"\0source\0");
+            h.write(normalise(cap(source.trim(), MAX_LINE)).as_bytes());
+        }
     } else {
         for frame in &frames {
             h.write(frame.as_bytes());
@@ -345,6 +366,26 @@ mod tests {
             ("Error", "")
         );
         assert_eq!(info.fingerprint, fingerprint("Error", "", None));
+    }
+
+    #[test]
+    fn without_frames_the_script_counts_too() {
+        let a = |src| fingerprint_with_source("Error", "x is 1", None, src);
+        assert_eq!(
+            a(Some("https://a.io/app.js?v=3")),
+            a(Some("http://localhost:8080/app.js?v=4"))
+        );
+        assert_ne!(
+            a(Some("https://a.io/app.js")),
+            a(Some("https://a.io/other.js"))
+        );
+        assert_eq!(a(None), a(Some(" ")));
+        assert_eq!(a(None), fingerprint("Error", "x is 2", None));
+        // With frames, the source adds nothing.
+        assert_eq!(
+            fingerprint_with_source("Error", "m", Some(CHROME_A), Some("https://a.io/x.js")),
+            fingerprint("Error", "m", Some(CHROME_A))
+        );
     }
 
     #[test]
