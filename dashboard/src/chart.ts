@@ -87,12 +87,12 @@ export function lineChart(opts: { buckets: string[]; series: Series[]; hourly: b
     }
     const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { show: false }, font: "12px system-ui, sans-serif" };
     plot = new uPlot({
-      width, height: opts.height ?? 240, series, padding: [14, 14, 0, 0], legend: { show: false },
+      width, height: opts.height ?? 240, series, padding: [14, 28, 0, 0], legend: { show: false },
       cursor: { drag: { x: false, y: false }, points: { size: 8 }, y: false },
       plugins: [tooltip({ hourly: opts.hourly, labels: opts.series.map((s) => s.label), format: fmt, colors })],
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.12 : 1] } },
       axes: [
-        { ...axis, grid: { show: false }, space: 60, incrs: opts.hourly ? HOUR_INCRS : DAY_INCRS,
+        { ...axis, grid: { show: false }, space: 60, size: 30, incrs: opts.hourly ? HOUR_INCRS : DAY_INCRS,
           values: (_u, ticks) => ticks.map((t) => new Date(t * 1000).toLocaleString("en-GB",
             opts.hourly ? { hour: "2-digit", minute: "2-digit" } : { day: "numeric", month: "short" })) },
         { ...axis, size: 48, space: 36, values: (_u, ticks) => ticks.map((t) => compact(t)) },

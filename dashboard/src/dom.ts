@@ -12,7 +12,9 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs?: Attrs |
         if (!value) continue;
         for (const [event, fn] of Object.entries(value as Record<string, (e: Event) => void>)) el.addEventListener(event, fn);
       } else if (name === "style" && typeof value === "object" && value) {
-        Object.assign(el.style, value);
+        for (const [k, v] of Object.entries(value as Record<string, string>)) {
+          if (k.startsWith("--")) el.style.setProperty(k, v); else (el.style as any)[k] = v;
+        }
       } else if (value === true) {
         el.setAttribute(name, "");
       } else if (value !== false && value != null) {

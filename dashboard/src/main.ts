@@ -162,9 +162,19 @@ function route(): void {
 
 async function start(): Promise<void> {
   if (app.principal?.kind !== "share") {
-    try { await loadProjects(); } catch (err) {
+    const loading = loadProjects();
+    // A project page named in the URL needs no list to start: it renders at once, the picker follows.
+    const { page, params } = current();
+    const early = params.get("project") && !["", "overview", "admin"].includes(page);
+    if (early) route();
+    try { await loading; } catch (err) {
       if (err instanceof ApiError && err.status === 401) return;
       replace(root, errorBox(err));
+      return;
+    }
+    if (early && shell) {
+      const now = current();
+      renderPicker(shell.picker, chosenProject(now.params), now.page);
       return;
     }
   }

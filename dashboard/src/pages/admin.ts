@@ -129,7 +129,8 @@ export function renderAdmin(main: HTMLElement, ctx: PageContext): () => void {
       const rows = a.data;
       replace(actions, csvButton(`${p.slug}-pixels`, ["id", "name", "url", "created_at"], () => rows));
       replace(body, dataTable({ columns: [{ key: "name", label: "Name" },
-        { key: "url", label: "Image URL", format: (v) => h("code", { className: "wrap" }, location.origin + v) },
+        { key: "url", label: "Image", format: (v) => h("button", { type: "button", className: "btn ghost small", title: location.origin + v,
+          on: { click: () => { void navigator.clipboard?.writeText(location.origin + v).catch(() => {}); announce("Copied"); } } }, "Copy URL") },
         { key: "created_at", label: "Created", format: (v) => date(v, false) },
         { key: "x", label: "", format: (_v, row) => h("button", { type: "button", className: "btn ghost small danger", on: { click: async () => {
           if (!confirm(`Delete pixel ${row.name}?`)) return;

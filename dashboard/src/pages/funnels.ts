@@ -83,7 +83,7 @@ export function renderFunnels(main: HTMLElement, ctx: PageContext): () => void {
           x.step > 1 ? h("span", { className: "drop" }, `↓ ${num(x.dropoff)} dropped (${pct(x.dropoff_rate)})`) : null))));
     const columns = ["step", "event", "count", "conversion", "dropoff", "dropoff_rate"];
     replace(out, card(`Conversion: ${first ? pct(rows[rows.length - 1].conversion) : "–"}`, [chart,
-      dataTable({ columns: [{ key: "step", label: "Step" }, { key: "event", label: "Event" },
+      dataTable({ columns: [{ key: "event", label: "Step", format: (v, row) => `${row.step}. ${v}` },
         { key: "count", label: "Persons", numeric: true, format: num }, { key: "conversion", label: "Conversion", numeric: true, format: pct },
         { key: "dropoff", label: "Dropped", numeric: true, format: num }, { key: "dropoff_rate", label: "Drop-off", numeric: true, format: pct }],
       rows, caption: "Funnel steps", filename: `${project}-funnel` })],

@@ -91,6 +91,7 @@ export function renderWeb(main: HTMLElement, ctx: PageContext): () => void {
   const chartBody = h("div", { className: "chart-body" }, loading());
   const chips = h("div", { className: "chips", "aria-label": "Filters" });
 
+  let panelsDone = 0;
   const addFilter = (dim: string, key: string) => {
     const next = withPair(pairs, [dim, key]);
     announce(`Filtered by ${DIMENSION_LABELS[dim]} ${key}`);
@@ -106,12 +107,15 @@ export function renderWeb(main: HTMLElement, ctx: PageContext): () => void {
     if (pairs.length > 1) chips.append(h("button", { type: "button", className: "btn ghost small", on: { click: () => update({ f: undefined }) } }, "Clear all"));
   }
 
+  const panels = h("div", { className: "panels" });
   replace(main,
     pageHeader("Web overview", projectName(project), [realtime, rangeTools(params)]),
     chips,
     h("section", { className: "card overview", "aria-label": "Totals and trend" },
       tiles, chartBody),
-    h("div", { className: "panels" }, PANELS.map((panel) => tabbedCard(panel.title, panel.tabs.map(([id, label]) => ({ id, label })),
+    panels);
+  // The tiles' query leaves first, then the chart's, then the panels' (see the end).
+  const fillPanels = () => panels.append(...PANELS.map((panel) => tabbedCard(panel.title, panel.tabs.map(([id, label]) => ({ id, label })),
       panel.tabs[0][0], (dim, body, setActions) => {
         const request = { ...base, dimension: dim, metrics: panel.metrics, limit: 10 };
         query(request, ctrl.signal).then((answer) => {
@@ -127,8 +131,9 @@ export function renderWeb(main: HTMLElement, ctx: PageContext): () => void {
             rowLabel: (row) => `Filter by ${DIMENSION_LABELS[dim]} ${row.key}`,
           }));
           setActions([csvButton(`${project}-${dim}`, ["key", ...panel.metrics], () => rows)]);
+          if (++panelsDone === PANELS.length) performance.mark("reactor:panels-ready");
         }).catch((err) => { if (!ctrl.signal.aborted) replace(body, errorBox(err)); });
-      }, `panel panel-${panel.title.toLowerCase()}`))));
+      }, `panel panel-${panel.title.toLowerCase()}`)));
 
   // Tiles first: they are what a person reads first.
   const metrics = TILE_METRICS.map((m) => m.key);
@@ -155,7 +160,7 @@ export function renderWeb(main: HTMLElement, ctx: PageContext): () => void {
   };
   drawTiles(null);
   query({ ...base, metrics, compare: "previous_period" }, ctrl.signal)
-    .then((a) => { drawTiles(a); window.dispatchEvent(new Event("reactor:tiles")); })
+    .then((a) => { drawTiles(a); performance.mark("reactor:tiles-ready"); })
     .catch((e) => { if (!ctrl.signal.aborted) drawTiles(null, e); });
 
   let series: QueryAnswer | null = null;
@@ -183,8 +188,10 @@ export function renderWeb(main: HTMLElement, ctx: PageContext): () => void {
         rows: table(), caption: `${m.label} over time`, filename: `${project}-timeseries` })));
   };
   query({ ...base, metrics, time_bucket: r.bucket, compare: "previous_period" }, ctrl.signal)
-    .then((a) => { series = a; drawChart(); })
+    .then((a) => { series = a; drawChart(); performance.mark("reactor:chart-ready"); })
     .catch((e) => { if (!ctrl.signal.aborted) replace(chartBody, errorBox(e)); });
+
+  fillPanels();
 
   // Realtime visitors, every 30 seconds while the page is open.
   const count = realtime.querySelector(".rt-count")!;
