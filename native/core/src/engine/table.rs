@@ -90,10 +90,12 @@ pub struct Project {
     pub traits: HashMap<u32, String>,
     pub prop_cache: Mutex<HashMap<String, Arc<PropColumn>>>,
     pub trait_cache: Mutex<HashMap<String, Arc<TraitColumn>>>,
-    /// Bumped whenever rows are rewritten or persons change (links, erasure, retention), so
-    /// what is derived from rows and persons (`visits`) knows to be rebuilt; appends are seen
-    /// by the row count.
+    /// Bumped whenever rows are rewritten (erasure, retention), so what is derived from rows
+    /// (`visits`) knows to derive it all again; appends are seen by the row count.
     pub revision: u64,
+    /// The persons a link changed (their codes before and after), in the order links arrived:
+    /// what is derived per person re-derives those.
+    pub moved_persons: Vec<u32>,
     /// The visits of every person, derived on first use (see `visits`).
     pub visits: Mutex<Option<Arc<super::visits::Visits>>>,
 }
@@ -116,6 +118,7 @@ impl Default for Project {
             prop_cache: Mutex::new(HashMap::new()),
             trait_cache: Mutex::new(HashMap::new()),
             revision: 0,
+            moved_persons: Vec::new(),
             visits: Mutex::new(None),
         }
     }
@@ -146,7 +149,8 @@ impl Project {
     pub fn link(&mut self, anonymous: &str, user: &str) {
         let a = self.id_code(anonymous);
         let u = self.id_code(user);
-        self.revision += 1;
+        self.moved_persons
+            .extend([self.person_of[a as usize], self.person_of[u as usize], a, u]);
         // The user side of a link is a user: its $identify / $alias event was sent as user_id.
         self.users.insert(u);
         self.person_of[u as usize] = u;

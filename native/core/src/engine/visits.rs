@@ -55,6 +55,8 @@ pub fn classes(project: &Project) -> Vec<EventClass> {
 pub struct Visits {
     len: usize,
     revision: u64,
+    /// How much of `Project::moved_persons` these visits have seen.
+    moved: usize,
     /// Rows in (person, time, arrival) order.
     pub order: Vec<u32>,
     pub bounds: Vec<u32>,
@@ -155,12 +157,15 @@ impl Project {
     pub fn visits(&self) -> Arc<Visits> {
         let mut cached = self.visits.lock().unwrap();
         if let Some(v) = cached.as_ref() {
-            if v.len == self.len() && v.revision == self.revision {
+            if v.len == self.len()
+                && v.revision == self.revision
+                && v.moved == self.moved_persons.len()
+            {
                 return v.clone();
             }
         }
         let built = match cached.as_ref() {
-            Some(v) if v.revision == self.revision && v.len < self.len() => update(self, v),
+            Some(v) if v.revision == self.revision && v.len <= self.len() => update(self, v),
             _ => {
                 let mut b = Builder::new(self);
                 b.add_run(&sorted_keys(self, 0..self.len()));
@@ -205,11 +210,31 @@ fn sorted_keys(project: &Project, rows: std::ops::Range<usize>) -> Vec<Key> {
     keys
 }
 
-/// `old` with the rows that arrived since: the visits of the persons those rows belong to are
-/// derived again from all their rows, everyone else's are copied (with their dimension keys).
+/// `old` with the rows that arrived since and the persons links moved since: the visits of those
+/// persons are derived again from all their rows, everyone else's are copied (with their
+/// dimension keys).
 fn update(project: &Project, old: &Visits) -> Visits {
-    let fresh = sorted_keys(project, old.len..project.len());
     let path = path_column();
+    let mut moved: Vec<u32> = project.moved_persons[old.moved..].to_vec();
+    moved.sort_unstable();
+    moved.dedup();
+    let is_moved = |person: u32| moved.binary_search(&person).is_ok();
+    // The rows to place again: those that arrived, and every row of a moved person's visits.
+    let mut fresh: Vec<Key> = (old.len..project.len())
+        .map(|r| key_of(project, r, path))
+        .collect();
+    if !moved.is_empty() {
+        for v in 0..old.count() {
+            if is_moved(old.person[v]) {
+                fresh.extend(
+                    old.order[old.span(v)]
+                        .iter()
+                        .map(|&r| key_of(project, r as usize, path)),
+                );
+            }
+        }
+    }
+    fresh.sort_unstable();
     let mut b = Builder::new(project);
     let carried: Vec<(Dimension, Arc<VisitKeys>)> = old
         .keys
@@ -231,7 +256,13 @@ fn update(project: &Project, old: &Visits) -> Visits {
     let reader = KeyReader::new(project);
     let (mut v, mut i) = (0, 0);
     while v < old.count() || i < fresh.len() {
+        while v < old.count() && is_moved(old.person[v]) {
+            v += 1;
+        }
         let old_person = old.person.get(v).copied().unwrap_or(u32::MAX);
+        if v == old.count() && i == fresh.len() {
+            break;
+        }
         let new_person = fresh.get(i).map_or(u32::MAX, |k| k.person);
         let person = old_person.min(new_person);
         let mut w = v;
@@ -252,8 +283,8 @@ fn update(project: &Project, old: &Visits) -> Visits {
             let mut keys: Vec<Key> = old.order[old.bounds[v] as usize..old.bounds[w] as usize]
                 .iter()
                 .map(|&r| key_of(project, r as usize, path))
-                .chain(fresh[i..j].iter().copied())
                 .collect();
+            keys.extend_from_slice(&fresh[i..j]);
             keys.sort_unstable();
             b.add_run(&keys);
             for (d, keys, hosts) in out_keys.iter_mut() {
@@ -288,6 +319,7 @@ impl Builder {
             v: Visits {
                 len: project.len(),
                 revision: project.revision,
+                moved: project.moved_persons.len(),
                 bounds: vec![0],
                 pv_bounds: vec![0],
                 ..Visits::default()
@@ -571,6 +603,7 @@ mod tests {
         };
         let mut live = Rows::new().store();
         let mut all = String::new();
+        let mut links = String::new();
         let names = ["$pageview", "$pageview", "$pageleave", "buy", "$identify"];
         let mut seq = 0;
         for round in 0..6 {
@@ -594,10 +627,21 @@ mod tests {
             }
             live.append_events(chunk.as_bytes()).unwrap();
             all.push_str(&chunk);
-            if round == 3 {
+            // Links: d1 becomes d2, d4 becomes d1 (so d1 is a user: its link to d2 stops
+            // counting), then d5 becomes d2.
+            let link = match round {
+                2 => Some(("d1", "d2")),
+                3 => Some(("d4", "d1")),
+                4 => Some(("d5", "d2")),
+                _ => None,
+            };
+            if let Some((a, u)) = link {
+                // A query before the link, so that the link is an update.
+                assert!(live.projects["p"].visits().count() > 0);
                 seq += 1;
-                live.append_links(format!("{seq}\tp\td1\td2\n").as_bytes())
-                    .unwrap();
+                let line = format!("{seq}\tp\t{a}\t{u}\n");
+                live.append_links(line.as_bytes()).unwrap();
+                links.push_str(&line);
             }
             let v = live.projects["p"].visits();
             // Derive the dimension keys, so that the next update carries them over.
@@ -605,9 +649,7 @@ mod tests {
             v.keys(&live.projects["p"], Dimension::Hostname);
             let mut fresh = Rows::new().store();
             fresh.append_events(all.as_bytes()).unwrap();
-            if round >= 3 {
-                fresh.append_links(b"999\tp\td1\td2\n").unwrap();
-            }
+            fresh.append_links(links.as_bytes()).unwrap();
             let f = fresh.projects["p"].visits();
             assert_eq!(v.order, f.order, "round {round}");
             assert_eq!(
