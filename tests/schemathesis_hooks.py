@@ -22,6 +22,8 @@ from datetime import datetime, timedelta, timezone
 
 import schemathesis
 
+import schemathesis_dashboard  # noqa: F401  (the dashboard's hooks)
+
 TARGET = json.loads(os.environ.get("REACTOR_SCHEMATHESIS_TARGET", "{}"))
 
 

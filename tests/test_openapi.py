@@ -97,7 +97,11 @@ def test_document_is_served_and_is_valid_openapi(server):
                   "GET /analytics/v1/projects/{project_ref}/pixels",
                   "DELETE /analytics/v1/projects/{project_ref}/pixels/{pixel_id}", "GET /analytics/v1/pixel/{pixel_id}.gif",
                   "POST /analytics/v1/projects/{project_ref}/sources", "GET /analytics/v1/projects/{project_ref}/sources",
-                  "DELETE /analytics/v1/projects/{project_ref}/sources/{hostname}"):
+                  "DELETE /analytics/v1/projects/{project_ref}/sources/{hostname}",
+                  "POST /analytics/v1/projects/{project_ref}/shares", "GET /analytics/v1/projects/{project_ref}/shares",
+                  "DELETE /analytics/v1/projects/{project_ref}/shares/{share_id}", "GET /dashboard/api/config",
+                  "POST /dashboard/api/session", "GET /dashboard/api/session", "DELETE /dashboard/api/session",
+                  "GET /dashboard/api/projects", "POST /dashboard/api/share/{token}/session"):
         assert label in labels
 
 

@@ -1,0 +1,54 @@
+"""Schemathesis hooks for the dashboard's routes, registered by `schemathesis_hooks.py`.
+
+Valid cases need what no answer of the document can hand over: `GET /dashboard/api/session` a
+live session cookie (a cookie is not a value an OpenAPI link passes), `POST
+/dashboard/api/share/{token}/session` the secret of a live link (shown only inside the link's
+`url`), `POST /dashboard/api/session` a token that signs in, and revoking a link one that exists
+(a spare one: revoking it again is no error). They are made once per run with the admin token,
+for the test's project.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+
+import requests
+import schemathesis
+
+from conftest import ADMIN_TOKEN
+
+TARGET = json.loads(os.environ.get("REACTOR_SCHEMATHESIS_TARGET", "{}"))
+
+
+@functools.cache
+def _session_id(base_url: str) -> str:
+    answer = requests.post(base_url + "/dashboard/api/session", json={"token": ADMIN_TOKEN}, timeout=10)
+    answer.raise_for_status()
+    return answer.cookies["reactor_session"]
+
+
+@functools.cache
+def _share(base_url: str, name: str) -> dict:
+    answer = requests.post(f"{base_url}/analytics/v1/projects/{TARGET['project_id']}/shares", json={"name": name},
+                           headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10)
+    answer.raise_for_status()
+    return answer.json()["data"]
+
+
+@schemathesis.hook
+def map_case(ctx, case):
+    if case.meta is None or not case.meta.generation.mode.is_positive:
+        return case
+    label = f"{case.method.upper()} {case.operation.path}"
+    base_url = case.operation.schema.get_base_url()
+    if label == "GET /dashboard/api/session":
+        case.cookies = {**(case.cookies or {}), "reactor_session": _session_id(base_url)}
+    if label == "POST /dashboard/api/share/{token}/session":
+        case.path_parameters["token"] = _share(base_url, "opened")["url"].removeprefix("/share/")
+    if label == "DELETE /analytics/v1/projects/{project_ref}/shares/{share_id}":
+        case.path_parameters["share_id"] = _share(base_url, "to-revoke")["id"]
+    if label == "POST /dashboard/api/session" and isinstance(case.body, dict) and "token" in case.body:
+        case.body["token"] = ADMIN_TOKEN
+    return case
