@@ -357,7 +357,16 @@ def test_through_gunicorn_cookie_flags_follow_tls_and_csrf_holds(live_server, pr
     made = browser.post(live_server.url + "/analytics/v1/projects", json={"slug": slug}, timeout=10,
                         headers={"X-CSRF-Token": csrf})
     assert made.status_code == 201
+    # A shared link's secret reaches no log line.
+    link = browser.post(f"{live_server.url}/analytics/v1/projects/{made.json()['data']['id']}/shares", json={},
+                        headers={"X-CSRF-Token": csrf}, timeout=10).json()["data"]["url"]
+    assert requests.get(live_server.url + link, timeout=10).status_code in (200, 503)
+    assert requests.post(f"{live_server.url}/dashboard/api{link}/session", json={}, timeout=10).status_code == 200
     assert browser.delete(live_server.url + SIGN_IN, headers={"X-CSRF-Token": csrf}, timeout=10).status_code == 204
     after = browser.get(live_server.url + "/analytics/v1/projects", timeout=10)
     assert after.status_code == 401 and after.json()["error"]["code"] in ("analytics.auth.unauthenticated",
                                                                           "analytics.auth.session_expired")
+    secret = link.removeprefix("/share/")
+    logged = live_server.log.read_text()
+    assert "/share/<token>" in logged and secret not in logged
+    assert ADMIN_TOKEN not in logged and csrf not in logged

@@ -33,6 +33,12 @@ def install(app: Flask, config: Config) -> None:
         response.headers["X-Request-Id"] = request_id
         started = getattr(g, "started", None)
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
-        log.info("request completed", method=request.method, path=request.path, status=response.status_code,
+        log.info("request completed", method=request.method, path=_logged_path(), status=response.status_code,
                  duration_ms=duration_ms)
         return response
+
+
+def _logged_path() -> str:
+    """The request's path, with a shared link's secret (the route's `token`) left out."""
+    secret = (request.view_args or {}).get("token")
+    return request.path.replace(secret, "<token>") if isinstance(secret, str) and secret else request.path
