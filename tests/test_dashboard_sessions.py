@@ -301,14 +301,19 @@ def test_the_app_is_served_with_its_headers_or_a_clear_503(client, tmp_path, mon
     (build / "assets" / "app-ABC123.js").write_text("console.log(1)")
     (tmp_path / "secret.txt").write_text("not served")
     monkeypatch.setattr(spa, "BUILD_DIR", build)
-    for path in ("/", "/share/some-secret"):
+    project = Project(client)
+    link = share(client, project)
+    for path, status in (("/", 200), (link["url"], 200), ("/share/unknown-secret", 404)):
         answer = client.get(path)
-        assert answer.status_code == 200 and b"<title>Reactor</title>" in answer.data
+        assert answer.status_code == status and b"<title>Reactor</title>" in answer.data, path
         assert answer.headers["Cache-Control"] == "no-cache"
         assert answer.headers["Content-Type"].startswith("text/html")
         csp = answer.headers["Content-Security-Policy"]
         assert "default-src 'self'" in csp and "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
         assert answer.headers["Referrer-Policy"] == "no-referrer"
+    # A revoked link's page says so with its status too (the page itself shows the error).
+    assert client.delete(f"/analytics/v1/projects/{project.id}/shares/{link['id']}", headers=ADMIN).status_code == 204
+    assert client.get(link["url"]).status_code == 404
     asset = client.get("/dashboard/assets/app-ABC123.js")
     assert asset.status_code == 200 and asset.data == b"console.log(1)"
     assert asset.headers["Cache-Control"] == "public, max-age=31536000, immutable"

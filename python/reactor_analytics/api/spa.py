@@ -1,6 +1,7 @@
 """The dashboard's single-page app: `GET /` and `GET /share/<token>` answer its index.html
 (`Cache-Control: no-cache`, a strict Content-Security-Policy, no Referer sent onwards, never
-framed), `GET /dashboard/assets/<file>` its content-hashed files (cached for a year).
+framed; with status 404 for a link that is unknown or revoked), `GET /dashboard/assets/<file>`
+its content-hashed files (cached for a year).
 
 `make` builds `dashboard/` into the package's `static/dashboard/`; a tree where that has not run
 answers 503 `analytics.unavailable`, never a 500.
@@ -15,7 +16,8 @@ from flask import Blueprint, Response, abort, send_from_directory
 from werkzeug.exceptions import NotFound
 
 from ..errors import AppError
-from . import browser_sdk
+from ..auth import shares
+from . import browser_sdk, http
 
 blueprint = Blueprint("spa", __name__)
 
@@ -36,7 +38,7 @@ _loaded: dict[Path, tuple[tuple[int, int], bytes]] = {}
 _lock = threading.Lock()
 
 
-def _index(directory: Path | None = None) -> Response:
+def _index(directory: Path | None = None, status: int = 200) -> Response:
     """index.html, read again only when the file changed (a rebuild)."""
     path = (directory or BUILD_DIR) / "index.html"
     try:
@@ -50,7 +52,7 @@ def _index(directory: Path | None = None) -> Response:
     except OSError:
         raise AppError(503, "analytics.unavailable",
                        "the dashboard is not built (static/dashboard/index.html is missing): run `make`") from None
-    return Response(known[1], status=200, headers=_PAGE_HEADERS, content_type="text/html; charset=utf-8")
+    return Response(known[1], status=status, headers=_PAGE_HEADERS, content_type="text/html; charset=utf-8")
 
 
 @blueprint.get("/")
@@ -60,8 +62,11 @@ def index():
 
 @blueprint.get("/share/<token>")
 def shared(token: str):
-    """The same page; it opens the link's session itself (POST /dashboard/api/share/<token>/session)."""
-    return _index()
+    """The same page, which opens the link's session itself (POST /dashboard/api/share/<token>/session);
+    answered 404 when the link is unknown or revoked (the page then says so)."""
+    with http.services().db.connection() as conn:
+        live = shares.is_live(conn, token)
+    return _index(status=200 if live else 404)
 
 
 @blueprint.get("/dashboard/assets/<path:name>")

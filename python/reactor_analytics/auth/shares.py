@@ -52,6 +52,11 @@ def create(conn, project_id: str, name: str | None, password: str | None, create
     return row, token
 
 
+def is_live(conn, token: str) -> bool:
+    """Whether a secret names a link that was not revoked (its password aside)."""
+    return bool(token) and len(token) <= _MAX_TOKEN_CHARS and queries.live_share(conn, token_hash(token)) is not None
+
+
 def open_link(conn, token: str, password: str | None) -> dict:
     """The link of a secret, if it was not revoked and the password (when it has one) matches."""
     if not token or len(token) > _MAX_TOKEN_CHARS:
