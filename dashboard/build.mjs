@@ -22,17 +22,19 @@ mkdirSync(assets, { recursive: true });
 const result = await esbuild.build({
   entryPoints: { app: join(here, "src", "main.ts") },
   bundle: true, format: "esm", target: "es2020", minify: true, sourcemap: false,
-  entryNames: "[name]-[hash]", assetNames: "[name]-[hash]", outdir: assets, metafile: true,
+  entryNames: "[name]-[hash]", chunkNames: "[name]-[hash]", assetNames: "[name]-[hash]", outdir: assets, metafile: true,
+  splitting: true,
   logLevel: "warning", legalComments: "none",
 });
 const files = Object.keys(result.metafile.outputs).map((f) => basename(f));
-const js = files.find((f) => f.endsWith(".js"));
+const entry = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint)[0];
+const js = basename(entry);
 const css = files.find((f) => f.endsWith(".css"));
 const template = readFileSync(join(here, "src", "index.html"), "utf8");
 writeFileSync(join(out, "index.html"), template
   .replace("%CSS%", `/dashboard/assets/${css}`)
   .replace("%JS%", `/dashboard/assets/${js}`));
-for (const f of [js, css]) {
+for (const f of files) {
   const body = readFileSync(join(assets, f));
   console.log(`dashboard ${f}: ${body.length} bytes, ${gzipSync(body, { level: 9 }).length} bytes gzip`);
 }

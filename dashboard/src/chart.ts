@@ -1,8 +1,7 @@
 // Time-series charts with uPlot (small, fast, canvas). Colours come from the CSS theme and the
 // chart is drawn again when the theme changes or its box is resized.
 
-import uPlot from "uplot";
-import "uplot/dist/uPlot.min.css";
+import type uPlot from "uplot";
 import { compact, num } from "./format";
 import { h } from "./dom";
 
@@ -15,6 +14,12 @@ function css(name: string): string {
 }
 
 export function colorOf(i: number): string { return css(PALETTE[i % PALETTE.length]); }
+
+// uPlot is a chunk of its own, fetched when the first chart is drawn: the tiles do not wait for it.
+let lib: Promise<typeof uPlot> | null = null;
+export function loadCharts(): Promise<typeof uPlot> {
+  return lib ??= import("uplot").then((m) => m.default);
+}
 
 const live = new Set<() => void>();
 export function redrawAll(): void { live.forEach((fn) => fn()); }
@@ -68,7 +73,9 @@ export function lineChart(opts: { buckets: string[]; series: Series[]; hourly: b
   const fmt = opts.format ?? num;
   let plot: uPlot | null = null;
   const colors = () => opts.series.map((s, i) => s.color ?? (s.dashed ? css("--muted") : colorOf(i)));
+  let U: typeof uPlot | null = null;
   const build = () => {
+    if (!U) { void loadCharts().then((lib) => { U = lib; if (box.isConnected) build(); }); return; }
     plot?.destroy();
     const width = holder.clientWidth || 600;
     const grid = css("--grid"), text = css("--muted");
@@ -86,7 +93,7 @@ export function lineChart(opts: { buckets: string[]; series: Series[]; hourly: b
         h("span", { className: "u-tip-dot", style: { background: palette[i] } }), s.label)));
     }
     const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { show: false }, font: "12px system-ui, sans-serif" };
-    plot = new uPlot({
+    plot = new U({
       width, height: opts.height ?? 240, series, padding: [14, 28, 0, 0], legend: { show: false },
       cursor: { drag: { x: false, y: false }, points: { size: 8 }, y: false },
       plugins: [tooltip({ hourly: opts.hourly, labels: opts.series.map((s) => s.label), format: fmt, colors })],

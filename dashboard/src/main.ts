@@ -1,5 +1,6 @@
 // The dashboard: boots from the session cookie (or a shared link), draws the shell, routes by hash.
 
+import "uplot/dist/uPlot.min.css";
 import "./styles.css";
 import { ApiError, onSessionExpired, sessions, Session, setSession } from "./api";
 import { h, replace } from "./dom";
@@ -186,6 +187,12 @@ async function boot(): Promise<void> {
   watchSystemTheme();
   onSessionExpired(() => { void showSignIn("Your session has ended. Sign in again."); });
   window.addEventListener("hashchange", route);
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && document.body.classList.contains("nav-open")) {
+      document.body.classList.remove("nav-open");
+      (document.querySelector(".menu-btn") as HTMLElement | null)?.focus();
+    }
+  });
   const token = shareToken();
   app.share = token;
   if (token) { await bootShare(token); return; }

@@ -20,6 +20,8 @@ export interface TableOptions {
   /** A bar behind the first column, proportional to this key. */
   barKey?: string;
   onRow?: (row: Record<string, any>) => void;
+  /** Rows the click does not apply to (e.g. a missing value). */
+  canClick?: (row: Record<string, any>) => boolean;
   rowLabel?: (row: Record<string, any>) => string;
   empty?: string;
   csvRows?: Record<string, any>[];
@@ -50,7 +52,7 @@ export function dataTable(o: TableOptions): HTMLElement {
             const w = Math.max(0.5, (Number(row[o.barKey]) || 0) / max * 100);
             inner.push(h("span", { className: "bar", style: { width: `${w}%` }, "aria-hidden": "true" }));
           }
-          if (o.onRow) {
+          if (o.onRow && (!o.canClick || o.canClick(row))) {
             inner.push(h("button", {
               type: "button", className: "rowlink",
               title: o.rowLabel ? o.rowLabel(row) : undefined,

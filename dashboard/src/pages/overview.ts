@@ -28,6 +28,7 @@ export function renderOverview(main: HTMLElement, ctx: PageContext): () => void 
         wau: row?.wau ?? null, mau: row?.mau ?? null,
         top_event: row?.top_events?.[0]?.key ?? (err ? "error" : "–"),
         top_events: (row?.top_events ?? []).map((e: any) => `${e.key} (${e.value})`).join("; "),
+        top: row?.top_events ?? [],
       }));
       const link = (v: string, row: any) => h("a", { href: href("web", { project: row.project, range: ctx.params.get("range") ?? undefined }),
         "data-project": row.project }, v);
@@ -38,7 +39,8 @@ export function renderOverview(main: HTMLElement, ctx: PageContext): () => void 
           { key: "dau", label: "DAU", numeric: true, format: num },
           { key: "wau", label: "WAU", numeric: true, format: num },
           { key: "mau", label: "MAU", numeric: true, format: num },
-          { key: "top_event", label: "Top event" },
+          { key: "top_events", label: "Top events", format: (_v, row) => h("span", { className: "top-events" },
+            row.top.slice(0, 3).map((e: any) => h("span", { className: "pill", title: `${e.value} events` }, e.key))) },
         ],
         rows, caption: "Summary per project", filename: "projects-summary", barKey: "total_events",
       }));

@@ -2,7 +2,7 @@
 // panels (pages, sources, devices, locations); a click on a row filters the whole page.
 
 import { query, QueryAnswer } from "../api";
-import { lineChart } from "../chart";
+import { lineChart, loadCharts } from "../chart";
 import { h, replace, announce } from "../dom";
 import { Pair, DIMENSION_LABELS, encodePairs, parsePairs, toFilter, withPair } from "../filters";
 import { change, duration, num, pct } from "../format";
@@ -128,6 +128,7 @@ export function renderWeb(main: HTMLElement, ctx: PageContext): () => void {
           replace(body, dataTable({
             columns, rows, caption: `${panel.title}: ${DIMENSION_LABELS[dim]}`, filename: `${project}-${dim}`, barKey: "visitors",
             onRow: (row) => addFilter(dim, String(row.key)),
+            canClick: (row) => row.key !== "(none)",
             rowLabel: (row) => `Filter by ${DIMENSION_LABELS[dim]} ${row.key}`,
           }));
           setActions([csvButton(`${project}-${dim}`, ["key", ...panel.metrics], () => rows)]);
@@ -159,7 +160,8 @@ export function renderWeb(main: HTMLElement, ctx: PageContext): () => void {
     if (answer) tiles.dataset.ready = "true";
   };
   drawTiles(null);
-  query({ ...base, metrics, compare: "previous_period" }, ctrl.signal)
+  // The tiles' query goes alone: the rest waits for its answer, so that it is not queued behind them.
+  const tilesDone = query({ ...base, metrics, compare: "previous_period" }, ctrl.signal)
     .then((a) => { drawTiles(a); performance.mark("reactor:tiles-ready"); })
     .catch((e) => { if (!ctrl.signal.aborted) drawTiles(null, e); });
 
@@ -187,11 +189,15 @@ export function renderWeb(main: HTMLElement, ctx: PageContext): () => void {
           { key: m.key, label: m.label, numeric: true, format: num }, { key: "previous", label: "Previous period", numeric: true, format: num }],
         rows: table(), caption: `${m.label} over time`, filename: `${project}-timeseries` })));
   };
-  query({ ...base, metrics, time_bucket: r.bucket, compare: "previous_period" }, ctrl.signal)
-    .then((a) => { series = a; drawChart(); performance.mark("reactor:chart-ready"); })
-    .catch((e) => { if (!ctrl.signal.aborted) replace(chartBody, errorBox(e)); });
-
-  fillPanels();
+  const rest = () => {
+    if (ctrl.signal.aborted) return;
+    void loadCharts();
+    query({ ...base, metrics, time_bucket: r.bucket, compare: "previous_period" }, ctrl.signal)
+      .then((a) => { series = a; drawChart(); performance.mark("reactor:chart-ready"); })
+      .catch((e) => { if (!ctrl.signal.aborted) replace(chartBody, errorBox(e)); });
+    fillPanels();
+    poll();
+  };
 
   // Realtime visitors, every 30 seconds while the page is open.
   const count = realtime.querySelector(".rt-count")!;
@@ -200,7 +206,7 @@ export function renderWeb(main: HTMLElement, ctx: PageContext): () => void {
     count.textContent = String(row.visitors ?? 0);
     realtime.title = (row.pages ?? []).map((p: any) => `${p.key}: ${p.visitors}`).join("\n") || "No one in the last 5 minutes";
   }).catch(() => { /* shown as – */ });
-  poll();
+  void tilesDone.then(rest);
   const timer = window.setInterval(poll, 30000);
   void readOnly;
   return () => { ctrl.abort(); clearInterval(timer); };
