@@ -295,7 +295,30 @@ def test_web_overview_shows_the_query_answers(session, server, seed):
     assert page.locator("section.panel-sources tbody th").all_text_contents() == [r["key"] for r in rows]
     page.click("button[data-tab=source]")
     page.wait_for_selector("section.panel-sources table.data")
+    # Tabs move with the arrow keys, and take the focus with them.
+    page.focus("button[data-tab=page]")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector("button[data-tab=entry_page][aria-selected=true]:focus")
+    rows = ask(server, recorder.find(kind="web", dimension="entry_page"))["rows"]
+    page.wait_for_selector("section.panel-pages table.data")
+    assert page.locator("section.panel-pages tbody th").all_text_contents() == [r["key"] for r in rows]
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_selector("button[data-tab=page][aria-selected=true]:focus")
+    page.wait_for_selector("section.panel-pages table.data")
     shots(page, "web")
+    # The theme toggle overrides the system's choice, and is remembered.
+    page.click("[data-theme-toggle]")
+    theme = page.get_attribute("html", "data-theme")
+    assert theme in ("dark", "light")
+    page.reload()
+    page.wait_for_selector("[data-tiles][data-ready=true]")
+    assert page.get_attribute("html", "data-theme") == theme
+    page.click("[data-theme-toggle]")
+    assert page.get_attribute("html", "data-theme") != theme
+    page.evaluate("() => localStorage.removeItem('reactor_theme')")
+    page.reload()
+    page.wait_for_selector("[data-tiles][data-ready=true]")
+    page.wait_for_selector("section.panel-sources table.data")
     page.set_viewport_size(PHONE)
     page.wait_for_timeout(200)
     shots(page, "web-phone")
