@@ -22,6 +22,10 @@ JS       := sdk/js
 JS_STAMP := $(JS)/node_modules/.installed
 JS_BUILT := python/reactor_analytics/static/tracker.js
 JS_SOURCES := $(wildcard $(JS)/src/*.ts) $(JS)/build.mjs $(JS)/tsconfig.json $(JS)/package.json
+# PostHog's and Segment's browser SDKs from npm, unchanged, for tests/test_dropin_browser.py:
+# pinned in tests/sdks/package.json and installed (cached) into tests/sdks/node_modules.
+SDKS_JS       := tests/sdks
+SDKS_JS_STAMP := $(SDKS_JS)/node_modules/.installed
 # The dashboard (dashboard/): the same way, into static/dashboard/ (index.html + hashed assets).
 DASH       := dashboard
 DASH_STAMP := $(DASH)/node_modules/.installed
@@ -57,6 +61,10 @@ $(JS_BUILT): $(JS_STAMP) $(JS_SOURCES)
 
 sdk-js: $(JS_BUILT)
 
+$(SDKS_JS_STAMP): $(STAMP) $(SDKS_JS)/package.json $(SDKS_JS)/package-lock.json
+	cd $(SDKS_JS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(SDKS_JS_STAMP)
+
 $(DASH_STAMP): $(STAMP) $(DASH)/package.json $(DASH)/package-lock.json
 	cd $(DASH) && npm ci --no-audit --no-fund --loglevel=error
 	touch $(DASH_STAMP)
@@ -88,7 +96,7 @@ test: setup test-rust test-js test-python
 test-rust:
 	cd native && cargo test -p reactor-core -q
 
-test-python: setup
+test-python: setup $(SDKS_JS_STAMP)
 	$(BIN)/pytest -q
 
 bench: bench-ingest bench-query bench-web bench-sdk bench-disk bench-workers
@@ -121,4 +129,4 @@ bench-query: setup
 	$(BIN)/python bench/query.py
 
 clean:
-	rm -rf $(VENV) native/target .reactor $(JS)/node_modules $(JS)/build $(DASH)/node_modules python/reactor_analytics/static
+	rm -rf $(VENV) native/target .reactor $(JS)/node_modules $(JS)/build $(DASH)/node_modules $(SDKS_JS)/node_modules python/reactor_analytics/static
