@@ -5,7 +5,7 @@ import "./styles.css";
 import { ApiError, onSessionExpired, sessions, Session, setSession } from "./api";
 import { h, replace } from "./dom";
 import { current, go, href } from "./route";
-import { app, chosenProject, loadProjects, rememberProject } from "./state";
+import { app, chosenProject, loadProjects, projectName, rememberProject } from "./state";
 import { applyTheme, isDark, toggleTheme, watchSystemTheme } from "./theme";
 import { errorBox } from "./ui";
 import { icon } from "./icons";
@@ -107,7 +107,10 @@ function buildShell(): NonNullable<typeof shell> {
 }
 
 function renderPicker(el: HTMLElement, project: string, page: string): void {
-  if (app.principal?.kind === "share") { replace(el, h("span", { className: "project-name" }, project)); return; }
+  if (app.principal?.kind === "share") {
+    replace(el, h("span", { className: "share-badge" }, "Shared dashboard · read-only"));
+    return;
+  }
   if (!app.canList) {
     const input = h("input", { name: "project", value: project, placeholder: "project id or slug", "aria-label": "Project" });
     replace(el, h("form", { className: "project-form", on: { submit: (e: Event) => {
@@ -176,6 +179,7 @@ async function start(): Promise<void> {
     if (early && shell) {
       const now = current();
       renderPicker(shell.picker, chosenProject(now.params), now.page);
+      document.querySelectorAll<HTMLElement>("[data-project-name]").forEach((el) => { el.textContent = projectName(el.dataset.projectName!); });
       return;
     }
   }

@@ -150,6 +150,6 @@ export function select(name: string, options: [string, string][], value: string,
 
 export function pageHeader(title: string, subtitle?: string | Node, right?: Node[]): HTMLElement {
   return h("div", { className: "page-head" },
-    h("div", null, h("h1", null, title), subtitle ? h("p", { className: "sub" }, subtitle) : null),
+    h("div", null, h("h1", null, title), subtitle ? h("p", { className: "sub", "data-subtitle": "" }, subtitle) : null),
     right && right.length ? h("div", { className: "page-tools" }, right) : null);
 }

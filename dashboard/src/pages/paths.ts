@@ -38,9 +38,10 @@ export function renderPaths(main: HTMLElement, ctx: PageContext): () => void {
     const max = Math.max(1, ...rows.map((x) => Number(x.count)));
     const csvRows = rows.map((x) => ({ path: x.path.join(" → "), count: x.count }));
     replace(out, card("Paths", h("ol", { className: "paths" }, rows.map((x) => h("li", { className: "path-row" },
-      h("span", { className: "bar", style: { width: `${Number(x.count) / max * 100}%` }, "aria-hidden": "true" }),
       h("span", { className: "path-steps" }, x.path.map((s: string, i: number) => [i ? h("span", { className: "arrow", "aria-label": "then" }, "→") : null,
         h("span", { className: "path-step" }, s)])),
+      h("span", { className: "path-track", "aria-hidden": "true" },
+        h("span", { className: "path-fill", style: { width: `${Math.max(2, Number(x.count) / max * 100)}%` } })),
       h("span", { className: "path-count num" }, num(x.count))))),
     [csvButton(`${project}-paths`, ["path", "count"], () => csvRows)]));
   }).catch((err) => { if (!ctrl.signal.aborted) replace(out, errorBox(err)); });

@@ -109,7 +109,7 @@ export function renderWeb(main: HTMLElement, ctx: PageContext): () => void {
 
   const panels = h("div", { className: "panels" });
   replace(main,
-    pageHeader("Web overview", projectName(project), [realtime, rangeTools(params)]),
+    pageHeader("Web overview", h("span", { "data-project-name": project }, projectName(project)), [realtime, rangeTools(params)]),
     chips,
     h("section", { className: "card overview", "aria-label": "Totals and trend" },
       tiles, chartBody),
