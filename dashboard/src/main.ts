@@ -119,13 +119,14 @@ function renderPicker(el: HTMLElement, project: string, page: string): void {
     return;
   }
   const sel = h("select", { name: "project", "aria-label": "Project", on: { change: () => {
+    if (!sel.value) { go("overview", { range: current().params.get("range") ?? undefined }); return; }
     rememberProject(sel.value);
     const { params } = current();
     const keep: Record<string, string | undefined> = { project: sel.value, range: params.get("range") ?? undefined,
       from: params.get("from") ?? undefined, to: params.get("to") ?? undefined };
     go(page === "overview" ? "web" : page, keep);
   } } },
-    page === "overview" ? h("option", { value: "", selected: true }, "All projects") : null,
+    h("option", { value: "", selected: page === "overview" }, "All projects"),
     app.projects.map((p) => h("option", { value: p.slug, selected: page !== "overview" && (p.slug === project || p.id === project) }, p.name)));
   replace(el, h("label", { className: "sr-only", htmlFor: "project-picker" }, "Project"), sel);
   sel.id = "project-picker";
@@ -135,7 +136,7 @@ function route(): void {
   if (!app.principal) return;
   const share = app.principal.kind === "share";
   const { page: wanted, params } = current();
-  const page = PAGES.find((p) => p.id === wanted && (!share || p.share)) ?? PAGES.find((p) => p.id === (share ? "web" : app.projects.length > 1 ? "overview" : "web"))!;
+  const page = PAGES.find((p) => p.id === wanted && (!share || p.share)) ?? PAGES.find((p) => p.id === "web")!;
   const project = chosenProject(params);
   if (!shell) shell = buildShell();
   cleanup?.(); cleanup = undefined;

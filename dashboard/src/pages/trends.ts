@@ -74,7 +74,8 @@ export function renderTrends(main: HTMLElement, ctx: PageContext): () => void {
     const top = [...groups.keys()].sort((a, b) => (totals.get(b)! - totals.get(a)!)).slice(0, 8);
     const label = MEASURES.find(([k]) => k === measureKey)?.[1] ?? measureKey;
     const tableRows = rows.map((x) => ({ bucket: x.bucket, group: groupLabel(x.group), value: x.value }));
-    replace(out, card(label, [
+    const title = `${label}${params.get("event") ? ` of ${params.get("event")}` : ""}${params.get("by") ? ` by ${params.get("by")}` : ""}`;
+    replace(out, card(title, [
       lineChart({ buckets, hourly: body.time_bucket === "1h", label: `${label} over time`,
         series: top.map((g) => ({ label: g, values: buckets.map((b) => groups.get(g)!.get(b) ?? 0), fill: top.length === 1 })) }),
       h("details", { className: "chart-table", open: false }, h("summary", null, "Show as table"),
