@@ -214,6 +214,9 @@ def test_sign_in_with_a_wrong_then_the_admin_token(browser, server, seed):
     page.wait_for_selector(".error-box:not([hidden])")
     assert "not accepted" in page.text_content(".error-box")
     sign_in(page, server)
+    # Signed in, the page is a project's web overview.
+    page.wait_for_selector("[data-tiles][data-ready=true]")
+    assert page.locator("select[name=project]").input_value()
     cookie = next(c for c in context.cookies() if c["name"] == "reactor_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
     # Nothing of the token in the browser's storage or the URL.
@@ -406,6 +409,9 @@ def test_all_projects_overview(session, server, seed):
     page.select_option("select[name=project]", seed.blog)
     page.wait_for_selector("[data-tiles][data-ready=true]")
     assert f"project={seed.blog}" in page.url
+    # And back to all projects.
+    page.select_option("select[name=project]", "")
+    page.wait_for_selector(f"a[data-project='{seed.shop}']")
     page.close()
 
 
