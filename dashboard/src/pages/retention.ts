@@ -49,7 +49,7 @@ export function renderRetention(main: HTMLElement, ctx: PageContext): () => void
           const share = x.size ? v / x.size : 0;
           const incomplete = x.complete && x.complete[k] === false;
           if (incomplete && !v) return h("td", { className: "hm empty-cell", title: "Period not over" }, "");
-          return h("td", { className: "hm num" + (incomplete ? " incomplete" : ""), "data-share": share.toFixed(4),
+          return h("td", { className: "hm num" + (incomplete ? " incomplete" : "") + (share > 0.45 ? " strong" : ""), "data-share": share.toFixed(4),
             style: { "--a": String(0.08 + share * 0.92) } as any,
             title: `${num(v)} of ${num(x.size)}${incomplete ? " (period not over)" : ""}` },
           h("span", null, `${Math.round(share * 1000) / 10}%`));
