@@ -4,7 +4,7 @@
 //! Identity follows PostHog's own rules: a `distinct_id` is an anonymous id until it is
 //! identified — posthog-js marks identified events with `$is_identified`, `$identify` names
 //! the user (its `$anon_distinct_id` is linked to it), `$create_alias` links `distinct_id` to
-//! `alias`, and `$set` / `$set_once` give the person traits (so it is a user) unless the event
+//! `alias` (or, from an identified user, `alias` to that user), and `$set` / `$set_once` give the person traits (so it is a user) unless the event
 //! says it is not identified. Person properties (`$set`, `$set_once`, top level or in
 //! `properties`) become the traits of an `$identify`.
 
@@ -205,11 +205,21 @@ fn event(out: &mut Vec<u8>, ev: &EventObject<'_>, req: &Request<'_>) {
             person_update = true;
         }
         Some("$create_alias") => {
+            // posthog-python's alias(previous_id, distinct_id) and posthog-js's alias() of an
+            // anonymous visitor name the user in `alias`; posthog-js's alias() of an identified
+            // user (`$is_identified`) gives that user one more id, the alias (a user is never
+            // linked to another user, so the other way round the link would be dropped).
             e.str("event", "$alias");
-            if let Some(anon) = prop("distinct_id").or(distinct) {
+            let (anon, user) = (prop("distinct_id").or(distinct), prop("alias"));
+            let (anon, user) = if identified == Some(true) {
+                (user, anon)
+            } else {
+                (anon, user)
+            };
+            if let Some(anon) = anon {
                 write::id(&mut e, "anonymous_id", anon);
             }
-            if let Some(user) = prop("alias") {
+            if let Some(user) = user {
                 write::id(&mut e, "user_id", user);
             }
         }

@@ -137,6 +137,18 @@ fn posthog_create_alias_links_distinct_id_to_alias() {
 }
 
 #[test]
+fn posthog_js_alias_of_an_identified_user_adds_the_alias_to_that_user() {
+    // posthog-js: identify("u_5") then alias("crm_5"); before identify, alias("u_6").
+    let (_, p) = ph(&json!({"api_key": "k", "batch": [
+        {"event": "$create_alias", "properties": {"token": "k", "distinct_id": "u_5",
+            "alias": "crm_5", "$is_identified": true, "$device_id": "dev_5"}},
+        {"event": "$create_alias", "properties": {"token": "k", "distinct_id": "dev_6",
+            "alias": "u_6", "$is_identified": false, "$device_id": "dev_6"}}]}));
+    assert_eq!(ok(&p, 0).link, Some(("crm_5".into(), "u_5".into())));
+    assert_eq!(ok(&p, 1).link, Some(("dev_6".into(), "u_6".into())));
+}
+
+#[test]
 fn posthog_set_gives_a_person_traits_unless_not_identified() {
     let (_, p) = ph(&json!({"api_key": "k", "batch": [
         {"event": "$set", "distinct_id": "u_3", "$set": {"email": "a@b"}, "properties": {}},
