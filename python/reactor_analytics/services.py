@@ -8,6 +8,7 @@ the code below it (the ingest pipeline, the query service, erasure); nothing her
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from . import _native
 from . import config as config_module
@@ -32,6 +33,7 @@ class Services:
     rate_limiter: RateLimiter
     geo: _native.GeoDb | None = None  # [analytics] geo_db, read once per process
     oidc: OidcClient | None = None  # the dashboard's OIDC sign-in, when [auth] oidc_* are set
+    committer: Any = None  # ingest's group commit (ingest/group_commit.py), made on the first ingest
 
 
 def build(config: Config | None = None) -> Services:

@@ -10,13 +10,16 @@ whole path from body to durable row:
 
 Python never touches events one by one: the native core parses, validates and normalises the
 whole body and encodes the accepted rows in PostgreSQL's COPY format; Python hands those bytes
-to PostgreSQL in one transaction and acknowledges only after it commits.
+to PostgreSQL and acknowledges only after the transaction holding them commits. Concurrent
+requests of a process share that transaction (`group_commit`); `write_durably` is the path of a
+request written alone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -30,6 +33,7 @@ from ..errors import AppError, invalid, unauthenticated
 from ..governance import quota
 from ..observability import metrics
 from ..store import queries
+from .group_commit import GroupCommitter
 
 
 @dataclass
@@ -163,15 +167,38 @@ def settle(kind: str, result: IngestResult) -> IngestResult:
     return result
 
 
+_committer_lock = threading.Lock()
+
+
+def committer(services) -> GroupCommitter:
+    """The process's group committer (see `group_commit`), made on the first ingest."""
+    if services.committer is None:
+        with _committer_lock:
+            if services.committer is None:
+                analytics = services.config.analytics
+                services.committer = GroupCommitter(
+                    services.db.connection,
+                    lambda conn, job: write_durably(conn, job.project, job.encoded, analytics.quota_per_org_monthly,
+                                                    job.deadline),
+                    analytics.batch_interval_ms, analytics.batch_max_rows, analytics.quota_per_org_monthly)
+    return services.committer
+
+
 def ingest(services, call: IngestCall) -> IngestResult:
     config = services.config
     parsed = parse_natively(call, config, services.geo)
-    with services.db.connection() as conn:
-        principal, key_project = authenticate(conn, services.verifier, call, parsed)
-        project = resolve_project(conn, call, principal, key_project, parsed)
-        check_quota(project, config)
-        opted_out = drop_opted_out(project)
-        salt = salt_cookieless(conn, parsed)
-        encoded = encode_rows(project, parsed, opted_out, salt)
-        stored = write_durably(conn, project, encoded, config.analytics.quota_per_org_monthly, call.deadline)
+    group = committer(services)
+    ticket = group.arrive()
+    try:
+        with services.db.connection() as conn:
+            principal, key_project = authenticate(conn, services.verifier, call, parsed)
+            project = resolve_project(conn, call, principal, key_project, parsed)
+            check_quota(project, config)
+            opted_out = drop_opted_out(project)
+            salt = salt_cookieless(conn, parsed)
+            encoded = encode_rows(project, parsed, opted_out, salt)
+    except BaseException:
+        group.leave(ticket)
+        raise
+    stored = group.write(ticket, project, encoded, call.deadline)
     return settle(call.kind, IngestResult(accepted=encoded.accepted, rejected=list(encoded.rejected), stored=stored))
