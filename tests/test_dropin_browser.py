@@ -179,9 +179,9 @@ def assert_desktop_chrome(row: dict) -> None:
 
 # --- posthog-js ------------------------------------------------------------------------------
 
-def posthog_page(sdk_site, project, server, bundle: str, options: dict, name: str) -> str:
+def posthog_page(sdk_site, project, server, bundle: str, options: dict, path: str) -> str:
     init = json.dumps({"api_host": server.url, **options})
-    return sdk_site.add(f"/{name}.html", html(
+    return sdk_site.add(path, html(
         "Shop", f'<script src="/posthog/{bundle}"></script>',
         f'<button id="buy">Buy</button><script>posthog.init({json.dumps(project.key)}, {init})</script>'))
 
@@ -189,7 +189,7 @@ def posthog_page(sdk_site, project, server, bundle: str, options: dict, name: st
 def test_posthog_js_defaults_capture_pageview_autocapture_identify_alias_reset(
         watched, sdk_site, server, project, postgres):
     page = watched.page
-    url = posthog_page(sdk_site, project, server, "array.full.js", {}, "posthog-shop")
+    url = posthog_page(sdk_site, project, server, "array.full.js", {}, "/posthog-shop.html")
     with page.expect_response(lambda r: "/config.js" in r.url) as config:
         page.goto(url + "?utm_source=newsletter&utm_campaign=spring", referer="https://news.example.org/a")
     assert config.value.status == 200
@@ -262,7 +262,7 @@ def test_posthog_js_json_config_uncompressed_preflight_and_beacon_on_leaving(
     when the page is left by sendBeacon, as a base64 form."""
     page = watched.page
     url = posthog_page(sdk_site, project, server, "array.full.no-external.js", {"disable_compression": True},
-                       "posthog-plain")
+                       "/posthog-plain.html")
     with page.expect_response(lambda r: urlsplit(r.url).path == "/e/") as capture:
         with page.expect_response(lambda r: r.url.endswith(f"/array/{project.key}/config")) as config:
             page.goto(url)
@@ -370,4 +370,27 @@ def test_both_sdks_on_one_page_keep_their_own_visitors(watched, sdk_site, server
     assert by["from_posthog"]["anonymous_id"] == page.evaluate("posthog.get_distinct_id()")
     assert by["from_segment"]["anonymous_id"] == page.evaluate("analytics.instance.user().anonymousId()")
     assert all(r["properties"]["m"] == marker for r in rows)
+    assert watched.errors == []
+
+
+def test_posthog_js_newest_defaults_single_page_app_views_and_leaves(watched, sdk_site, server, project, postgres):
+    """PostHog's current snippet sets `defaults` (here the newest date this release knows): views
+    on history changes, and a local hostname marks the visitor as internal (a `$set`)."""
+    page = watched.page
+    url = posthog_page(sdk_site, project, server, "array.full.js", {"defaults": "2026-08-30"}, "/app/*")
+    page.goto(url + "/home")
+    page.wait_for_function("posthog.__loaded")
+    page.evaluate("history.pushState({}, '', '/app/pricing')")
+    page.evaluate("posthog.capture('viewed_plans')")
+    watched.wait_sent(lambda sent: any("viewed_plans" in body_text(q) for q in sent if q.method == "POST"))
+    rows = arrived(postgres, project, ["$pageview", "$pageview", "viewed_plans", "$identify"])
+    views = [r for r in rows if r["event"] == "$pageview"]
+    assert [v["path"] for v in views] == ["/app/home", "/app/pricing"]
+    assert views[1]["properties"]["$prev_pageview_pathname"] == "/app/home"
+    assert [r["path"] for r in rows if r["event"] == "viewed_plans"] == ["/app/pricing"]
+    # setInternalOrTestUser(): a `$set` of the anonymous visitor, kept as theirs.
+    [internal] = [r for r in rows if r["event"] == "$identify"]
+    assert internal["properties"]["$set"]["$internal_or_test_user"] is True
+    assert {(r["anonymous_id"], r["user_id"]) for r in rows} == {(page.evaluate("posthog.get_distinct_id()"), None)}
+    assert len({r["session_id"] for r in rows}) == 1
     assert watched.errors == []
