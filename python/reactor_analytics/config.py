@@ -24,7 +24,8 @@ class AnalyticsConfig:
     retention_days_default: int = 90
     honor_dnt: bool = True
     quota_per_org_monthly: int = 1_000_000
-    # Not used yet: ingest commits each request in its own transaction (group commit will read them).
+    # Group commit (ingest/group_commit.py): the longest a request waits for company, and the
+    # most rows concurrent requests of a process gather into one transaction.
     batch_interval_ms: int = 200
     batch_max_rows: int = 500
     query_timeout_ms: int = 30_000
