@@ -394,3 +394,35 @@ def test_posthog_js_newest_defaults_single_page_app_views_and_leaves(watched, sd
     assert {(r["anonymous_id"], r["user_id"]) for r in rows} == {(page.evaluate("posthog.get_distinct_id()"), None)}
     assert len({r["session_id"] for r in rows}) == 1
     assert watched.errors == []
+
+
+def test_sdks_own_events_the_service_does_not_define_are_no_error(watched, sdk_site, server, project, postgres):
+    """posthog-js sends `$feature_flag_called` when a flag is read and `$opt_in` on opting in,
+    analytics-next a `group` call: not stored, yet answered as a success (an error would only
+    show in the page's console, the SDKs send them on their own)."""
+    page = watched.page
+    load = json.dumps({"writeKey": project.key, "cdnURL": server.url})
+    init = json.dumps({"api_host": server.url, "autocapture": False})
+    url = sdk_site.add("/own-events.html", html(
+        "Own", '<script src="/posthog/array.full.js"></script><script src="/segment/analytics-next.js"></script>',
+        f"<script>posthog.init({json.dumps(project.key)}, {init});"
+        f"window.analytics = AnalyticsNext.AnalyticsBrowser.load({load});</script>"))
+    with page.expect_response(lambda r: urlsplit(r.url).path == "/e/") as view:
+        page.goto(url)
+    assert view.value.status == 200
+    page.wait_for_function("posthog.__loaded && window.analytics.instance !== undefined")
+    with page.expect_response(lambda r: "/flags/" in r.url):
+        page.evaluate("posthog.reloadFeatureFlags()")
+    for call, event in (("posthog.opt_in_capturing()", "$opt_in"), ("posthog.getFeatureFlag('beta')", "$feature_flag_called")):
+        with page.expect_response(lambda r: urlsplit(r.url).path == "/e/") as own:
+            page.evaluate(call)
+        assert [e["event"] for e in json.loads(body_text(own.value.request))["batch"]] == [event]
+        assert (own.value.status, own.value.json()) == (200, {"status": 1})
+    with page.expect_response(lambda r: urlsplit(r.url).path == "/v1/g") as group:
+        page.evaluate("analytics.group('org-1', {name: 'Org'})")
+    assert (group.value.status, group.value.json()) == (200, {"success": True})
+    with page.expect_response(lambda r: urlsplit(r.url).path == "/v1/t"):
+        page.evaluate("analytics.track('after_group')")
+
+    assert [r["event"] for r in events_of(postgres, project.id)] == ["$pageview", "after_group"]
+    assert watched.errors == []

@@ -32,6 +32,12 @@ POSTHOG_CAPTURE = ("/batch/", "/e/", "/i/v0/e/", "/capture/", "/track/", "/engag
 POSTHOG_BROWSER = ("/e/", "/i/v0/e/", "/capture/", "/track/", "/engage/")
 SEGMENT_CALLS = ("track", "identify", "alias", "page", "screen", "group", "t", "i", "a", "p", "s", "g")
 
+# Refusals that do not fail the request. `system_reserved`: the SDKs' own events the service does
+# not define (posthog-js's `$feature_flag_called`, `$opt_in`, `$rageclick`, a Segment `group`, ...)
+# are not stored (counted as refused) but are no error of the caller, who never sent them itself;
+# an error would only show in the page's console.
+NOT_AN_ERROR = ("opted_out", "system_reserved")
+
 POSTHOG_OK = {"status": 1}
 SEGMENT_OK = {"success": True}
 COMPRESSION = ["gzip-js", "base64"]
@@ -154,7 +160,7 @@ def _capture(source: str, call: str | None, browser: bool, ok: dict):
         where = "'writeKey' or HTTP Basic auth" if source == "segment" else "'api_key' or 'token'"
         raise unauthenticated(f"send the project key as {where}")
     result = pipeline.ingest(services, ingest_call)
-    refused = [r for r in result.rejected if r["reason"] != "opted_out"]
+    refused = [r for r in result.rejected if r["reason"] not in NOT_AN_ERROR]
     if result.accepted == 0 and refused:
         # Nothing stored and something refused: the SDK logs it instead of calling it a success.
         first = refused[0]
