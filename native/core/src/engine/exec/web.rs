@@ -267,6 +267,10 @@ impl<'a> Web<'a> {
             };
             let acc = groups.get(key);
             acc.visit(visits, v);
+            if chosen.is_none() && !want_time {
+                acc.pageviews += u64::from(visits.pageviews(v));
+                continue;
+            }
             for pv in visits.views(v) {
                 if passes(pv) {
                     acc.view(visits.pv_time[pv], want_time);
