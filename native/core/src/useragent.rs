@@ -268,7 +268,10 @@ mod tests {
         assert_eq!(ua("SomeCrawler/1.0"), (None, None, Some("bot")));
         assert_eq!(ua("okhttp/4.12.0"), (Some("OkHttp"), None, Some("bot")));
         assert_eq!(ua("axios/1.6.2"), (Some("axios"), None, Some("bot")));
-        assert_eq!(ua("PostmanRuntime/7.36.0"), (Some("Postman"), None, Some("bot")));
+        assert_eq!(
+            ua("PostmanRuntime/7.36.0"),
+            (Some("Postman"), None, Some("bot"))
+        );
         assert_eq!(
             ua("Apache-HttpClient/4.5.14 (Java/17.0.9)"),
             (Some("Apache-HttpClient"), None, Some("bot"))
