@@ -411,8 +411,10 @@ def test_sdks_own_events_the_service_does_not_define_are_no_error(watched, sdk_s
         page.goto(url)
     assert view.value.status == 200
     page.wait_for_function("posthog.__loaded && window.analytics.instance !== undefined")
-    with page.expect_response(lambda r: "/flags/" in r.url):
+    with page.expect_response(lambda r: "/flags/" in r.url) as flags:
         page.evaluate("posthog.reloadFeatureFlags()")
+    assert flags.value.status == 200
+    page.wait_for_function("posthog.featureFlags.hasLoadedFlags")  # a flag read is then reported
     for call, event in (("posthog.opt_in_capturing()", "$opt_in"), ("posthog.getFeatureFlag('beta')", "$feature_flag_called")):
         with page.expect_response(lambda r: urlsplit(r.url).path == "/e/") as own:
             page.evaluate(call)
