@@ -363,7 +363,8 @@ def test_both_sdks_on_one_page_keep_their_own_visitors(watched, sdk_site, server
     page.goto(url)
     page.wait_for_function("posthog.__loaded && window.analytics.instance !== undefined")
     marker = str(uuid.uuid4())
-    page.evaluate(f"posthog.capture('from_posthog', {{m: '{marker}'}}); analytics.track('from_segment', {{m: '{marker}'}})")
+    page.evaluate(f"posthog.capture('from_posthog', {{m: '{marker}'}});"
+                  f"analytics.track('from_segment', {{m: '{marker}'}})")
     rows = arrived(postgres, project, ["from_posthog", "from_segment"])
     by = {r["event"]: r for r in rows}
     assert set(by) == {"from_posthog", "from_segment"}
@@ -415,7 +416,8 @@ def test_sdks_own_events_the_service_does_not_define_are_no_error(watched, sdk_s
         page.evaluate("posthog.reloadFeatureFlags()")
     assert flags.value.status == 200
     page.wait_for_function("posthog.featureFlags.hasLoadedFlags")  # a flag read is then reported
-    for call, event in (("posthog.opt_in_capturing()", "$opt_in"), ("posthog.getFeatureFlag('beta')", "$feature_flag_called")):
+    for call, event in (("posthog.opt_in_capturing()", "$opt_in"),
+                        ("posthog.getFeatureFlag('beta')", "$feature_flag_called")):
         with page.expect_response(lambda r: urlsplit(r.url).path == "/e/") as own:
             page.evaluate(call)
         assert [e["event"] for e in json.loads(body_text(own.value.request))["batch"]] == [event]
