@@ -430,3 +430,28 @@ def test_sdks_own_events_the_service_does_not_define_are_no_error(watched, sdk_s
 
     assert [r["event"] for r in events_of(postgres, project.id)] == ["$pageview", "after_group"]
     assert watched.errors == []
+
+
+def test_analytics_next_batching_delivery(watched, sdk_site, server, project, postgres):
+    """analytics-next's opt-in batching: several calls in one `/v1/b` request."""
+    page = watched.page
+    load = json.dumps({"writeKey": project.key, "cdnURL": server.url})
+    options = json.dumps({"integrations": {"Segment.io": {
+        "deliveryStrategy": {"strategy": "batching", "config": {"size": 3, "timeout": 60000}}}}})
+    url = sdk_site.add("/segment-batching.html", html(
+        "Batching", '<script src="/segment/analytics-next.js"></script>',
+        f"<script>window.analytics = AnalyticsNext.AnalyticsBrowser.load({load}, {options})</script>"))
+    page.goto(url)
+    page.wait_for_function("window.analytics.instance !== undefined")
+    with page.expect_response(lambda r: urlsplit(r.url).path == "/v1/b") as batch:
+        page.evaluate("analytics.page(); analytics.track('Added', {n: 1}); analytics.identify('user-b', {tier: 'gold'})")
+    assert (batch.value.status, batch.value.json()) == (200, {"success": True})
+    assert len(json.loads(batch.value.request.post_data)["batch"]) == 3
+    rows = arrived(postgres, project, ["$pageview", "Added", "$identify"])
+    assert [r["event"] for r in rows] == ["$pageview", "Added", "$identify"]
+    assert {r["anonymous_id"] for r in rows} == {page.evaluate("analytics.instance.user().anonymousId()")}
+    assert rows[2]["user_id"] == "user-b" and traits_of(postgres, project.id, "user-b") == {"tier": "gold"}
+    for row in rows:
+        assert_desktop_chrome(row)
+    assert_private(rows, watched, project.key)
+    assert watched.errors == []
