@@ -493,7 +493,7 @@ fn validate_event(
         ev.error = Some(fingerprint::read(props_obj));
     }
     if ev.message_id.is_empty() {
-        ev.message_id = ids.next();
+        ev.message_id = ids.next((defaults.received_at / 1_000).max(0) as u64);
     }
     Ok(Ok(ev))
 }
@@ -547,8 +547,10 @@ fn text_problem(
     Ok(Err(RejectReason::InvalidField { field, detail }))
 }
 
-/// Fresh UUID v4 message_ids for events that came without one. Randomness is drawn from
-/// the OS in blocks, not with one system call per event.
+/// Fresh message_ids for events that came without one: UUID v7, the request's receive time in
+/// milliseconds then 74 random bits, so a project's server-made ids sort by arrival and land at
+/// the right edge of the primary key's index instead of at random pages. Randomness is drawn
+/// from the OS in blocks, not with one system call per event.
 #[derive(Default)]
 struct MessageIds {
     pool: Vec<u8>,
@@ -557,16 +559,16 @@ struct MessageIds {
 impl MessageIds {
     const BLOCK: usize = 16 * 32;
 
-    fn next(&mut self) -> String {
-        if self.pool.len() < 16 {
+    fn next(&mut self, millis: u64) -> String {
+        if self.pool.len() < 10 {
             self.pool.resize(Self::BLOCK, 0);
             getrandom::fill(&mut self.pool).expect("OS random number generator");
         }
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&self.pool[self.pool.len() - 16..]);
-        self.pool.truncate(self.pool.len() - 16);
+        let mut bytes = [0u8; 10];
+        bytes.copy_from_slice(&self.pool[self.pool.len() - 10..]);
+        self.pool.truncate(self.pool.len() - 10);
         let mut buf = uuid::Uuid::encode_buffer();
-        uuid::Builder::from_random_bytes(bytes)
+        uuid::Builder::from_unix_timestamp_millis(millis, &bytes)
             .into_uuid()
             .hyphenated()
             .encode_lower(&mut buf)

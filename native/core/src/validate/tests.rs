@@ -709,16 +709,19 @@ fn encode_applies_project_and_opt_out() {
 }
 
 #[test]
-fn generated_message_ids_are_distinct_uuid_v4() {
+fn generated_message_ids_are_distinct_uuid_v7_of_the_receive_time() {
     let events: Vec<Value> = (0..100)
         .map(|_| json!({"event": "e", "anonymous_id": "a"}))
         .collect();
     let req = parse(RequestKind::Batch, &json!({"batch": events})).unwrap();
+    let received_ms = (req.received_at / 1_000) as u64;
     let ids: HashSet<_> = (0..100).map(|i| ok(&req, i).message_id.clone()).collect();
     assert_eq!(ids.len(), 100);
     for id in &ids {
         let u = uuid::Uuid::parse_str(id).unwrap();
-        assert_eq!(u.get_version_num(), 4);
+        assert_eq!(u.get_version_num(), 7);
+        let (secs, nanos) = u.get_timestamp().unwrap().to_unix();
+        assert_eq!(secs * 1_000 + u64::from(nanos) / 1_000_000, received_ms);
         assert_eq!(id, &id.to_lowercase());
     }
 }
