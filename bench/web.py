@@ -150,7 +150,7 @@ def _generate(args) -> tuple[str, str, int]:
 
 def generate(events: int, visitors: int, project_id: str, out_dir: Path, workers: int, start_us: int, end_us: int):
     # Visits that would fall after "now" are not generated: ask for about a third more.
-    per_visitor = events / visitors * 1.35
+    per_visitor = events / visitors * 1.45
     step = math.ceil(visitors / (workers * 8))
     jobs = [(lo, min(lo + step, visitors), 7000 + lo, start_us, end_us, per_visitor, project_id, str(out_dir))
             for lo in range(0, visitors, step)]
