@@ -55,7 +55,7 @@ def sdk_site(site):
     """The test site (another origin than the service) serving the SDKs' own browser bundles."""
     if not ANALYTICS_NEXT.exists():
         pytest.fail("tests/sdks/node_modules is missing: run `make test` (or npm ci in tests/sdks)")
-    for name in ("array.full.js", "array.full.no-external.js"):
+    for name in ("array.full.js", "array.full.no-external.js", "module.js"):
         site.add(f"/posthog/{name}", (POSTHOG_JS / name).read_bytes(), "text/javascript")
     site.add("/segment/analytics-next.js", ANALYTICS_NEXT.read_bytes(), "text/javascript")
     site.add("/favicon.ico", b"", "image/x-icon")
@@ -180,10 +180,16 @@ def assert_desktop_chrome(row: dict) -> None:
 # --- posthog-js ------------------------------------------------------------------------------
 
 def posthog_page(sdk_site, project, server, bundle: str, options: dict, path: str) -> str:
-    init = json.dumps({"api_host": server.url, **options})
-    return sdk_site.add(path, html(
-        "Shop", f'<script src="/posthog/{bundle}"></script>',
-        f'<button id="buy">Buy</button><script>posthog.init({json.dumps(project.key)}, {init})</script>'))
+    """A page loading posthog-js: a script bundle (`array.*.js`, sets `window.posthog`) or the npm
+    ES module (`module.js`, what a bundler ships, its features loaded on demand)."""
+    init = f"posthog.init({json.dumps(project.key)}, {json.dumps({'api_host': server.url, **options})})"
+    if bundle == "module.js":
+        head = ""
+        script = (f"<script type='module'>import posthog from '/posthog/module.js';"
+                  f"window.posthog = posthog; {init}</script>")
+    else:
+        head, script = f'<script src="/posthog/{bundle}"></script>', f"<script>{init}</script>"
+    return sdk_site.add(path, html("Shop", head, f'<button id="buy">Buy</button>{script}'))
 
 
 def test_posthog_js_defaults_capture_pageview_autocapture_identify_alias_reset(
@@ -374,13 +380,15 @@ def test_both_sdks_on_one_page_keep_their_own_visitors(watched, sdk_site, server
     assert watched.errors == []
 
 
-def test_posthog_js_newest_defaults_single_page_app_views_and_leaves(watched, sdk_site, server, project, postgres):
-    """PostHog's current snippet sets `defaults` (here the newest date this release knows): views
-    on history changes, and a local hostname marks the visitor as internal (a `$set`)."""
+def test_posthog_js_npm_module_newest_defaults_single_page_app(watched, sdk_site, server, project, postgres):
+    """The npm build (an ES module, its features loaded on demand from the host) with the
+    `defaults` PostHog's current setup sets (the newest date this release knows): views on history
+    changes, and a local hostname marks the visitor as internal (a `$set`). It asks the service
+    for no script the service does not serve (no page error)."""
     page = watched.page
-    url = posthog_page(sdk_site, project, server, "array.full.js", {"defaults": "2026-08-30"}, "/app/*")
+    url = posthog_page(sdk_site, project, server, "module.js", {"defaults": "2026-08-30"}, "/app/*")
     page.goto(url + "/home")
-    page.wait_for_function("posthog.__loaded")
+    page.wait_for_function("window.posthog !== undefined && posthog.__loaded")
     page.evaluate("history.pushState({}, '', '/app/pricing')")
     page.evaluate("posthog.capture('viewed_plans')")
     watched.wait_sent(lambda sent: any("viewed_plans" in body_text(q) for q in sent if q.method == "POST"))

@@ -43,11 +43,14 @@ SEGMENT_OK = {"success": True}
 COMPRESSION = ["gzip-js", "base64"]
 
 # What posthog-js and posthog-python read from /flags/ and /decide/ (every version's names), and
-# from the remote config: no flags, nothing else switched on, capture to /e/.
+# from the remote config: no flags, nothing else switched on, capture to /e/. `surveys` is left
+# out: posthog-js's npm build loads its surveys script from `/static/` even for `"surveys": false`,
+# and only a config without the key keeps it from asking (the service serves none of PostHog's
+# scripts).
 REMOTE_CONFIG = {
     "supportedCompression": COMPRESSION, "hasFeatureFlags": False, "analytics": {"endpoint": "/e/"},
     "autocapture_opt_out": False, "autocaptureExceptions": False, "capturePerformance": False,
-    "captureDeadClicks": False, "sessionRecording": False, "heatmaps": False, "surveys": False,
+    "captureDeadClicks": False, "sessionRecording": False, "heatmaps": False,
     "elementsChainAsString": True, "defaultIdentifiedOnly": True, "siteApps": [],
 }
 NO_FLAGS = {
