@@ -134,6 +134,42 @@ def _client(host: str, port: int, path: str, bodies: list[bytes], key: str, inte
     out.put((latencies, failures, time.process_time() - cpu, late, sent))
 
 
+def _copy_client(db_url: str, rows: list[bytes], interval: float, out: mp.Queue, start_at: float,
+                 phase: float) -> None:
+    """The plain peer: COPY each batch straight into events and COMMIT, at the same pacing."""
+    latencies = []
+    with psycopg.connect(db_url) as conn:
+        while time.time() < start_at:
+            time.sleep(0.001)
+        next_send = time.perf_counter() + phase
+        for chunk in rows:
+            delay = next_send - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            next_send += interval
+            t0 = time.perf_counter()
+            with conn.cursor().copy(f"COPY events ({queries.EVENT_COLUMNS}) FROM STDIN") as copy:
+                copy.write(chunk)
+            conn.commit()
+            latencies.append(time.perf_counter() - t0)
+    out.put(latencies)
+
+
+def run_copy_paced(db_url: str, rows: list[bytes], clients: int, rate: float) -> dict:
+    out: mp.Queue = mp.Queue()
+    interval = clients / rate
+    start_at = time.time() + 0.5
+    procs = [mp.Process(target=_copy_client, args=(db_url, rows[i::clients], interval, out, start_at,
+                                                   i * interval / clients)) for i in range(clients)]
+    for proc in procs:
+        proc.start()
+    latencies = sorted(l for _ in procs for l in out.get())
+    for proc in procs:
+        proc.join()
+    return {"requests": len(latencies), "p50_ms": quantile_ms(latencies, 0.50),
+            "p99_ms": quantile_ms(latencies, 0.99), "seconds": time.time() - start_at}
+
+
 def quantile_ms(ordered: list[float], q: float) -> float:
     """The q-quantile of sorted latencies in seconds, in milliseconds."""
     return 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * q))]
@@ -314,15 +350,28 @@ def combined(runs: list[dict]) -> dict:
 
 # --- the COPY ceiling --------------------------------------------------------------------
 
-def copy_ceiling(db_url: str, project_id: str, bodies: list[bytes]) -> dict:
+ONE_INDEX_TABLE = "copy_one_index"
+
+
+def create_one_index_table(db_url: str) -> None:
+    """The physical reference: the events table's columns with a single index (the idempotency key)."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute(f"CREATE TABLE {ONE_INDEX_TABLE} (LIKE events INCLUDING DEFAULTS INCLUDING IDENTITY)")
+        conn.execute(f"ALTER TABLE {ONE_INDEX_TABLE} ADD PRIMARY KEY (project_id, message_id)")
+
+
+def encode_bodies(project_id: str, bodies: list[bytes]) -> list[bytes]:
     now_ms = int(time.time() * 1000)
-    encoded = b"".join(
-        _native.parse_request(b, "batch", received_at_ms=now_ms, ip="203.0.113.9", user_agent=None,
-                              accept_language=None).encode(project_id, "copy", []).copy_rows for b in bodies)
+    return [_native.parse_request(b, "batch", received_at_ms=now_ms, ip="203.0.113.9", user_agent=None,
+                                  accept_language=None).encode(project_id, "copy", []).copy_rows for b in bodies]
+
+
+def copy_ceiling(db_url: str, project_id: str, bodies: list[bytes], table: str = "events") -> dict:
+    encoded = b"".join(encode_bodies(project_id, bodies))
     rows = encoded.count(b"\n")
     with psycopg.connect(db_url) as conn:
         t0 = time.perf_counter()
-        with conn.cursor().copy(f"COPY events ({queries.EVENT_COLUMNS}) FROM STDIN") as copy:
+        with conn.cursor().copy(f"COPY {table} ({queries.EVENT_COLUMNS}) FROM STDIN") as copy:
             copy.write(encoded)
         conn.commit()
         elapsed = time.perf_counter() - t0
@@ -356,6 +405,9 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="reactor-bench-"))
     os.chmod(root, 0o711)  # the database user (postgres, when run as root) passes through it
     database = EmbeddedPostgres(root)
+    database.init()
+    # The service's role is no superuser; the bench's CHECKPOINTs (see settle_after_ceiling) need this.
+    database._single_user(database.pgdata, "postgres", ["GRANT pg_checkpoint TO reactor"])
     database.start()
     migrate.migrate(database.url)
     port = free_port()
@@ -400,10 +452,12 @@ def main() -> None:
         run_grpc_load(grpc_target, token, grpc_warm, args.clients)
         # COPY, HTTP and gRPC take turns, half the batches each time, so none always meets the
         # bigger table, the later checkpoints or a quieter moment of a shared machine.
-        half, halves, copies = len(peak_bodies) // 2, [], []
+        create_one_index_table(database.url)
+        half, halves, copies, one_index = len(peak_bodies) // 2, [], [], []
         cpu = {"web": 0.0, "grpc": 0.0}
         for part in (slice(0, half), slice(half, None)):
             copies.append(copy_ceiling(database.url, copy_project["id"], copy_bodies[part]))
+            one_index.append(copy_ceiling(database.url, copy_project["id"], copy_bodies[part], ONE_INDEX_TABLE))
             settle_after_ceiling(url, database.url, copy_project["id"], sum(c["rows"] for c in copies))
             before = service_cpu(server.pid)["web"]
             http_run = run_load(url, "/analytics/v1/batch", peak_bodies[part], key, args.clients)
@@ -413,6 +467,7 @@ def main() -> None:
             cpu["grpc"] += service_cpu(server.pid)["grpc"] - before
             halves.append((http_run, grpc_run))
         copy = {"events_per_s": sum(c["rows"] for c in copies) / sum(c["seconds"] for c in copies)}
+        one_copy = sum(c["rows"] for c in one_index) / sum(c["seconds"] for c in one_index)
         peak = combined([h for h, _ in halves])
         grpc_peak = combined([g for _, g in halves])
         peak_events = peak["rps"] * 100
@@ -422,6 +477,9 @@ def main() -> None:
         with WriteBack() as writeback:
             paced = run_load(url, "/analytics/v1/batch", paced_bodies, key, args.clients, rate=0.8 * peak["rps"])
         windows = by_window(paced["answers"], writeback)
+        # The plain peer at the same pacing: other rows (fresh message ids), each batch COPYed and COMMITted.
+        plain_rows = encode_bodies(copy_project["id"], batches(len(paced_bodies) * 100, 100, seed=8))
+        plain = run_copy_paced(database.url, plain_rows, args.clients, rate=0.8 * peak["rps"])
         track = run_load(url, "/analytics/v1/track", track_bodies, key, args.clients)
 
         with psycopg.connect(database.url) as conn:
@@ -436,11 +494,15 @@ def main() -> None:
         print(f"{'':44}{'reactor HTTP':>16}{'PostgreSQL COPY':>18}{'ratio':>8}")
         print(f"{'/batch of 100, events/s (peak)':44}{peak_events:>16,.0f}{copy['events_per_s']:>18,.0f}"
               f"{peak_events / copy['events_per_s']:>8.2f}")
+        print(f"{'  vs COPY into a one-index table':44}{peak_events:>16,.0f}{one_copy:>18,.0f}"
+              f"{peak_events / one_copy:>8.2f}   (the events columns, primary key only)")
         print(f"{'/batch p50 / max-p99 ms at peak':44}{peak['p50_ms']:>8.1f} /{peak['p99_ms']:>6.1f}")
         print(f"{'/batch p50 / p90 / p99 ms at 80% of peak':44}{paced['p50_ms']:>8.1f} /{paced['p90_ms']:>6.1f} /"
               f"{paced['p99_ms']:>6.1f}"
               f"   ({paced['rps'] * 100:,.0f} events/s offered for {paced['seconds']:.0f} s, "
               f"slowest {paced['max_ms']:.0f} ms)")
+        print(f"{'  plain client COPY + COMMIT per batch, same pacing':44}{plain['p50_ms']:>8.1f} /{'':>6} /"
+              f"{plain['p99_ms']:>6.1f}   (p99 ratio reactor / plain {paced['p99_ms'] / plain['p99_ms']:.2f})")
         print(f"{'  p99 counted from the scheduled send':44}{paced['scheduled_p99_ms']:>22.1f}"
               f"   (adds the wait of batches sent late behind a slow one)")
         if windows:
@@ -453,6 +515,8 @@ def main() -> None:
         print(f"{'gRPC Batch p50 / max-p99 ms at peak':44}{grpc_peak['p50_ms']:>8.1f} /{grpc_peak['p99_ms']:>6.1f}")
         print(f"{'service CPU s per 1,000 batches':44}{'HTTP':>8}{cpu['web'] * 1000 / peak['requests']:>7.2f}"
               f"   gRPC{cpu['grpc'] * 1000 / grpc_peak['requests']:>7.2f}   (web workers / gRPC servers)")
+        print(f"{'service CPU ms per 1,000 events':44}{'HTTP':>8}{cpu['web'] * 1000 / (peak['requests'] * 100) * 1000:>7.1f}"
+              f"   gRPC{cpu['grpc'] * 1000 / (grpc_peak['requests'] * 100) * 1000:>7.1f}")
         print(f"{'load generators, CPU s per 1,000 batches':44}{'HTTP':>8}{peak['client_cpu_s'] * 1000 / peak['requests']:>7.2f}"
               f"   gRPC{grpc_peak['client_cpu_s'] * 1000 / grpc_peak['requests']:>7.2f}   (they share the machine's cores)")
         print(f"{'/track requests/s':44}{track['rps']:>16,.0f}")

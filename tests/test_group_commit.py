@@ -1,9 +1,9 @@
 """Group commit: concurrent ingest requests of one process share one transaction, and each is
 answered as if it had been alone (idempotency, quotas, rejections, its own errors).
 
-Groups are formed deterministically: the test holds the committer with a request of its own that
-is "being prepared" (`arrive`) under a long `batch_interval_ms`, waits until the requests under
-test are queued, then lets it go, so they all land in one group.
+Groups are formed deterministically: the test holds the leader with a request of its own that is
+"being prepared" (`arrive`) under a long `batch_interval_ms`, waits until the requests under test
+are queued, then lets it go, so they all land in one group.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ class App:
         analytics = replace(config.analytics, batch_interval_ms=interval_ms, batch_max_rows=max_rows)
         if quota is not None:
             analytics = replace(analytics, quota_per_org_monthly=quota)
-        self.app = create_app(replace(config, analytics=analytics))
+        # Each waiting request holds its pooled connection, as under gunicorn (threads <= pool_max).
+        database = replace(config.database, pool_max=12)
+        self.app = create_app(replace(config, analytics=analytics, database=database))
         self.services = self.app.extensions["reactor"]
         self.committer = pipeline.committer(self.services)
 

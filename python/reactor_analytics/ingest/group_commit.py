@@ -1,17 +1,18 @@
 """Group commit: the concurrent ingest requests of one process share one PostgreSQL transaction.
 
 Every ingest request prepares its rows on its own (parse, credentials, project, quota check,
-encoding), then hands them to the process's committer and blocks until the transaction holding
-them has committed; only then is it answered. One committer thread per process (each web worker,
-each gRPC server) takes whatever is queued when it is free, as PostgreSQL's own group commit
-does: a lone request is committed at once, and under load the requests that arrive while one
-transaction commits form the next one.
+encoding), queues them and blocks until the transaction holding them has committed; only then is
+it answered. There is no thread of its own: when no transaction of the process is being
+committed, the request that queued becomes the leader and commits, on its own connection,
+whatever is queued (itself first), as PostgreSQL's own group commit does; the others wait, and
+the requests that arrive while one transaction commits form the next one, led by one of them. A
+lone request is committed at once, in its own thread and transaction.
 
 Two settings bound a group (`[analytics]`):
 
 * `batch_max_rows`: a group holds at most this many rows (a larger request goes alone).
 * `batch_interval_ms`: the longest a request waits for company. Besides what is queued, the
-  committer waits for the requests of this process that were already being prepared when it
+  leader waits for the requests of this process that were already being prepared when it
   started gathering (their rows are milliseconds away), never longer than this interval after
   the first queued request arrived; 0 gathers only what is queued.
 
@@ -21,8 +22,8 @@ fails for a reason of one request (a message_id already stored or repeated withi
 quota passed, a deadline passed, a constraint) the transaction is rolled back and the group's
 requests are written one by one, each in its own transaction exactly as a lone request is, so one
 request's failure is its own answer and never another's. When the connection itself fails, the
-requests not yet answered get 503 `analytics.unavailable` (nothing is acknowledged unless it
-committed; a client's retry with the same message_ids is stored once).
+requests not yet answered get that failure (503 `analytics.unavailable`): nothing is acknowledged
+unless it committed, and a client's retry with the same message_ids is stored once.
 
 Nothing here knows HTTP or gRPC.
 """
@@ -30,7 +31,6 @@ Nothing here knows HTTP or gRPC.
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 import time
 from collections import deque
@@ -75,12 +75,10 @@ def deadline_exceeded() -> AppError:
 
 
 class GroupCommitter:
-    """The committer of one process. `write_one(conn, job) -> stored` writes a lone request in
-    its own transaction (the fallback); `connection()` is the database's pooled connection."""
+    """The group commit of one process. `write_one(conn, job) -> stored` writes a lone request
+    in its own transaction (also the fallback of a group that failed)."""
 
-    def __init__(self, connection: Callable, write_one: Callable, interval_ms: int, max_rows: int,
-                 quota_per_org: int) -> None:
-        self._connection = connection
+    def __init__(self, write_one: Callable, interval_ms: int, max_rows: int, quota_per_org: int) -> None:
         self._write_one = write_one
         self.interval_s = max(0, interval_ms) / 1000
         self.max_rows = max(1, max_rows)
@@ -89,84 +87,73 @@ class GroupCommitter:
         self._queue: deque[Job] = deque()
         self._preparing: set[int] = set()
         self._tickets = itertools.count()
-        self._pid: int | None = None
-        self._thread: threading.Thread | None = None
+        self._committing = False
         self.groups = 0  # transactions committed for groups of requests (observability and tests)
         self.largest_group = 0  # rows in the largest of them
 
-    # --- the request's side ----------------------------------------------------------------
-
     def arrive(self) -> int:
-        """A request starts preparing rows: the committer may wait for it (see the module doc)."""
+        """A request starts preparing rows: a leader may wait for it (see the module doc)."""
         ticket = next(self._tickets)
         with self._cond:
             self._preparing.add(ticket)
         return ticket
 
     def leave(self, ticket: int) -> None:
-        """The request will not hand rows over (it failed, or had nothing to store)."""
+        """The request will not hand rows over (it failed before)."""
         with self._cond:
             self._preparing.discard(ticket)
             self._cond.notify_all()
 
-    def write(self, ticket: int, project: dict, encoded, deadline: float | None = None) -> int:
+    def write(self, ticket: int, conn, project: dict, encoded, deadline: float | None = None) -> int:
         """Queue the request's rows and block until they are committed; the stored count, or the
-        request's own error raised."""
+        request's own error raised. `conn` is the request's connection, used when it leads."""
         job = Job(project, encoded, deadline, count_rows(encoded.copy_rows) if encoded.accepted else 0)
-        self._ensure_running()
         with self._cond:
             self._preparing.discard(ticket)
             self._queue.append(job)
             self._cond.notify_all()
-        job.done.wait()
+        while not job.done.is_set():
+            with self._cond:
+                while self._committing and not job.done.is_set():
+                    self._cond.wait()
+                if job.done.is_set():
+                    break
+                self._committing = True
+                group = self._gather()
+            try:
+                self.commit(conn, group)
+            except BaseException as exc:  # never leave a request waiting
+                for other in group:
+                    if not other.done.is_set():
+                        other.fail(exc)
+            finally:
+                with self._cond:
+                    self._committing = False
+                    self._cond.notify_all()
         if job.error is not None:
             raise job.error
         return job.stored
 
-    # --- the committer's side --------------------------------------------------------------
-
-    def _ensure_running(self) -> None:
-        # One thread per process: a forked worker starts its own on its first request.
-        if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
-            return
-        with self._cond:
-            if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
-                self._pid = os.getpid()
-                self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
-                self._thread.start()
-
     def _gather(self) -> list[Job]:
-        with self._cond:
-            while not self._queue:
-                self._cond.wait()
-            first = self._queue[0]
-            waiting_for = set(self._preparing)
-            until = first.arrived + self.interval_s
-            while True:
-                queued_rows = sum(j.rows for j in self._queue)
-                waiting_for &= self._preparing
-                remaining = until - time.monotonic()
-                if not waiting_for or queued_rows >= self.max_rows or remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-            group, rows = [], 0
-            while self._queue and (not group or rows + self._queue[0].rows <= self.max_rows):
-                job = self._queue.popleft()
-                group.append(job)
-                rows += job.rows
-            return group
-
-    def _run(self) -> None:
+        """The next group, taken from the queue's head (called holding the lock, by a leader
+        whose own rows are queued)."""
+        waiting_for = set(self._preparing)
+        until = self._queue[0].arrived + self.interval_s
         while True:
-            group = self._gather()
-            try:
-                self.commit(group)
-            except BaseException as exc:  # never leave a request waiting
-                for job in group:
-                    if not job.done.is_set():
-                        job.fail(exc)
+            queued_rows = sum(j.rows for j in self._queue)
+            waiting_for &= self._preparing
+            remaining = until - time.monotonic()
+            if not waiting_for or queued_rows >= self.max_rows or remaining <= 0:
+                break
+            self._cond.wait(remaining)
+        group, rows = [], 0
+        while self._queue and (not group or rows + self._queue[0].rows <= self.max_rows):
+            job = self._queue.popleft()
+            group.append(job)
+            rows += job.rows
+        return group
 
-    def commit(self, group: list[Job]) -> None:
+    def commit(self, conn, group: list[Job]) -> None:
         """Write `group` in one transaction, or one by one when that fails for one of them."""
         now = time.monotonic()
         live = []
@@ -175,16 +162,8 @@ class GroupCommitter:
                 job.fail(deadline_exceeded())
             else:
                 live.append(job)
-        if not live:
-            return
-        try:
-            with self._connection() as conn:
-                if len(live) == 1 or not self._together(conn, live):
-                    self._one_by_one(conn, live)
-        except AppError as exc:  # the database is unreachable: 503 for whoever is not answered
-            for job in live:
-                if not job.done.is_set():
-                    job.fail(exc)
+        if live and (len(live) == 1 or not self._together(conn, live)):
+            self._one_by_one(conn, live)
 
     def _together(self, conn, jobs: list[Job]) -> bool:
         """One COPY, one pipelined round trip, one COMMIT; False (rolled back) when one request's

@@ -177,7 +177,6 @@ def committer(services) -> GroupCommitter:
             if services.committer is None:
                 analytics = services.config.analytics
                 services.committer = GroupCommitter(
-                    services.db.connection,
                     lambda conn, job: write_durably(conn, job.project, job.encoded, analytics.quota_per_org_monthly,
                                                     job.deadline),
                     analytics.batch_interval_ms, analytics.batch_max_rows, analytics.quota_per_org_monthly)
@@ -188,17 +187,17 @@ def ingest(services, call: IngestCall) -> IngestResult:
     config = services.config
     parsed = parse_natively(call, config, services.geo)
     group = committer(services)
-    ticket = group.arrive()
-    try:
-        with services.db.connection() as conn:
+    with services.db.connection() as conn:
+        ticket = group.arrive()
+        try:
             principal, key_project = authenticate(conn, services.verifier, call, parsed)
             project = resolve_project(conn, call, principal, key_project, parsed)
             check_quota(project, config)
             opted_out = drop_opted_out(project)
             salt = salt_cookieless(conn, parsed)
             encoded = encode_rows(project, parsed, opted_out, salt)
-    except BaseException:
-        group.leave(ticket)
-        raise
-    stored = group.write(ticket, project, encoded, call.deadline)
+        except BaseException:
+            group.leave(ticket)
+            raise
+        stored = group.write(ticket, conn, project, encoded, call.deadline)
     return settle(call.kind, IngestResult(accepted=encoded.accepted, rejected=list(encoded.rejected), stored=stored))
