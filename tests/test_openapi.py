@@ -99,7 +99,9 @@ def test_document_is_served_and_is_valid_openapi(server):
                   "POST /analytics/v1/projects/{project_ref}/sources", "GET /analytics/v1/projects/{project_ref}/sources",
                   "DELETE /analytics/v1/projects/{project_ref}/sources/{hostname}",
                   "POST /analytics/v1/projects/{project_ref}/shares", "GET /analytics/v1/projects/{project_ref}/shares",
-                  "DELETE /analytics/v1/projects/{project_ref}/shares/{share_id}", "GET /dashboard/api/config",
+                  "DELETE /analytics/v1/projects/{project_ref}/shares/{share_id}",
+                  "POST /analytics/v1/projects/{project_ref}/segments", "GET /analytics/v1/projects/{project_ref}/segments",
+                  "DELETE /analytics/v1/projects/{project_ref}/segments/{segment_id}", "GET /dashboard/api/config",
                   "POST /dashboard/api/session", "GET /dashboard/api/session", "DELETE /dashboard/api/session",
                   "GET /dashboard/api/projects", "POST /dashboard/api/share/{token}/session"):
         assert label in labels

@@ -6,7 +6,7 @@ from flask import Flask
 
 from . import services as services_module
 from .api import (admin, browser_sdk, dashboard, dropin, error_groups, errors, governance, ingest, limits, metrics, openapi,
-                  operations, pixels, query, shares, sources, spa)
+                  operations, pixels, query, segments, shares, sources, spa)
 from .config import Config
 from .observability import requests as request_logging
 
@@ -39,5 +39,6 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(sources.blueprint)
     app.register_blueprint(dashboard.blueprint)
     app.register_blueprint(shares.blueprint)
+    app.register_blueprint(segments.blueprint)
     app.register_blueprint(spa.blueprint)
     return app

@@ -36,6 +36,7 @@ _MODELS = {
     "SessionRequest": dashboard.SessionRequest, "SessionInfo": dashboard.SessionInfo,
     "ShareSessionRequest": dashboard.ShareSessionRequest, "DashboardConfig": dashboard.DashboardConfig,
     "ShareRequest": dashboard.ShareRequest, "Share": dashboard.Share, "NewShare": dashboard.NewShare,
+    "SegmentRequest": dashboard.SegmentRequest, "Segment": dashboard.Segment,
 }
 
 
@@ -392,6 +393,35 @@ PATHS: dict = {
                        "again is no error).",
             "tags": ["dashboard"], "security": _ADMIN_API,
             "responses": {"204": {"description": "Revoked."}, **_errors(401, 403, 404, 429, 503)},
+        },
+    },
+    "/analytics/v1/projects/{project_ref}/segments": {
+        "parameters": [_PROJECT_REF],
+        "post": {
+            "summary": "Save a segment: a named filter of the project's dashboard.",
+            "description": "Admin token, `analytics:project:create` or `analytics:{project}:manage`. The filter is "
+                           "read as a `web` query's; a filter the engine refuses answers 400 with its code "
+                           "(`analytics.query.invalid_filter`, `.unknown_operator`, `.filter_too_complex`).",
+            "tags": ["dashboard"], "security": _ADMIN_API, "requestBody": _body(_ref("SegmentRequest")),
+            "responses": {"201": {"description": "Saved.", "content": _json(_data(_ref("Segment")))},
+                          **_errors(400, 401, 403, 404, 413, 415, 429, 503)},
+        },
+        "get": {
+            "summary": "List a project's saved segments (oldest first).",
+            "description": "As for saving, or `analytics:{project}:query`.", "tags": ["dashboard"],
+            "security": _ADMIN_API,
+            "responses": {"200": {"description": "Saved segments.",
+                                  "content": _json(_data({"type": "array", "items": _ref("Segment")}))},
+                          **_errors(401, 403, 404, 429, 503)},
+        },
+    },
+    "/analytics/v1/projects/{project_ref}/segments/{segment_id}": {
+        "parameters": [_PROJECT_REF, {"name": "segment_id", "in": "path", "required": True,
+                                      "schema": {"type": "string", "minLength": 1}}],
+        "delete": {
+            "summary": "Delete a saved segment (a segment of another project is not found).",
+            "tags": ["dashboard"], "security": _ADMIN_API,
+            "responses": {"204": {"description": "Deleted."}, **_errors(401, 403, 404, 429, 503)},
         },
     },
     "/dashboard/api/config": {

@@ -1,8 +1,8 @@
-"""The dashboard's bodies and answers: sign-in, its session, and shared read-only links."""
+"""The dashboard's bodies and answers: sign-in, its session, shared read-only links and saved segments."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import Field, StringConstraints
 
@@ -61,3 +61,22 @@ class Share(Answer):
 
 class NewShare(Share):
     url: str = Field(pattern=r"^/share/[A-Za-z0-9_-]+$", description="The link (its secret is shown this once).")
+
+
+class SegmentRequest(Model):
+    name: text(200)
+    filter: dict[str, Any] = Field(description="A query filter (README \"Queries\"), checked as a `web` query's "
+                                              "`filter`; its refusal answers the engine's code.")
+
+
+class Segment(Answer):
+    id: str = Field(pattern="^sg_")
+    name: str
+    filter: dict[str, Any]
+    created_by: str
+    created_at: Timestamp
+
+    @classmethod
+    def of(cls, row: dict) -> "Segment":
+        return cls(id=row["id"], name=row["name"], filter=row["filter"], created_by=row["created_by"],
+                   created_at=row["created_at"])

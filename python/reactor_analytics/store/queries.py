@@ -488,6 +488,29 @@ def revoke_share(conn, project_id: str, share_id: str) -> bool:
     return found
 
 
+_SEGMENT_FIELDS = "id, name, filter, created_by, created_at"
+
+
+def insert_segment(conn, segment_id: str, project_id: str, name: str, filter_json: str, created_by: str) -> dict:
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute(
+        "INSERT INTO dashboard_segments (id, project_id, name, filter, created_by) "
+        f"VALUES (%s, %s, %s, %s::jsonb, %s) RETURNING {_SEGMENT_FIELDS}",
+        (segment_id, project_id, name, filter_json, created_by)).fetchone()
+
+
+def list_segments(conn, project_id: str) -> list[dict]:
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute(f"SELECT {_SEGMENT_FIELDS} FROM dashboard_segments WHERE project_id = %s "
+                       "ORDER BY created_at, id", (project_id,)).fetchall()
+
+
+def delete_segment(conn, project_id: str, segment_id: str) -> bool:
+    """Delete a segment of the project; False when the project has no such segment."""
+    return conn.execute("DELETE FROM dashboard_segments WHERE project_id = %s AND id = %s",
+                        (project_id, segment_id)).rowcount == 1
+
+
 def live_share(conn, token_hash: bytes) -> dict | None:
     """A link that was not revoked, by its secret's hash, with its password's salt and hash and its
     project's slug and org."""
