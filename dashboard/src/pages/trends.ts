@@ -7,6 +7,10 @@ import { num } from "../format";
 import { resolve, timezone } from "../ranges";
 import { card, csvButton, dataTable, errorBox, field, loading, pageHeader, select } from "../ui";
 import { eventList, groupLabel, saveForm } from "./builder";
+import { encodeConds, parseConds, toFilter } from "../filters";
+import { filterBar } from "../filterbar";
+import { update } from "../route";
+import { app } from "../state";
 import { rangeOf, rangeTools } from "./web";
 import type { PageContext } from "../main";
 
@@ -21,7 +25,9 @@ export function trendsBody(project: string, p: URLSearchParams, range: ReturnTyp
   const body: Record<string, unknown> = { project_id: project, kind: "aggregate", time_range: range.time_range, timezone, measure,
     time_bucket: active ? "1d" : p.get("bucket") ?? range.bucket };
   const event = p.get("event");
-  if (event) body.filter = { event: { eq: event } };
+  const extra = toFilter(parseConds(p.get("f")));
+  const parts = [...(event ? [{ event: { eq: event } }] : []), ...(extra ? ((extra as any).all ?? [extra]) : [])];
+  if (parts.length) body.filter = parts.length === 1 ? parts[0] : { all: parts };
   const by = p.get("by");
   if (by) body.group_by = [{ prop: by }];
   return body;
@@ -56,8 +62,10 @@ export function renderTrends(main: HTMLElement, ctx: PageContext): () => void {
     field("Break down by property", by),
     h("div", { className: "builder-go" }, h("button", { type: "submit", className: "btn primary" }, "Run")));
   const out = h("div", null, loading());
+  const bar = filterBar({ project, conds: parseConds(params.get("f")), range: { time_range: r.time_range, timezone },
+    segments: app.principal?.kind !== "share", onChange: (next) => update({ f: encodeConds(next) }) });
   replace(main, pageHeader("Trends", "Events and active persons over time", [rangeTools(params)]),
-    card("Build", form, undefined, "builder-card"), out);
+    card("Build", form, undefined, "builder-card"), bar, out);
 
   const body = trendsBody(project, params, r);
   query(body, ctrl.signal).then((answer) => {

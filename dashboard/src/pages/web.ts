@@ -4,7 +4,8 @@
 import { query, QueryAnswer } from "../api";
 import { lineChart, loadCharts } from "../chart";
 import { h, replace, announce } from "../dom";
-import { Pair, DIMENSION_LABELS, encodePairs, parsePairs, toFilter, withPair } from "../filters";
+import { DIMENSION_LABELS, encodeConds, parseConds, toFilter, withIs } from "../filters";
+import { filterBar } from "../filterbar";
 import { change, duration, num, pct } from "../format";
 import { resolve, RANGES, Range, RangeKey, timezone, day } from "../ranges";
 import { update } from "../route";
@@ -77,8 +78,8 @@ export function renderWeb(main: HTMLElement, ctx: PageContext): () => void {
   const { project, params } = ctx;
   const range = rangeOf(params);
   const r = resolve(range);
-  const pairs = parsePairs(params.get("f"));
-  const filter = toFilter(pairs);
+  const conds = parseConds(params.get("f"));
+  const filter = toFilter(conds);
   const base: Record<string, unknown> = { project_id: project, kind: "web", time_range: r.time_range, timezone, ...(filter ? { filter } : {}) };
   const ctrl = new AbortController();
   const readOnly = app.principal?.kind === "share";
@@ -89,23 +90,15 @@ export function renderWeb(main: HTMLElement, ctx: PageContext): () => void {
     h("span", { className: "rt-count", "data-realtime-visitors": "" }, "–"), " current visitors");
   const tiles = h("div", { className: "tiles", "data-tiles": "" });
   const chartBody = h("div", { className: "chart-body" }, loading());
-  const chips = h("div", { className: "chips", "aria-label": "Filters" });
 
   let panelsDone = 0;
   const addFilter = (dim: string, key: string) => {
-    const next = withPair(pairs, [dim, key]);
+    const next = withIs(conds, dim, key);
     announce(`Filtered by ${DIMENSION_LABELS[dim]} ${key}`);
-    update({ f: encodePairs(next) });
+    update({ f: encodeConds(next) });
   };
-  const removeFilter = (p: Pair) => update({ f: encodePairs(pairs.filter((x) => x !== p)) });
-
-  if (pairs.length) {
-    chips.append(...pairs.map((p) => h("span", { className: "chip", "data-filter": p[0] },
-      h("span", { className: "chip-dim" }, DIMENSION_LABELS[p[0]]), " is ", h("strong", null, p[1]),
-      h("button", { type: "button", className: "chip-x", "aria-label": `Remove filter ${DIMENSION_LABELS[p[0]]} is ${p[1]}`,
-        on: { click: () => removeFilter(p) } }, "×"))));
-    if (pairs.length > 1) chips.append(h("button", { type: "button", className: "btn ghost small", on: { click: () => update({ f: undefined }) } }, "Clear all"));
-  }
+  const chips = filterBar({ project, conds, range: { time_range: r.time_range, timezone }, segments: !readOnly,
+    onChange: (next) => update({ f: encodeConds(next) }) });
 
   const panels = h("div", { className: "panels" });
   replace(main,
@@ -208,7 +201,6 @@ export function renderWeb(main: HTMLElement, ctx: PageContext): () => void {
   }).catch(() => { /* shown as – */ });
   void tilesDone.then(rest);
   const timer = window.setInterval(poll, 30000);
-  void readOnly;
   return () => { ctrl.abort(); clearInterval(timer); };
 }
 
