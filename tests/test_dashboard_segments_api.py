@@ -9,7 +9,7 @@ import time
 import jwt
 import psycopg
 
-from conftest import ADMIN, JWT_SECRET, Project
+from conftest import ADMIN, ADMIN_TOKEN, JWT_SECRET, Project
 
 FILTER = {"all": [{"prop": {"source": {"eq": "google.com"}}}, {"prop": {"plan": {"exists": True}}},
                   {"event": {"neq": "signup"}}]}
@@ -96,3 +96,17 @@ def test_a_query_only_token_lists_but_does_not_save_or_delete(client):
     assert client.post(url(project), json={"name": "x", "filter": FILTER}, headers=manager).status_code == 201
     assert client.delete(url(project, segment["id"]), headers=manager).status_code == 204
     assert client.get(url(project)).status_code == 401
+
+
+def test_a_session_saves_with_its_csrf_token_only(app, client):
+    project = Project(client)
+    browser = app.test_client()
+    signed = browser.post("/dashboard/api/session", json={"token": ADMIN_TOKEN})
+    csrf = signed.get_json()["data"]["csrf_token"]
+    forged = browser.post(url(project), json={"name": "x", "filter": FILTER}, headers={"X-CSRF-Token": "forged"})
+    assert forged.status_code == 403 and forged.get_json()["error"]["code"] == "analytics.auth.csrf"
+    assert browser.post(url(project), json={"name": "x", "filter": FILTER}).status_code == 403
+    made = browser.post(url(project), json={"name": "x", "filter": FILTER}, headers={"X-CSRF-Token": csrf})
+    assert made.status_code == 201
+    assert browser.delete(url(project, made.get_json()["data"]["id"])).status_code == 403
+    assert [s["name"] for s in browser.get(url(project)).get_json()["data"]] == ["x"]
