@@ -256,10 +256,10 @@ def test_do_not_track_in_the_browser_stores_nothing(browser, site, server, proje
     ctx = browser.new_context(extra_http_headers={"DNT": "1"})
     ctx.add_init_script("Object.defineProperty(Navigator.prototype, 'doNotTrack', {get: () => '1'})")
     try:
-        page = ctx.new_page()
         sent = []
-        page.on("request", lambda r: r.url.startswith(server.url + "/analytics/v1/") and "/pixel/" not in r.url
+        ctx.on("request", lambda r: r.url.startswith(server.url + "/analytics/v1/") and "/pixel/" not in r.url
                 and sent.append(r.url))
+        page = ctx.new_page()
         with page.expect_response(lambda r: "/analytics/v1/pixel/" in r.url) as gif:
             page.goto(url)
         assert gif.value.status == 200 and gif.value.headers["content-type"] == "image/gif"
@@ -267,11 +267,11 @@ def test_do_not_track_in_the_browser_stores_nothing(browser, site, server, proje
         page.evaluate("""() => { window.reactor.track('x'); window.reactor.identify('u_dnt');
                                  history.pushState({}, '', '/dnt-2'); window.reactor.flush(); }""")
         page.close(run_before_unload=True)
-        assert sent == []
         page = ctx.new_page()
         page.goto(url)
         ready(page)
         assert storage(page) == [0, 0, ""] and ctx.cookies() == []
+        assert sent == [], "the tracker sent nothing, not even when the tab was closed"
     finally:
         ctx.close()
     # The pixel's answer came after its request was handled: nothing of it was stored either.
@@ -395,3 +395,37 @@ def test_bad_input_from_a_page(browser, site, server, project, postgres):
     assert [(g["type"], g["count"]) for g in groups] == [("Error", 1)]
     assert events_of(postgres, other.id) == []
     assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
+
+
+def test_a_huge_or_malformed_error_in_the_page_is_cut_or_made_sane_by_the_tracker(browser, site, server, project,
+                                                                                  postgres):
+    url = site.add("/error-input.html", html(tag(server, project, auto_errors="true")))
+    ctx = browser.new_context()
+    try:
+        page = ctx.new_page()
+        answers = []
+        page.on("response", lambda r: r.url == f"{server.url}/analytics/v1/batch" and answers.append(r))
+        page.goto(url)
+        ready(page)
+        page.evaluate("""() => {
+            const huge = new Error('huge');
+            huge.stack = 'Error: huge\\n    at f (https://shop.example.com/a.js:1:1)\\n' + 'x'.repeat(200_000);
+            window.reactor.captureException(huge);
+            window.reactor.captureException({stack: 42, message: {nested: true}, name: 7});
+            window.reactor.captureException('a string');
+            window.reactor.captureException(null);
+            window.reactor.flush();
+        }""")
+        rows = rows_when(postgres, project, lambda rows: len(named(rows, "$error")) == 4, "four errors")
+        page.evaluate("0")  # the driver hands over the responses it has seen meanwhile
+        assert answers and all(a.status == 200 and a.json()["data"]["rejected"] == [] for a in answers)
+    finally:
+        ctx.close()
+    errors = [e["properties"] for e in named(rows, "$error")]
+    assert errors[0]["message"] == "huge" and errors[0]["stack"].startswith("Error: huge")
+    assert 4000 <= len(errors[0]["stack"]) <= 4096, "the stack is cut at 4 KB"
+    assert [(e["type"], e["message"], e["stack"]) for e in errors[1:]] == [
+        ("7", "[object Object]", "42"), ("Error", "a string", ""), ("Error", "null", "")]
+    assert all(e["fingerprint"] and len(e["fingerprint"]) == 32 for e in named(rows, "$error"))
+    groups = errors_api(server, project)
+    assert sorted(g["count"] for g in groups) == [1, 1, 1, 1]
