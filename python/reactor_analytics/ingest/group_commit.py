@@ -126,6 +126,8 @@ class GroupCommitter:
                 for other in group:
                     if not other.done.is_set():
                         other.fail(exc)
+                if not job.done.is_set():  # a leader whose connection failed leads no more
+                    job.fail(exc)
             finally:
                 with self._cond:
                     self._committing = False
