@@ -10,7 +10,6 @@ import json
 import re
 from decimal import ROUND_HALF_UP, Decimal
 
-import psycopg
 import pytest
 import requests
 
@@ -279,12 +278,13 @@ def test_do_not_track_in_the_browser_stores_nothing(browser, site, server, proje
 
 
 def metric(server, name: str, **labels) -> float:
+    """The sum of the series of `name` whose labels include `labels`."""
     text = requests.get(f"{server.url}/metrics", timeout=10).text
-    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    wanted = {f'{k}="{v}"' for k, v in labels.items()}
     total = 0.0
     for line in text.splitlines():
         match = re.fullmatch(rf"{name}\{{([^}}]*)\}} (\S+)", line)
-        if match and ",".join(sorted(match.group(1).split(","))) == wanted:
+        if match and wanted <= set(match.group(1).split(",")):
             total += float(match.group(2))
     return total
 
@@ -337,6 +337,11 @@ def test_bad_input_from_a_page(browser, site, server, project, postgres):
         # A beacon with a wrong key: refused whole, with the documented error.
         status, answer = post({"key": "rapk_" + "0" * 40, "batch": [event("$pageview", shop, 1)]})
         assert status == 401 and answer["error"]["code"] == "analytics.auth.unauthenticated", answer
+        refused_401 = metric(server, "reactor_http_requests_total", method="POST", status="401")
+        assert page.evaluate("(args) => navigator.sendBeacon(args[0], JSON.stringify(args[1]))",
+                             [batch, {"key": "rapk_" + "1" * 40, "batch": [event("$pageview", shop, 8)]}])
+        wait_for(lambda: metric(server, "reactor_http_requests_total", method="POST", status="401") == refused_401 + 1,
+                 what="the beacon with a wrong key answered 401")
         status, answer = post("{not json")
         assert status == 400 and answer["error"]["code"] == "analytics.invalid_json", answer
 
