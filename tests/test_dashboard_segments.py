@@ -11,7 +11,7 @@ import requests
 
 from browser import browser, playwright_driver  # noqa: F401 (fixtures)
 from conftest import ADMIN
-from test_dashboard import (BUILT, assert_tiles_match, ask, open_web, seed, server, session, shots,  # noqa: F401
+from test_dashboard import (BUILT, Recorder, assert_tiles_match, ask, open_web, seed, server, session, shots,  # noqa: F401
                             tiles_body)
 
 pytestmark = pytest.mark.skipif(not BUILT.is_file(), reason="the dashboard is not built (make dashboard)")
@@ -82,4 +82,33 @@ def test_a_property_filter_saved_as_a_segment_applied_after_a_reload_and_deleted
     page.get_by_role("button", name="Delete segment Pro plan").click()
     page.wait_for_selector('[data-segment="Pro plan"]', state="detached")
     assert segments(server, seed.shop) == []
+    page.close()
+
+
+def test_trends_take_a_filter_beside_the_event(session, server, seed):
+    page = session.new_page()
+    recorder = Recorder(page)
+    page.goto(f"{server.url}/#/trends?project={seed.shop}&range=7d&event=signup")
+    page.wait_for_selector(".chart canvas")
+    page.click("[data-add-filter]")
+    # A web dimension's values are offered from a `web` query.
+    page.get_by_label("Field").select_option("country")
+    page.wait_for_selector("form.add-filter datalist option[value=GB]", state="attached")
+    # An event property (the signup's plan), with "contains".
+    page.get_by_label("Field").select_option("prop")
+    page.get_by_label("Property name").fill("plan")
+    page.get_by_label("Operator").select_option("contains")
+    page.get_by_label("Value").fill("pr")
+    recorder.bodies.clear()
+    page.get_by_role("button", name="Apply filter").click()
+    page.wait_for_selector('[data-filter="prop:plan"][data-op=contains]')
+    page.wait_for_selector(".chart canvas")
+    body = recorder.find(kind="aggregate")
+    assert body["filter"] == {"all": [{"event": {"eq": "signup"}}, {"prop": {"plan": {"contains": "pr"}}}]}
+    rows = ask(server, body)["rows"]
+    page.click("details.chart-table summary")
+    shown = [int(v.replace(",", "")) for v in page.locator("details.chart-table tbody td").all_text_contents()]
+    assert shown == [r["value"] for r in rows]
+    everyone = ask(server, {**body, "filter": {"event": {"eq": "signup"}}})["rows"]
+    assert sum(shown) < sum(r["value"] for r in everyone)
     page.close()
