@@ -1,8 +1,9 @@
 """Filters on any property and saved segments in the dashboard, in Debian's Chromium against
 `reactor serve` under gunicorn with seeded data (tests/test_dashboard.py's): a property filter
 added through the "Add filter" form, the tiles compared with `/analytics/v1/query` answering the
-same body, the filters saved as a segment, a reload, the segment applied, then deleted. The
-filter bar with its segments is photographed into `.cache/screenshots/dashboard/`."""
+same body, the filters saved as a segment, a reload, the segment applied, then deleted; trends
+with a property filter beside the event, against the `aggregate` answer. The filter bar with its
+segments is photographed into `.cache/screenshots/dashboard/`."""
 
 from __future__ import annotations
 
