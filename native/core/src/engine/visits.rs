@@ -254,48 +254,57 @@ fn update(project: &Project, old: &Visits) -> Visits {
         })
         .collect();
     let reader = KeyReader::new(project);
-    let (mut v, mut i) = (0, 0);
-    while v < old.count() || i < fresh.len() {
-        while v < old.count() && is_moved(old.person[v]) {
-            v += 1;
-        }
-        let old_person = old.person.get(v).copied().unwrap_or(u32::MAX);
-        if v == old.count() && i == fresh.len() {
-            break;
-        }
-        let new_person = fresh.get(i).map_or(u32::MAX, |k| k.person);
-        let person = old_person.min(new_person);
-        let mut w = v;
-        while w < old.count() && old.person[w] == person {
-            w += 1;
-        }
-        let mut j = i;
-        while j < fresh.len() && fresh[j].person == person {
-            j += 1;
-        }
-        let first_new = b.v.count();
-        if i == j {
-            b.copy(old, v..w);
-            for ((_, carried), (_, keys, _)) in carried.iter().zip(out_keys.iter_mut()) {
-                keys.extend_from_slice(&carried.keys[v..w]);
+    // Old visits `range` copied as they are, but for the moved persons'.
+    let mut copy = |b: &mut Builder,
+                    out_keys: &mut [(Dimension, Vec<u32>, Interner)],
+                    range: std::ops::Range<usize>| {
+        let mut s = range.start;
+        while s < range.end {
+            if is_moved(old.person[s]) {
+                s += 1;
+                continue;
             }
+            let mut e = s;
+            while e < range.end && !is_moved(old.person[e]) {
+                e += 1;
+            }
+            b.copy(old, s..e);
+            for ((_, carried), (_, keys, _)) in carried.iter().zip(out_keys.iter_mut()) {
+                keys.extend_from_slice(&carried.keys[s..e]);
+            }
+            s = e;
+        }
+    };
+    let (mut v, mut i) = (0, 0);
+    while i < fresh.len() {
+        let person = fresh[i].person;
+        let j = i + fresh[i..].partition_point(|k| k.person == person);
+        // Everyone before this person is copied; this person's visits are derived again.
+        let w = v + old.person[v..].partition_point(|&p| p < person);
+        copy(&mut b, &mut out_keys, v..w);
+        let after = w + old.person[w..].partition_point(|&p| p == person);
+        let first_new = b.v.count();
+        let mut keys: Vec<Key> = if is_moved(person) {
+            // Its old rows are among `fresh` already.
+            Vec::new()
         } else {
-            let mut keys: Vec<Key> = old.order[old.bounds[v] as usize..old.bounds[w] as usize]
+            old.order[old.bounds[w] as usize..old.bounds[after] as usize]
                 .iter()
                 .map(|&r| key_of(project, r as usize, path))
-                .collect();
-            keys.extend_from_slice(&fresh[i..j]);
-            keys.sort_unstable();
-            b.add_run(&keys);
-            for (d, keys, hosts) in out_keys.iter_mut() {
-                for made in first_new..b.v.count() {
-                    keys.push(reader.key(&b.v, made, *d, hosts));
-                }
+                .collect()
+        };
+        keys.extend_from_slice(&fresh[i..j]);
+        keys.sort_unstable();
+        b.add_run(&keys);
+        for (d, keys, hosts) in out_keys.iter_mut() {
+            for made in first_new..b.v.count() {
+                keys.push(reader.key(&b.v, made, *d, hosts));
             }
         }
-        v = w;
+        v = after;
         i = j;
     }
+    copy(&mut b, &mut out_keys, v..old.count());
     let visits = b.finish();
     *visits.keys.lock().unwrap() = out_keys
         .into_iter()
