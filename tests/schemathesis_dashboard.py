@@ -5,8 +5,8 @@ live session cookie (a cookie is not a value an OpenAPI link passes), `POST
 /dashboard/api/share/{token}/session` the secret of a live link (shown only inside the link's
 `url`), `POST /dashboard/api/session` a token that signs in, and revoking a link one that exists
 (a spare one: revoking it again is no error), deleting a segment one that exists, and saving a segment
-a filter the engine reads (the document says only "an object"). They are made once per run with the admin token,
-for the test's project.
+a filter the engine reads (the document says only "an object"). They are made with the admin token,
+for the test's project: once per run, but a segment once per delete.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def _share(base_url: str, name: str) -> dict:
     return answer.json()["data"]
 
 
-@functools.cache
 def _segment(base_url: str) -> dict:
+    """A segment made for one delete: a second delete of the same one would rightly be 404."""
     answer = requests.post(f"{base_url}/analytics/v1/projects/{TARGET['project_id']}/segments",
                            json={"name": "to-delete", "filter": _SEGMENT_FILTER},
                            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10)
