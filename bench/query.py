@@ -174,18 +174,24 @@ def load_postgres(db_url: str, project_id: str, parts, out_dir: Path) -> float:
     return time.perf_counter() - started
 
 
-def load_chdb(parts):
+# The mirrored columns, as (name, ClickHouse type); ts and person first.
+CH_COLUMNS = [("ts", "UInt64"), ("person", "String"), ("event", "LowCardinality(String)"),
+              ("path", "LowCardinality(String)"), ("utm_source", "LowCardinality(String)"),
+              ("plan", "LowCardinality(String)")]
+
+
+def load_chdb(parts, columns=CH_COLUMNS):
+    """The TSV parts in a MergeTree table `bench.events` of `columns`, ordered by (person, ts)."""
     from chdb import session
 
     ch = session.Session()
     ch.query("CREATE DATABASE IF NOT EXISTS bench")
-    ch.query("CREATE TABLE bench.events (ts UInt64, person String, event LowCardinality(String), "
-             "path LowCardinality(String), utm_source LowCardinality(String), plan LowCardinality(String)) "
+    ch.query(f"CREATE TABLE bench.events ({', '.join(f'{n} {t}' for n, t in columns)}) "
              "ENGINE = MergeTree ORDER BY (person, ts)")
+    read_as = ", ".join(f"{n} {t.replace('LowCardinality(String)', 'String')}" for n, t in columns)
     started = time.perf_counter()
     for _, tsv_path, _ in parts:
-        ch.query(f"INSERT INTO bench.events SELECT * FROM file('{tsv_path}', 'TSV', "
-                 "'ts UInt64, person String, event String, path String, utm_source String, plan String')")
+        ch.query(f"INSERT INTO bench.events SELECT * FROM file('{tsv_path}', 'TSV', '{read_as}')")
     return ch, time.perf_counter() - started
 
 

@@ -158,19 +158,10 @@ def generate(events: int, visitors: int, project_id: str, out_dir: Path, workers
         return pool.map(_generate, jobs)
 
 
-def load_chdb(parts):
-    from chdb import session
-
-    ch = session.Session()
-    ch.query("CREATE DATABASE IF NOT EXISTS bench")
-    ch.query("CREATE TABLE bench.events (ts UInt64, person String, event LowCardinality(String), "
-             "path LowCardinality(String), referrer LowCardinality(String), utm LowCardinality(String), "
-             "device LowCardinality(String), duration_ms Nullable(Float64)) ENGINE = MergeTree ORDER BY (person, ts)")
-    started = time.perf_counter()
-    for _, tsv_path, _ in parts:
-        ch.query(f"INSERT INTO bench.events SELECT * FROM file('{tsv_path}', 'TSV', 'ts UInt64, person String, "
-                 "event String, path String, referrer String, utm String, device String, duration_ms Nullable(Float64)')")
-    return ch, time.perf_counter() - started
+CH_COLUMNS = [("ts", "UInt64"), ("person", "String"), ("event", "LowCardinality(String)"),
+              ("path", "LowCardinality(String)"), ("referrer", "LowCardinality(String)"),
+              ("utm", "LowCardinality(String)"), ("device", "LowCardinality(String)"),
+              ("duration_ms", "Nullable(Float64)")]
 
 
 # Visits in ClickHouse: a new visit where a person's previous event is 30 minutes or more back.
@@ -264,7 +255,7 @@ def main() -> None:
         total = sum(p[2] for p in parts)
         print(f"  {total:,} events in {time.perf_counter() - t0:.0f} s; loading ...", file=sys.stderr)
         pg_load = qb.load_postgres(database.url, "p_web", parts, root)
-        ch, ch_load = load_chdb(parts)
+        ch, ch_load = qb.load_chdb(parts, CH_COLUMNS)
         print(f"  PostgreSQL {pg_load:.0f} s, ClickHouse {ch_load:.0f} s; starting the service ...", file=sys.stderr)
         service.start()
         span = {"from": datetime.fromtimestamp(frm / 1e6, timezone.utc).isoformat(),
