@@ -415,7 +415,9 @@ impl Engine {
             "rows",
             store.projects.values().map(|p| p.len()).sum::<usize>(),
         )?;
-        d.set_item("bytes", store.memory_bytes())?;
+        let (owned, mapped) = store.memory_bytes();
+        d.set_item("bytes", owned)?;
+        d.set_item("mapped_bytes", mapped)?;
         Ok(d)
     }
 }

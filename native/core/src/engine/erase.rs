@@ -108,14 +108,13 @@ impl Project {
         self.ts = keep.iter().map(|&row| self.ts[row]).collect();
         self.distinct = keep.iter().map(|&row| self.distinct[row]).collect();
         let mut props = Vec::with_capacity(self.props.len());
-        let mut offsets = Vec::with_capacity(keep.len() + 1);
-        offsets.push(0);
+        let mut ends = Vec::with_capacity(keep.len());
         for &row in keep {
             props.extend_from_slice(self.row_props(row));
-            offsets.push(props.len() as u64);
+            ends.push(props.len() as u64);
         }
-        self.props = props;
-        self.props_off = offsets;
+        self.props = props.into();
+        self.props_end = ends.into();
         self.prop_cache.lock().unwrap().clear();
         self.trait_cache.lock().unwrap().clear();
         self.revision += 1;

@@ -17,14 +17,7 @@ pub enum Compiled {
     Trait(Arc<TraitColumn>, Vec<bool>),
 }
 
-fn label_number(label: &str) -> f64 {
-    label
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|f| f.is_finite())
-        .unwrap_or(f64::NAN)
-}
+use super::table::label_num as label_number;
 
 /// A label equals a number when it parses to it or spells it as JSON does; text and booleans
 /// (`true`/`false`) by their text.

@@ -121,7 +121,7 @@ impl Store {
             }
             let props = unescape(fields[EVENT_FIELDS - 1]).unwrap_or(Cow::Borrowed("{}"));
             project.props.extend_from_slice(props.as_bytes());
-            project.props_off.push(project.props.len() as u64);
+            project.props_end.push(project.props.len() as u64);
             count += 1;
         }
         Ok(count)

@@ -6,6 +6,7 @@
 //! the scan kernels of `crate::query`, one module per kind. `error` is the closed set of codes
 //! a query is refused with.
 
+pub mod col;
 pub mod erase;
 pub mod error;
 pub mod exec;

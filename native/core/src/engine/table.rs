@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::col::Col;
+
 pub use crate::columns::{hot_index, HOT_COLUMNS};
 
 #[derive(Default, Clone)]
@@ -55,13 +57,26 @@ impl Interner {
     }
 }
 
-/// A property extracted into columns on first use: its value as text (codes into `labels`,
-/// 0 = absent) and as a number (NaN when not numeric).
+/// A property extracted into a column on first use: its value as text (codes into `labels`,
+/// 0 = absent); its value as a number is the label's (`label_num`, NaN when not numeric), the
+/// same for a JSON number and a string spelling it.
 #[derive(Clone)]
 pub struct PropColumn {
     pub text: Vec<u32>,
-    pub num: Vec<f64>,
     pub labels: Arc<Interner>,
+    pub label_num: Vec<f64>,
+}
+
+impl PropColumn {
+    /// The row's value as a number (NaN when absent or not numeric).
+    pub fn num(&self, row: usize) -> f64 {
+        self.label_num[self.text[row] as usize]
+    }
+}
+
+/// A label's value as a number: a string's trimmed text parsed, NaN unless finite.
+pub fn label_num(label: &str) -> f64 {
+    label.trim().parse::<f64>().ok().filter(|f| f.is_finite()).unwrap_or(f64::NAN)
 }
 
 /// A user trait per person code.
@@ -72,14 +87,15 @@ pub struct TraitColumn {
 }
 
 pub struct Project {
-    pub seq: Vec<i64>,
-    pub ts: Vec<i64>,
-    pub event: Vec<u32>,
-    pub distinct: Vec<u32>,
-    pub hot: Vec<Vec<u32>>,
-    /// Raw JSON of each row's properties: `props[off[i]..off[i+1]]`.
-    pub props: Vec<u8>,
-    pub props_off: Vec<u64>,
+    pub seq: Col<i64>,
+    pub ts: Col<i64>,
+    pub event: Col<u32>,
+    pub distinct: Col<u32>,
+    pub hot: Vec<Col<u32>>,
+    /// Raw JSON of each row's properties: `props[end[i-1]..end[i]]` (from 0 for the first row;
+    /// a row may start with whitespace that pads a segment to whole pages).
+    pub props: Col<u8>,
+    pub props_end: Col<u64>,
     pub strings: Interner,
     /// Distinct ids (anonymous and user ids), and the person each resolves to.
     pub ids: Interner,
@@ -103,13 +119,13 @@ pub struct Project {
 impl Default for Project {
     fn default() -> Self {
         Project {
-            seq: Vec::new(),
-            ts: Vec::new(),
-            event: Vec::new(),
-            distinct: Vec::new(),
-            hot: vec![Vec::new(); HOT_COLUMNS.len()],
-            props: Vec::new(),
-            props_off: vec![0],
+            seq: Col::new(),
+            ts: Col::new(),
+            event: Col::new(),
+            distinct: Col::new(),
+            hot: (0..HOT_COLUMNS.len()).map(|_| Col::new()).collect(),
+            props: Col::new(),
+            props_end: Col::new(),
             strings: Interner::new(),
             ids: Interner::new(),
             person_of: vec![0],
@@ -160,7 +176,8 @@ impl Project {
     }
 
     pub fn row_props(&self, row: usize) -> &[u8] {
-        &self.props[self.props_off[row] as usize..self.props_off[row + 1] as usize]
+        let start = if row == 0 { 0 } else { self.props_end[row - 1] as usize };
+        &self.props[start..self.props_end[row] as usize]
     }
 
     /// The column of one top-level property, extracted once, cached, and extended as rows arrive.
@@ -171,15 +188,17 @@ impl Project {
             Some(col) => (*col).clone(),
             None => PropColumn {
                 text: Vec::new(),
-                num: Vec::new(),
                 labels: Arc::new(Interner::new()),
+                label_num: vec![f64::NAN],
             },
         };
         let mut labels = (*column.labels).clone();
         for row in column.text.len()..self.len() {
-            let (text, num) = extract(self.row_props(row), name);
-            column.num.push(num);
+            let (text, _) = extract(self.row_props(row), name);
             column.text.push(text.map_or(0, |t| labels.intern(&t)));
+        }
+        for code in column.label_num.len()..labels.len() {
+            column.label_num.push(label_num(labels.resolve(code as u32)));
         }
         column.labels = Arc::new(labels);
         let column = Arc::new(column);
@@ -284,21 +303,32 @@ pub struct Store {
     pub tails: Tails,
 }
 
+impl Project {
+    /// (bytes of the row columns in the process's memory, bytes of them mapped from segments).
+    pub fn column_bytes(&self) -> (usize, usize) {
+        let owned = self.seq.owned_bytes()
+            + self.ts.owned_bytes()
+            + self.event.owned_bytes()
+            + self.distinct.owned_bytes()
+            + self.hot.iter().map(|h| h.owned_bytes()).sum::<usize>()
+            + self.props.owned_bytes()
+            + self.props_end.owned_bytes()
+            + self.person_of.capacity() * 4;
+        let mapped = self.seq.mapped_bytes()
+            + self.ts.mapped_bytes()
+            + self.event.mapped_bytes()
+            + self.distinct.mapped_bytes()
+            + self.hot.iter().map(|h| h.mapped_bytes()).sum::<usize>()
+            + self.props.mapped_bytes()
+            + self.props_end.mapped_bytes();
+        (owned, mapped)
+    }
+}
+
 impl Store {
-    /// Approximate bytes held by the columns (capacity of the vectors, not the interners).
-    pub fn memory_bytes(&self) -> usize {
-        self.projects
-            .values()
-            .map(|p| {
-                p.seq.capacity() * 8
-                    + p.ts.capacity() * 8
-                    + p.event.capacity() * 4
-                    + p.distinct.capacity() * 4
-                    + p.hot.iter().map(|h| h.capacity() * 4).sum::<usize>()
-                    + p.props.capacity()
-                    + p.props_off.capacity() * 8
-                    + p.person_of.capacity() * 4
-            })
-            .sum()
+    /// Approximate bytes the columns hold in memory (not the interners), and bytes mapped from
+    /// segment files.
+    pub fn memory_bytes(&self) -> (usize, usize) {
+        self.projects.values().map(Project::column_bytes).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     }
 }

@@ -454,7 +454,7 @@ impl Builder {
     fn close_page(&mut self, keys: &[Key], base: usize, leave: Option<usize>, next: Option<usize>) {
         let view = *self.v.pv_pos.last().expect("a page is open") as usize - base;
         let seconds = leave
-            .map(|l| self.duration_ms.num[keys[l].row as usize])
+            .map(|l| self.duration_ms.num(keys[l].row as usize))
             .filter(|ms| ms.is_finite() && *ms >= 0.0)
             .map(|ms| ms / 1000.0)
             .unwrap_or_else(|| match next.or(leave) {

@@ -40,7 +40,7 @@ pub(super) fn inputs(scan: &Scan, rows: &[u32], measure: &Measure) -> (Vec<u32>,
     let values = match measure.prop() {
         Some(name) => {
             let col = scan.project.prop_column(name.as_str());
-            rows.iter().map(|&r| col.num[r as usize]).collect()
+            rows.iter().map(|&r| col.num(r as usize)).collect()
         }
         None => Vec::new(),
     };

@@ -1,0 +1,353 @@
+//! A column: one contiguous array the scan kernels read as a plain slice, whose sealed part may
+//! live in segment files (memory-mapped, so its pages are the page cache's, not the process's)
+//! and whose newest rows live in memory after it.
+//!
+//! A mapped column reserves one anonymous region and maps each segment's page-aligned slice of
+//! the column over its start, in order (`MAP_FIXED`, private): the rows of every segment and
+//! then the rows appended since sit at consecutive addresses. Appends write past the mapped
+//! pages into anonymous ones (a partly filled last segment page is copied on write). Segment
+//! files are never written in place (a new one is written and renamed), so a mapped page never
+//! changes under a reader.
+
+use std::fs::File;
+use std::ops::Deref;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+
+pub const PAGE: usize = 4096;
+
+/// Plain values a column holds: any bit pattern is valid and they have no destructor.
+///
+/// # Safety
+/// Implement only for types where every byte pattern is a valid value.
+pub unsafe trait Pod: Copy + Default + Send + Sync + 'static {}
+unsafe impl Pod for u8 {}
+unsafe impl Pod for u32 {}
+unsafe impl Pod for i64 {}
+unsafe impl Pod for u64 {}
+
+/// One page-aligned slice of a segment file: `bytes` from `offset`, whole pages of the file.
+#[derive(Clone)]
+pub struct Piece {
+    pub file: Arc<File>,
+    pub offset: u64,
+    pub bytes: usize,
+}
+
+pub struct Col<T: Pod> {
+    repr: Repr<T>,
+}
+
+enum Repr<T: Pod> {
+    Owned(Vec<T>),
+    Mapped(Mapped<T>),
+}
+
+struct Mapped<T> {
+    base: *mut T,
+    len: usize,
+    /// Elements the region holds.
+    cap: usize,
+    /// The file slices mapped at the region's start, and how many bytes of it they cover.
+    pieces: Vec<Piece>,
+    mapped_bytes: usize,
+    /// Elements that came from the pieces; appends write after them (a page holding any later
+    /// element may have been copied on write).
+    from_pieces: usize,
+}
+
+// The region is owned by the column alone; the mapped files are read-only to everyone.
+unsafe impl<T: Send> Send for Mapped<T> {}
+unsafe impl<T: Sync> Sync for Mapped<T> {}
+
+fn round_up(n: usize) -> usize {
+    n.div_ceil(PAGE) * PAGE
+}
+
+fn reserve(bytes: usize) -> *mut u8 {
+    // SAFETY: a fresh private anonymous mapping; the kernel picks the address.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    assert!(ptr != libc::MAP_FAILED, "cannot reserve {bytes} bytes of address space");
+    ptr as *mut u8
+}
+
+/// Map `pieces` in order at the start of the region `base`; returns the bytes they cover.
+fn map_pieces(base: *mut u8, pieces: &[Piece]) -> std::io::Result<usize> {
+    let mut at = 0;
+    for piece in pieces {
+        if piece.bytes == 0 {
+            continue;
+        }
+        debug_assert!(piece.bytes % PAGE == 0 && piece.offset as usize % PAGE == 0);
+        // SAFETY: the target lies inside the region this column reserved and owns.
+        let ptr = unsafe {
+            libc::mmap(
+                base.add(at) as *mut libc::c_void,
+                piece.bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_FIXED,
+                piece.file.as_raw_fd(),
+                piece.offset as libc::off_t,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        at += piece.bytes;
+    }
+    Ok(at)
+}
+
+impl<T: Pod> Mapped<T> {
+    /// A region of at least `cap` elements with `pieces` mapped at its start and, after the
+    /// `len_from_pieces` elements they hold, `rest` copied in.
+    fn new(pieces: Vec<Piece>, len_from_pieces: usize, rest: &[T], cap: usize) -> std::io::Result<Self> {
+        let size = std::mem::size_of::<T>();
+        let mapped: usize = pieces.iter().map(|p| p.bytes).sum();
+        let len = len_from_pieces + rest.len();
+        let cap_bytes = round_up((cap.max(len) * size).max(mapped + PAGE));
+        let base = reserve(cap_bytes);
+        let mapped_bytes = match map_pieces(base, &pieces) {
+            Ok(n) => n,
+            Err(e) => {
+                // SAFETY: the region reserved just above.
+                unsafe { libc::munmap(base as *mut libc::c_void, cap_bytes) };
+                return Err(e);
+            }
+        };
+        let base = base as *mut T;
+        // SAFETY: `len` elements fit in the region; `rest` does not overlap it.
+        unsafe {
+            std::ptr::copy_nonoverlapping(rest.as_ptr(), base.add(len_from_pieces), rest.len());
+        }
+        Ok(Mapped {
+            base,
+            len,
+            cap: cap_bytes / size,
+            pieces,
+            mapped_bytes,
+            from_pieces: len_from_pieces,
+        })
+    }
+
+    fn as_slice(&self) -> &[T] {
+        // SAFETY: `len` initialised elements from `base` (mapped file bytes or copied values).
+        unsafe { std::slice::from_raw_parts(self.base, self.len) }
+    }
+
+    /// The same pieces in a region of `cap` elements, the elements past the pieces' whole
+    /// unwritten pages copied over.
+    fn moved(&self, cap: usize) -> Self {
+        let size = std::mem::size_of::<T>();
+        // Whole pages before the first appended element were never written: map them again.
+        let keep_bytes = self.from_pieces * size / PAGE * PAGE;
+        let from_pieces = keep_bytes / size;
+        let mut pieces = Vec::new();
+        let mut left = keep_bytes;
+        for piece in &self.pieces {
+            if left == 0 {
+                break;
+            }
+            let bytes = piece.bytes.min(left);
+            pieces.push(Piece { bytes, ..piece.clone() });
+            left -= bytes;
+        }
+        Mapped::new(pieces, from_pieces, &self.as_slice()[from_pieces..], cap)
+            .expect("re-mapping a segment that is already mapped")
+    }
+}
+
+impl<T> Drop for Mapped<T> {
+    fn drop(&mut self) {
+        let bytes = self.cap * std::mem::size_of::<T>();
+        // SAFETY: the region this column reserved; nothing borrows it past the column's life.
+        unsafe { libc::munmap(self.base as *mut libc::c_void, bytes) };
+    }
+}
+
+impl<T: Pod> Col<T> {
+    pub fn new() -> Self {
+        Col { repr: Repr::Owned(Vec::new()) }
+    }
+
+    /// A column whose first `rows` elements are the `pieces` of segment files (in order, each
+    /// whole pages; the last may hold fewer elements than its pages), then `rest`.
+    pub fn mapped(pieces: Vec<Piece>, rows: usize, rest: &[T]) -> std::io::Result<Self> {
+        let cap = (rows + rest.len()).max(1024) * 5 / 4;
+        Ok(Col { repr: Repr::Mapped(Mapped::new(pieces, rows, rest, cap)?) })
+    }
+
+    pub fn push(&mut self, value: T) {
+        match &mut self.repr {
+            Repr::Owned(v) => v.push(value),
+            Repr::Mapped(m) => {
+                if m.len == m.cap {
+                    *m = m.moved(m.cap * 2);
+                }
+                // SAFETY: `len < cap`, inside the region.
+                unsafe { m.base.add(m.len).write(value) };
+                m.len += 1;
+            }
+        }
+    }
+
+    pub fn extend_from_slice(&mut self, values: &[T]) {
+        match &mut self.repr {
+            Repr::Owned(v) => v.extend_from_slice(values),
+            Repr::Mapped(_) => values.iter().for_each(|&v| self.push(v)),
+        }
+    }
+
+    /// Bytes held in the process's own memory (mapped segment pages not counted; a mapped
+    /// column counts the pages past its segments it has room for as touched or not).
+    pub fn owned_bytes(&self) -> usize {
+        match &self.repr {
+            Repr::Owned(v) => v.capacity() * std::mem::size_of::<T>(),
+            Repr::Mapped(m) => (m.len * std::mem::size_of::<T>()).saturating_sub(m.mapped_bytes),
+        }
+    }
+
+    /// Bytes of segment files mapped.
+    pub fn mapped_bytes(&self) -> usize {
+        match &self.repr {
+            Repr::Owned(_) => 0,
+            Repr::Mapped(m) => m.mapped_bytes,
+        }
+    }
+}
+
+impl<T: Pod> Default for Col<T> {
+    fn default() -> Self {
+        Col::new()
+    }
+}
+
+impl<T: Pod> Deref for Col<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        match &self.repr {
+            Repr::Owned(v) => v,
+            Repr::Mapped(m) => m.as_slice(),
+        }
+    }
+}
+
+impl<T: Pod> Clone for Col<T> {
+    fn clone(&self) -> Self {
+        match &self.repr {
+            Repr::Owned(v) => Col { repr: Repr::Owned(v.clone()) },
+            Repr::Mapped(m) => Col { repr: Repr::Mapped(m.moved(m.cap)) },
+        }
+    }
+}
+
+impl<T: Pod> From<Vec<T>> for Col<T> {
+    fn from(v: Vec<T>) -> Self {
+        Col { repr: Repr::Owned(v) }
+    }
+}
+
+impl<T: Pod> FromIterator<T> for Col<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        Col { repr: Repr::Owned(iter.into_iter().collect()) }
+    }
+}
+
+impl<T: Pod + std::fmt::Debug> std::fmt::Debug for Col<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<T: Pod + PartialEq> PartialEq<Vec<T>> for Col<T> {
+    fn eq(&self, other: &Vec<T>) -> bool {
+        **self == **other
+    }
+}
+
+/// The bytes of a slice of plain values, as written to a segment.
+pub fn as_bytes<T: Pod>(values: &[T]) -> &[u8] {
+    // SAFETY: `Pod` values have no padding-sensitive invariants; reading their bytes is sound.
+    unsafe { std::slice::from_raw_parts(values.as_ptr() as *const u8, std::mem::size_of_val(values)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A file holding `chunks`, each padded with zeros to whole pages; the pieces of each.
+    fn file_of(chunks: &[&[u32]]) -> Vec<Piece> {
+        let mut file = tempfile_in();
+        let mut offset = 0u64;
+        let mut out = Vec::new();
+        for chunk in chunks {
+            let bytes = as_bytes(chunk);
+            file.write_all(bytes).unwrap();
+            let padded = round_up(bytes.len());
+            file.write_all(&vec![0; padded - bytes.len()]).unwrap();
+            out.push((offset, padded));
+            offset += padded as u64;
+        }
+        let file = Arc::new(file);
+        out.into_iter()
+            .map(|(offset, bytes)| Piece { file: file.clone(), offset, bytes })
+            .collect()
+    }
+
+    fn tempfile_in() -> File {
+        let path = std::env::temp_dir().join(format!(
+            "reactor-col-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        file
+    }
+
+    #[test]
+    fn pieces_and_appends_read_as_one_slice_through_growth_and_clones() {
+        let a: Vec<u32> = (0..1024).collect();
+        let b: Vec<u32> = (1024..1500).collect();
+        let pieces = file_of(&[&a, &b]);
+        let mut col = Col::mapped(pieces, 1500, &[1500, 1501]).unwrap();
+        let mut want: Vec<u32> = (0..1502).collect();
+        assert_eq!(col, want);
+        assert_eq!(col.mapped_bytes(), 2 * PAGE);
+        let copy = col.clone();
+        for v in 1502..10_000 {
+            col.push(v);
+            want.push(v);
+        }
+        assert_eq!(col, want);
+        assert_eq!(copy.len(), 1502);
+        assert_eq!(copy[1501], 1501);
+        let again = col.clone();
+        assert_eq!(again, want);
+    }
+
+    #[test]
+    fn owned_columns_behave_like_vectors() {
+        let mut col: Col<i64> = vec![1, 2].into();
+        col.push(3);
+        col.extend_from_slice(&[4]);
+        assert_eq!(col, vec![1, 2, 3, 4]);
+        assert_eq!(col.iter().sum::<i64>(), 10);
+    }
+}
