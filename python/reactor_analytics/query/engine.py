@@ -37,10 +37,19 @@ MAX_FRAME = 64 * 1024 * 1024
 # size; TAIL_CONNECTION_OPTIONS keeps every read on the seq index.
 TAIL_BATCH = 20_000
 TAILS = ("links", "traits", "events")
-# How often the engine reads what was committed since its last read. Often and small: new events
-# are queryable within about this long, and under heavy ingest the tail reads come as a steady
-# trickle instead of a burst every half second that makes ingest requests queue behind it.
+# The engine reads what was committed since its last read when PostgreSQL notifies it (migration
+# 0015's triggers), at most once per FRESH_EVERY_S: under heavy ingest the tail reads come as a
+# steady trickle instead of a burst every half second that makes ingest requests queue behind it,
+# and an idle install does no work at all. A query reads the tails itself first, so an
+# acknowledged event is counted by the next query whatever the notifications do.
 FRESH_EVERY_S = 0.1
+# Without a notification (one lost with its connection) the tails are still read this often, and
+# the listening connection is checked.
+FALLBACK_SYNC_S = 30.0
+# While the database is away the listening connection is tried again after RECONNECT_FIRST_S,
+# then twice as long each time, up to RECONNECT_MAX_S.
+RECONNECT_FIRST_S = 0.5
+RECONNECT_MAX_S = 10.0
 
 
 # A tail read is a short scan of the seq index, ten times a second. With no or stale statistics
@@ -164,7 +173,10 @@ class EngineServer:
             return {"ok": True}
         return {"ok": False, "code": "invalid", "message": f"unknown op {op!r}"}
 
-    def serve_forever(self, poll_seconds: float = FRESH_EVERY_S) -> None:
+    def serve_forever(self, poll_seconds: float = FRESH_EVERY_S, wake: str = "notify") -> None:
+        """Answer on the socket. The tails are read when PostgreSQL notifies (`wake="notify"`), at
+        most once per `poll_seconds`, or every `poll_seconds` whatever happens (`"poll"`, the way
+        of earlier versions, kept as bench/idle.py's peer)."""
         server_self = self
 
         class Handler(socketserver.BaseRequestHandler):
@@ -183,7 +195,8 @@ class EngineServer:
         started = time.monotonic()
         loaded = self._initial_load()
         log.info("engine loaded", rows=loaded, seconds=round(time.monotonic() - started, 2))
-        threading.Thread(target=self._keep_fresh, args=(poll_seconds,), daemon=True).start()
+        keep_fresh = self._poll if wake == "poll" else self._keep_fresh
+        threading.Thread(target=keep_fresh, args=(poll_seconds,), daemon=True, name="engine-tail").start()
         self.retention.start()
         with Server(str(self.socket_path), Handler) as server:
             os.chmod(self.socket_path, 0o600)
@@ -197,7 +210,41 @@ class EngineServer:
                 log.warning("engine waiting for the database")
                 time.sleep(1.0)
 
-    def _keep_fresh(self, poll_seconds: float) -> None:
+    def _keep_fresh(self, min_gap_s: float) -> None:
+        """Read the tails when PostgreSQL says they have new rows, on a connection of its own that
+        LISTENs. When that connection or a read fails (the database is away), the notification that
+        asked for the read may be spent: open the connection again and read, waiting longer each
+        time the database is still away."""
+        delay = RECONNECT_FIRST_S
+        while True:
+            opened = time.monotonic()
+            try:
+                with psycopg.connect(self.db_url, autocommit=True, connect_timeout=5) as conn:
+                    queries.listen_tails(conn)
+                    self.sync()  # what was committed before the LISTEN
+                    self._wake_on_notify(conn, min_gap_s)
+            except Exception as exc:  # noqa: BLE001 - the tail must keep waking: log, read again
+                log.warning("engine tail notifications lost; reconnecting", error=type(exc).__name__)
+            if time.monotonic() - opened >= RECONNECT_MAX_S:
+                delay = RECONNECT_FIRST_S
+            time.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX_S)
+
+    def _wake_on_notify(self, conn: psycopg.Connection, min_gap_s: float) -> None:
+        """Block until a notification (or FALLBACK_SYNC_S), then read the tails; notifications that
+        came in the meantime are taken with it, so reads are at least `min_gap_s` apart. Returns only
+        by raising, when the connection or a read fails."""
+        while True:
+            if not list(conn.notifies(timeout=FALLBACK_SYNC_S, stop_after=1)):
+                queries.ping(conn)  # a connection lost without a word raises here
+            wait = self.last_sync + min_gap_s - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            for _ in conn.notifies(timeout=0):  # what came meanwhile: the read below covers it
+                pass
+            self.sync()
+
+    def _poll(self, poll_seconds: float) -> None:
         while True:
             time.sleep(poll_seconds)
             if time.monotonic() - self.last_sync >= poll_seconds:

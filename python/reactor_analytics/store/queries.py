@@ -404,6 +404,15 @@ def read_tail(conn, name: str, after: int, missing: list[int], limit: int) -> by
 _EVENT_ROW = f"seq, {EVENT_COLUMNS}"
 
 
+# Migration 0015's triggers notify this channel, with the tail's name, when a tail has new rows.
+TAIL_CHANNEL = "reactor_tail"
+
+
+def listen_tails(conn) -> None:
+    """Ask for the tails' notifications on `conn` (an autocommit connection kept for them)."""
+    conn.execute(f"LISTEN {TAIL_CHANNEL}")
+
+
 def events_by_seq(conn, project_id: str, seqs: list[int]) -> list[dict]:
     cur = conn.cursor(row_factory=dict_row)
     return cur.execute(f"SELECT {_EVENT_ROW} FROM events WHERE project_id = %s AND seq = ANY(%s)",
