@@ -43,6 +43,12 @@ impl Interner {
     pub fn is_empty(&self) -> bool {
         self.list.len() <= 1
     }
+    /// Append a string read back from a segment, at the next code (in the order interned).
+    pub fn push_loaded(&mut self, s: &str) {
+        let code = self.list.len() as u32;
+        self.list.push(s.into());
+        self.map.entry(s.into()).or_insert(code);
+    }
     /// Drop a string: its code stays reserved (columns keep their meaning) but resolves to "".
     pub fn forget(&mut self, code: u32) {
         if code == 0 || code as usize >= self.list.len() {
@@ -114,6 +120,8 @@ pub struct Project {
     pub moved_persons: Vec<u32>,
     /// The visits of every person, derived on first use (see `visits`).
     pub visits: Mutex<Option<Arc<super::visits::Visits>>>,
+    /// The segment pieces holding the first rows (see `segment`).
+    pub pieces: Vec<super::segment::PieceMeta>,
 }
 
 impl Default for Project {
@@ -136,6 +144,7 @@ impl Default for Project {
             revision: 0,
             moved_persons: Vec::new(),
             visits: Mutex::new(None),
+            pieces: Vec::new(),
         }
     }
 }
@@ -301,6 +310,8 @@ pub struct Tails {
 pub struct Store {
     pub projects: HashMap<String, Project>,
     pub tails: Tails,
+    /// Where the store was last sealed to disk.
+    pub segments: Option<super::segment::Segments>,
 }
 
 impl Project {

@@ -255,7 +255,7 @@ fn update(project: &Project, old: &Visits) -> Visits {
         .collect();
     let reader = KeyReader::new(project);
     // Old visits `range` copied as they are, but for the moved persons'.
-    let mut copy = |b: &mut Builder,
+    let copy = |b: &mut Builder,
                     out_keys: &mut [(Dimension, Vec<u32>, Interner)],
                     range: std::ops::Range<usize>| {
         let mut s = range.start;
