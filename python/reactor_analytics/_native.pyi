@@ -194,4 +194,20 @@ class Engine:
         over the earlier range as a JSON array for a `web` query with `compare`, else None).
         Raises `QueryError` ``analytics.query.timeout`` over the plan's row budget."""
     def stats(self) -> dict[str, int]:
-        """{"projects", "rows", "bytes"}."""
+        """{"projects", "rows", "bytes", "mapped_bytes", "sealed_rows"}: rows held, bytes of their
+        columns in the process's memory, bytes mapped from segment files, rows in segments."""
+    def open_segments(self, dir: os.PathLike | str) -> bool:
+        """Replace what is held with the segments in `dir`: True when opened, False when there are
+        none. Raises OSError when they cannot be used."""
+    def reset(self) -> None:
+        """Forget everything held."""
+    @staticmethod
+    def clear_segments(dir: os.PathLike | str) -> None:
+        """Remove every segment file in `dir`."""
+    def seal(self, dir: os.PathLike | str, mark: int) -> tuple[int, int, int]:
+        """Write what is not yet in a segment to `dir`: (pieces, rows, bytes) written; `mark` is
+        kept with them."""
+    def segments_mark(self) -> int | None:
+        """The mark the segments were last sealed or opened with."""
+    def unsealed_rows(self) -> int:
+        """Rows held in memory only."""

@@ -1,6 +1,8 @@
 //! `reactor_analytics._native`: the Python face of `reactor-core`. This layer only converts
 //! arguments and results; every decision lives in the core crate.
 
+use std::path::PathBuf;
+
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -353,26 +355,73 @@ impl Engine {
         project_id: &str,
         ids: Vec<String>,
         seqs: Vec<i64>,
-    ) -> (usize, usize) {
+    ) -> PyResult<(usize, usize)> {
         py.detach(|| {
             let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-            let erased = self
-                .store
-                .write()
-                .unwrap()
-                .erase_person(project_id, &ids, &seqs);
-            (erased.rows, erased.ids)
+            let mut store = self.store.write().unwrap();
+            let erased = store.erase_person(project_id, &ids, &seqs);
+            if erased.rows > 0 || erased.ids > 0 {
+                store.segments_forget(project_id)?;
+            }
+            Ok((erased.rows, erased.ids))
         })
     }
 
     /// Retention: forget the project's rows older than `cutoff_us` (epoch µs).
-    fn drop_before(&self, py: Python<'_>, project_id: &str, cutoff_us: i64) -> usize {
+    fn drop_before(&self, py: Python<'_>, project_id: &str, cutoff_us: i64) -> PyResult<usize> {
         py.detach(|| {
-            self.store
-                .write()
-                .unwrap()
-                .drop_before(project_id, cutoff_us)
+            let mut store = self.store.write().unwrap();
+            let removed = store.drop_before(project_id, cutoff_us);
+            if removed > 0 {
+                store.segments_forget(project_id)?;
+            }
+            Ok(removed)
         })
+    }
+
+    /// Replace what the engine holds with the segments in `dir`: True when they were opened,
+    /// False when there are none. Raises OSError when they cannot be used.
+    fn open_segments(&self, py: Python<'_>, dir: PathBuf) -> PyResult<bool> {
+        py.detach(|| {
+            let opened = core::engine::Store::open(&dir)?;
+            Ok(match opened {
+                Some(store) => {
+                    *self.store.write().unwrap() = store;
+                    true
+                }
+                None => false,
+            })
+        })
+    }
+
+    /// Forget everything held (segments that could not be trusted were opened).
+    fn reset(&self) {
+        *self.store.write().unwrap() = core::engine::Store::default();
+    }
+
+    /// Remove every segment file in `dir`.
+    #[staticmethod]
+    fn clear_segments(dir: PathBuf) -> PyResult<()> {
+        Ok(core::engine::segment::clear(&dir)?)
+    }
+
+    /// Write what is not yet in a segment to `dir`: (pieces, rows, bytes) written. `mark` is kept
+    /// with them (`segments_mark`).
+    fn seal(&self, py: Python<'_>, dir: PathBuf, mark: i64) -> PyResult<(usize, usize, u64)> {
+        py.detach(|| {
+            let sealed = self.store.write().unwrap().seal(&dir, mark)?;
+            Ok((sealed.pieces, sealed.rows, sealed.bytes))
+        })
+    }
+
+    /// The mark the segments were last sealed or opened with, or None.
+    fn segments_mark(&self) -> Option<i64> {
+        self.store.read().unwrap().segments.as_ref().map(|s| s.mark)
+    }
+
+    /// Rows held in memory only (not yet in a segment).
+    fn unsealed_rows(&self) -> usize {
+        self.store.read().unwrap().unsealed_rows()
     }
 
     /// Whether anything the project holds contains `needle` (proves an erasure).
@@ -418,6 +467,10 @@ impl Engine {
         let (owned, mapped) = store.memory_bytes();
         d.set_item("bytes", owned)?;
         d.set_item("mapped_bytes", mapped)?;
+        d.set_item(
+            "sealed_rows",
+            store.projects.values().map(|p| p.sealed_rows()).sum::<usize>(),
+        )?;
         Ok(d)
     }
 }

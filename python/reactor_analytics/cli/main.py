@@ -24,6 +24,7 @@ import json
 import sys
 import urllib.parse
 import uuid
+from pathlib import Path
 
 from .. import config as config_module
 from ..store.embedded import EmbeddedError
@@ -60,8 +61,8 @@ def cmd_engine(args) -> int:
     from ..observability.logging import log_path
 
     reactor_logging.configure(config.tracing.fmt, config.tracing.filter, log_path(config))
-    EngineServer(database_url(config), socket_path(config.data_dir),
-                 config.analytics.retention_interval_s).serve_forever()
+    EngineServer(database_url(config), socket_path(config.data_dir), config.analytics.retention_interval_s,
+                 segments_dir=Path(config.data_dir).resolve() / "segments").serve_forever()
     return 0
 
 

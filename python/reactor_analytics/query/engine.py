@@ -29,6 +29,7 @@ from .. import _native
 from ..errors import AppError, unavailable
 from ..governance.retention import Retention
 from ..store import queries
+from .sealing import Sealer
 
 log = structlog.get_logger(target="reactor_analytics.engine")
 _FRAME = struct.Struct(">I")
@@ -95,10 +96,14 @@ _UNAVAILABLE = {"ok": False, "code": "unavailable", "message": "the database is 
 
 
 class EngineServer:
-    def __init__(self, db_url: str, socket_path: Path, retention_interval_s: float = 0) -> None:
+    def __init__(self, db_url: str, socket_path: Path, retention_interval_s: float = 0,
+                 segments_dir: Path | None = None) -> None:
         self.db_url = db_url
         self.socket_path = socket_path
         self.engine = _native.Engine()
+        self.sealer = Sealer(self.engine, db_url, segments_dir) if segments_dir else None
+        #: Rows the segments held when the engine started.
+        self.opened_rows = 0
         self.retention = Retention(db_url, self.engine, retention_interval_s)
         self._sync_lock = threading.Lock()
         self._conn: psycopg.Connection | None = None
@@ -152,7 +157,7 @@ class EngineServer:
     def handle(self, request: dict, payload: bytes = b"") -> tuple[dict, bytes]:
         op = request.get("op")
         if op == "ping":
-            return {"ok": True, "stats": self.engine.stats()}, b""
+            return {"ok": True, "stats": {**self.engine.stats(), "opened_rows": self.opened_rows}}, b""
         if op == "query":
             return self.query(request, payload)
         try:
@@ -164,13 +169,19 @@ class EngineServer:
     def _manage(self, op: str | None, request: dict) -> dict:
         if op == "erase":
             rows, ids = self.engine.erase_person(request["project"], request["ids"], request["seqs"])
+            self._reseal()
             return {"ok": True, "rows": rows, "ids": ids}
         if op == "mentions":
             return {"ok": True, "mentions": self.engine.mentions(request["project"], request["needle"])}
         if op == "retention":
-            return {"ok": True, "removed": self.retention.sweep()}
+            removed = self.retention.sweep()
+            self._reseal()
+            return {"ok": True, "removed": removed}
         if op == "sync":
             return {"ok": True}
+        if op == "seal" and self.sealer is not None:
+            pieces, rows, size = self.sealer.seal()
+            return {"ok": True, "pieces": pieces, "rows": rows, "bytes": size}
         return {"ok": False, "code": "invalid", "message": f"unknown op {op!r}"}
 
     def serve_forever(self, poll_seconds: float = FRESH_EVERY_S, wake: str = "notify") -> None:
@@ -202,13 +213,33 @@ class EngineServer:
             os.chmod(self.socket_path, 0o600)
             server.serve_forever()
 
+    def _reseal(self) -> None:
+        """Rows were forgotten: write the segments again before answering (their manifest is
+        already gone, so a failure here costs a full read at the next start, nothing else)."""
+        if self.sealer is not None:
+            try:
+                self.sealer.seal()
+            except (OSError, psycopg.Error) as exc:
+                log.warning("engine seal failed", error=type(exc).__name__, detail=str(exc))
+
     def _initial_load(self) -> int:
+        """Open the segments, then read what was committed since they were sealed (everything
+        without them), then seal what was read."""
         while True:
             try:
-                return self.sync()
-            except ConnectionError:
+                if self.sealer is not None:
+                    self.sealer.open()
+                    self.opened_rows = self.engine.stats()["rows"]
+                    log.info("engine segments opened", rows=self.opened_rows)
+                loaded = self.sync()
+                break
+            except (ConnectionError, psycopg.OperationalError):
                 log.warning("engine waiting for the database")
                 time.sleep(1.0)
+        if self.sealer is not None:
+            self._reseal()
+            self.sealer.start()
+        return loaded
 
     def _keep_fresh(self, min_gap_s: float) -> None:
         """Read the tails when PostgreSQL says they have new rows, on a connection of its own that
@@ -255,7 +286,8 @@ class EngineServer:
 
 
 class EngineClient:
-    """What a web worker uses: one short Unix-socket exchange per call."""
+    """What a web worker uses: one short Unix-socket exchange per call. The `EventStore` of
+    `[events] store = "native"` (query/store.py)."""
 
     def __init__(self, socket_path: Path, timeout_s: float) -> None:
         self.socket_path = socket_path
@@ -296,6 +328,19 @@ class EngineClient:
 
     def ping(self) -> dict:
         return self.call({"op": "ping"}, timeout_s=2.0)["stats"]
+
+    def erase(self, project_id: str, ids: list[str], seqs: list[int]) -> dict:
+        answer = self.call({"op": "erase", "project": project_id, "ids": ids, "seqs": seqs})
+        return {"rows": answer["rows"], "ids": answer["ids"]}
+
+    def mentions(self, project_id: str, needle: str) -> bool:
+        return self.call({"op": "mentions", "project": project_id, "needle": needle})["mentions"]
+
+    def sweep_retention(self) -> int:
+        return self.call({"op": "retention"})["removed"]
+
+    def sync(self) -> None:
+        self.call({"op": "sync"})
 
 
 def _refusal(answer: dict) -> AppError:

@@ -408,6 +408,13 @@ _EVENT_ROW = f"seq, {EVENT_COLUMNS}"
 TAIL_CHANNEL = "reactor_tail"
 
 
+def forget_mark(conn) -> int:
+    """The newest audit record of rows forgotten (erasure, retention): segments sealed before it
+    may hold them."""
+    return conn.execute("SELECT coalesce(max(id), 0) FROM audit_log WHERE action IN ('erase', 'retention')"
+                        ).fetchone()[0]
+
+
 def listen_tails(conn) -> None:
     """Ask for the tails' notifications on `conn` (an autocommit connection kept for them)."""
     conn.execute(f"LISTEN {TAIL_CHANNEL}")
