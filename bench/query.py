@@ -232,6 +232,10 @@ class Service:
         response = conn.getresponse()
         return response.status, response.read()
 
+    def engine_stats(self) -> dict:
+        status, raw = self.call("GET", "/_admin/doctor")
+        return next(c for c in json.loads(raw)["analytics"]["checks"] if c["name"] == "query_engine")["engine"]
+
     def query(self, project_id: str, body: dict) -> tuple[float, dict]:
         started = time.perf_counter()
         status, raw = self.call("POST", "/analytics/v1/query", {"project_id": project_id, **body})
@@ -240,7 +244,9 @@ class Service:
             raise RuntimeError(f"query failed: {status} {raw[:300]!r}")
         return elapsed, json.loads(raw)["data"]
 
-    def engine_rss_bytes(self) -> int:
+    def engine_memory(self) -> dict[str, int]:
+        """The engine process's resident memory from /proc: its own (anonymous) pages and the
+        pages of mapped segment files it has touched (the page cache's), in bytes."""
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
@@ -250,10 +256,10 @@ class Service:
             except OSError:
                 continue
             if b"engine" in cmd and str(self.env["REACTOR_DATA_DIR"]).encode() in env:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1]) * 1024
-        return 0
+                fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+                kib = lambda name: int(fields[name].split()[0]) * 1024  # noqa: E731
+                return {"rss": kib("VmRSS"), "anon": kib("RssAnon"), "file": kib("RssFile")}
+        return {"rss": 0, "anon": 0, "file": 0}
 
 
 # --- the queries, on both sides ------------------------------------------------------------
@@ -372,16 +378,21 @@ def main() -> None:
         if args.pg_funnel:
             pg_funnel = time_pg_funnel(database.url, frm, to, window)
 
-        engine_rss = service.engine_rss_bytes()
-        status, raw = service.call("GET", "/_admin/doctor")
-        engine_stats = next(c for c in json.loads(raw)["analytics"]["checks"] if c["name"] == "query_engine")["engine"]
+        warm_memory = service.engine_memory()
+        engine_stats = service.engine_stats()
 
-        # Cold: restart the whole service, then the first funnel.
+        # Cold: restart the whole service (the engine maps its segments and reads what is newer),
+        # then the first funnel.
         service.stop()
         cold_start = time.perf_counter()
         service.start()
         first_t, _ = service.query("p_bench", funnel_body)
         cold_total = time.perf_counter() - cold_start
+        cold_stats = service.engine_stats()
+        cold_memory = service.engine_memory()
+        for body in (retention_body, dau_body, top_body):
+            service.query("p_bench", body)
+        queried_memory = service.engine_memory()
 
         print()
         print(f"query benchmark — {total:,} events, {args.visitors:,} visitors, 30 days; median of {args.runs} runs; "
@@ -394,9 +405,14 @@ def main() -> None:
             funnel_t = results[0][1]
             print(f"{'funnel in hand-written PostgreSQL SQL':40}{pg_funnel * 1000:>10.0f}ms"
                   f"{'':12}  reactor is {pg_funnel / funnel_t:.1f}x faster")
-        print(f"cold: service restart to first funnel answer {cold_total:.1f} s (first query {first_t * 1000:.0f} ms)")
-        print(f"engine memory: {engine_stats['bytes'] / total:.0f} bytes/event in columns, "
-              f"{engine_rss / total:.0f} bytes/event resident (RSS {engine_rss / 2**20:.0f} MiB)")
+        print(f"cold: service restart to first funnel answer {cold_total:.1f} s (first query {first_t * 1000:.0f} ms; "
+              f"{cold_stats['opened_rows']:,} rows mapped from segments, {cold_stats['rows'] - cold_stats['opened_rows']:,} "
+              f"read from PostgreSQL; the engine answered {cold_stats['load_seconds']:.2f} s after it started)")
+        per = lambda m: (f"{m['anon'] / total:.1f} B/event own memory (RSS {m['rss'] / 2**20:.0f} MiB, of which "  # noqa: E731
+                         f"{m['file'] / 2**20:.0f} MiB mapped segment pages touched)")
+        print(f"engine memory after the timed runs: {per(warm_memory)}; segments on disk "
+              f"{engine_stats['mapped_bytes'] / total:.0f} B/event, columns in own memory {engine_stats['bytes'] / total:.1f} B/event")
+        print(f"engine memory after the restart: {per(cold_memory)}; after one query of each kind: {per(queried_memory)}")
         print(f"loading: PostgreSQL COPY {pg_load:.0f} s, ClickHouse {ch_load:.0f} s; first start {warm_start:.1f} s")
     finally:
         service.stop()

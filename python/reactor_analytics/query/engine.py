@@ -95,6 +95,13 @@ def _recv(sock: socket.socket) -> tuple[dict, bytes]:
 _UNAVAILABLE = {"ok": False, "code": "unavailable", "message": "the database is unavailable"}
 
 
+def _process_age_s() -> float:
+    """Seconds since this process started (interpreter start and imports included)."""
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+
+
 class EngineServer:
     def __init__(self, db_url: str, socket_path: Path, retention_interval_s: float = 0,
                  segments_dir: Path | None = None) -> None:
@@ -102,8 +109,10 @@ class EngineServer:
         self.socket_path = socket_path
         self.engine = _native.Engine()
         self.sealer = Sealer(self.engine, db_url, segments_dir) if segments_dir else None
-        #: Rows the segments held when the engine started.
+        #: Rows the segments held when the engine started, and the seconds from the process's start
+        #: to answering.
         self.opened_rows = 0
+        self.load_seconds = 0.0
         self.retention = Retention(db_url, self.engine, retention_interval_s)
         self._sync_lock = threading.Lock()
         self._conn: psycopg.Connection | None = None
@@ -157,7 +166,8 @@ class EngineServer:
     def handle(self, request: dict, payload: bytes = b"") -> tuple[dict, bytes]:
         op = request.get("op")
         if op == "ping":
-            return {"ok": True, "stats": {**self.engine.stats(), "opened_rows": self.opened_rows}}, b""
+            stats = {**self.engine.stats(), "opened_rows": self.opened_rows, "load_seconds": self.load_seconds}
+            return {"ok": True, "stats": stats}, b""
         if op == "query":
             return self.query(request, payload)
         try:
@@ -203,9 +213,9 @@ class EngineServer:
         self.socket_path.parent.mkdir(parents=True, exist_ok=True)
         if self.socket_path.exists():
             self.socket_path.unlink()
-        started = time.monotonic()
         loaded = self._initial_load()
-        log.info("engine loaded", rows=loaded, seconds=round(time.monotonic() - started, 2))
+        self.load_seconds = round(_process_age_s(), 2)
+        log.info("engine loaded", rows=loaded, seconds=self.load_seconds)
         keep_fresh = self._poll if wake == "poll" else self._keep_fresh
         threading.Thread(target=keep_fresh, args=(poll_seconds,), daemon=True, name="engine-tail").start()
         self.retention.start()
