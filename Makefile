@@ -33,7 +33,7 @@ DASH_BUILT := python/reactor_analytics/static/dashboard/index.html
 DASH_SOURCES := $(wildcard $(DASH)/src/*.ts $(DASH)/src/*.css $(DASH)/src/*.html $(DASH)/src/pages/*.ts) \
                 $(DASH)/build.mjs $(DASH)/tsconfig.json $(DASH)/package.json
 
-.PHONY: proto run test test-rust test-python test-js sdk-js dashboard setup bench bench-ingest bench-query bench-sdk bench-disk bench-workers bench-dropin bench-web bench-dashboard clean
+.PHONY: proto run test test-rust test-python test-js sdk-js dashboard setup bench bench-ingest bench-query bench-sdk bench-disk bench-workers bench-dropin bench-web bench-dashboard bench-idle clean
 
 setup: $(SO_STAMP) $(SDK_STAMP) $(JS_BUILT) $(DASH_BUILT)
 
@@ -119,6 +119,10 @@ bench-sdk: setup
 bench-web: setup
 	$(BIN)/python -c "import chdb" 2>/dev/null || $(BIN)/pip install -q 'chdb>=4'
 	$(BIN)/python bench/web.py
+
+# What an idle install costs (CPU of the engine and of the whole service), beside the 10 Hz poll.
+bench-idle: setup
+	$(BIN)/python bench/idle.py
 
 # First render of the web overview in Chromium over bench/web.py's dataset, beside the web queries.
 bench-dashboard: setup

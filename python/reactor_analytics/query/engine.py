@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import socket
 import socketserver
 import struct
@@ -221,7 +222,7 @@ class EngineServer:
         self.retention.start()
         with Server(str(self.socket_path), Handler) as server:
             os.chmod(self.socket_path, 0o600)
-            server.serve_forever()
+            server.serve_forever(poll_interval=3600)  # nothing calls shutdown(): no need to wake
 
     def _reseal(self) -> None:
         """Rows were forgotten: write the segments again before answering (their manifest is
@@ -276,7 +277,11 @@ class EngineServer:
         came in the meantime are taken with it, so reads are at least `min_gap_s` apart. Returns only
         by raising, when the connection or a read fails."""
         while True:
-            if not list(conn.notifies(timeout=FALLBACK_SYNC_S, stop_after=1)):
+            # Asleep in the kernel until the listening connection has something to read: psycopg's
+            # own `notifies(timeout=…)` wakes every 0.1 s to look for signals, which an idle
+            # install would pay for. What a statement on it received meanwhile (the ping below)
+            # waits in psycopg's backlog: `notifies(timeout=0)` takes both.
+            if not select.select([conn.fileno()], [], [], FALLBACK_SYNC_S)[0]:
                 queries.ping(conn)  # a connection lost without a word raises here
             wait = self.last_sync + min_gap_s - time.monotonic()
             if wait > 0:
