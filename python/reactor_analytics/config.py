@@ -101,6 +101,13 @@ class GrpcConfig:
 
 
 @dataclass(frozen=True)
+class EventsConfig:
+    # Where the query kinds read stored events (query/store.py): "native", the in-process columnar
+    # engine; "clickhouse", a ClickHouse cluster, is not available in this build.
+    store: str = "native"
+
+
+@dataclass(frozen=True)
 class TracingConfig:
     fmt: str = "json"
     filter: str = "info"
@@ -115,6 +122,7 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     grpc: GrpcConfig = field(default_factory=GrpcConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
     tracing: TracingConfig = field(default_factory=TracingConfig)
 
     @property
@@ -138,6 +146,7 @@ _SECTIONS = {
     "database": DatabaseConfig,
     "auth": AuthConfig,
     "grpc": GrpcConfig,
+    "events": EventsConfig,
     "tracing": TracingConfig,
 }
 

@@ -228,8 +228,11 @@ def make_data_dir(config: Config) -> None:
 
 
 def serve(config: Config) -> None:
+    from .query import store as event_store
+
     geoip.open_database(config)  # a geo_db that cannot be used stops the start here, with its reason
     oidc.client(config.auth)  # so does a malformed [auth] oidc_acl or oidc_issuer
+    event_store.for_config(config)  # and an [events] store this build does not have
     make_data_dir(config)
     config = with_secrets(config)
     metrics_dir(config)

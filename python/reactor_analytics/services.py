@@ -20,7 +20,8 @@ from .governance import ratelimit
 from .governance.ratelimit import RateLimiter
 from .ingest import geoip
 from .observability import metrics
-from .query.engine import EngineClient, socket_path
+from .query import store as event_store
+from .query.store import EventStore
 from .store.db import Database
 
 
@@ -29,7 +30,7 @@ class Services:
     config: Config
     db: Database
     verifier: TokenVerifier
-    engine: EngineClient
+    engine: EventStore  # the stored events the queries run on: `[events] store` (query/store.py)
     rate_limiter: RateLimiter
     geo: _native.GeoDb | None = None  # [analytics] geo_db, read once per process
     oidc: OidcClient | None = None  # the dashboard's OIDC sign-in, when [auth] oidc_* are set
@@ -47,7 +48,7 @@ def build(config: Config | None = None) -> Services:
         db=Database.from_config(config, on_acquire=metrics.DB_ACQUIRE.observe),
         verifier=TokenVerifier(auth.admin_token, auth.jwt_secret, auth.jwks_file, auth.audience, auth.issuer,
                                default_org=auth.default_org),
-        engine=EngineClient(socket_path(config.data_dir), analytics.query_timeout_ms / 1000),
+        engine=event_store.for_config(config),
         rate_limiter=RateLimiter(ratelimit.table_path(config.data_dir), analytics.rate_limit_per_second,
                                  analytics.rate_limit_burst),
         geo=geo,

@@ -44,7 +44,7 @@ def erase(db, engine, project: dict, by: str, user_id: str | None = None,
         queries.audit(conn, project["id"], "erase", {**erased.as_dict(), "by": by,
                                                      "by_id_kind": "user_id" if user_id else "anonymous_id"})
         conn.commit()
-    engine.call({"op": "erase", "project": project["id"], "ids": ids, "seqs": seqs})
+    engine.erase(project["id"], ids, seqs)
     try:
         with db.connection() as conn:
             queries.vacuum_erased(conn)
