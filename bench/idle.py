@@ -14,11 +14,15 @@ The peer, in the same run and against the same database: the engine reading ever
 happens (the way of earlier versions), over an equal window, its process and its backend, with the
 ratio poll / notify.
 
-Then the cost of the wake-up triggers to ingest: in a database of its own, with a listener
-draining the channel like the engine, concurrent clients commit transactions of COPY'd events plus
-an identity-link upsert (the statements an ingest transaction makes), rounds with the triggers
-disabled and enabled taking turns; it prints the median rows/s of each and the ratio, for batches
-of 50 events and of 1 event per transaction (one notification per commit: the worst case).
+Then the cost of the wake-up triggers to ingest, rounds with them disabled and enabled taking
+turns, median events/s of each and the ratio:
+  * through the service: HTTP /batch at peak (bench/ingest.py's events and closed-loop clients),
+    the engine reading as it does under load (ingest then notifies nothing);
+  * plain transactions in a database of their own, concurrent clients committing COPY'd events
+    plus an identity-link upsert (the statements of an ingest transaction), 50 events and 1 event
+    per transaction: with no engine asleep (the tails' lock free), and with a listener holding the
+    lock throughout, so that every commit notifies (PostgreSQL commits notifying transactions one
+    at a time): the cost the lock spares ingest while the engine reads.
 """
 
 from __future__ import annotations
@@ -175,7 +179,6 @@ def idle(seconds: float, settle: float, rounds: int, events: int, clients: int) 
     data_dir = Path(tempfile.mkdtemp(prefix="reactor-bench-idle-"))
     os.chmod(data_dir, 0o711)  # run as root, the database runs as `postgres`, which must pass through
     service = Service(data_dir / "data")
-    peer = None
     try:
         service.start()
         idle_windows(service, data_dir, seconds, settle)
@@ -186,11 +189,17 @@ def idle(seconds: float, settle: float, rounds: int, events: int, clients: int) 
 
 
 def idle_windows(service: Service, data_dir: Path, seconds: float, settle: float) -> None:
+    from reactor_analytics.store import queries
+
     peer = None
     try:
         time.sleep(settle)
         url, engine = service.db_url, service.engine()
-        engine_backends = backends(url, "query = 'LISTEN reactor_tail' OR query LIKE 'COPY (SELECT seq%%'")
+        # The engine's two connections: the one asleep on the channel (it holds the tails' lock)
+        # and the one it reads on.
+        engine_backends = backends(url, "query LIKE 'COPY (SELECT seq%%' OR pid IN (SELECT pid FROM pg_locks "
+                                        f"WHERE locktype = 'advisory' AND objid = {queries.TAIL_LOCK} AND granted)")
+        assert len(engine_backends) == 2, engine_backends
         roots = [service.proc.pid, service.postmaster()]
 
         before = (ticks([engine]), ticks(engine_backends), tree_ticks(roots))
@@ -215,7 +224,8 @@ def idle_windows(service: Service, data_dir: Path, seconds: float, settle: float
             peer.wait(30)
 
     def ratio(poll: float, notify: float) -> str:
-        return f"{poll / notify:.0f}x" if notify > 0 else "n/a (notify measured 0 ticks)"
+        # Under one clock tick in the window, the ratio is at least poll / one tick.
+        return f"{poll / notify:.0f}x" if notify > 0 else f">= {poll / percent(1, seconds):.0f}x"
 
     print(f"idle for {seconds:.0f} s each, % of one core (clock tick {1000 // TICK} ms "
           f"= {percent(1, seconds):.3f} % over the window)")
@@ -295,39 +305,54 @@ def _round(url: str, batch: int, transactions: int, clients: int) -> float:
 
 
 def copy_with_triggers(rounds: int, clients: int) -> None:
-    from reactor_analytics.store import migrate
+    """Plain transactions, three ways taking turns: the triggers disabled; enabled with no engine
+    asleep (the tails' lock free: a statement takes it shared, nothing is notified), as while the
+    engine reads under load; enabled with a listener holding the lock throughout (every commit
+    notifies), as while the engine sleeps, which is how every commit went without the lock."""
+    from reactor_analytics.store import migrate, queries
     from reactor_analytics.store.embedded import EmbeddedPostgres
 
     root = Path(tempfile.mkdtemp(prefix="reactor-bench-trigger-"))
     os.chmod(root, 0o711)
     database = EmbeddedPostgres(root)
     database.start()
-    stop = threading.Event()
+    stop, asleep = threading.Event(), threading.Event()
     listener = None
     try:
         migrate.migrate(database.url)
 
         def listen() -> None:
             with psycopg.connect(database.url, autocommit=True) as conn:
-                conn.execute("LISTEN reactor_tail")
+                queries.listen_tails(conn, 5.0)
+                armed = False
                 while not stop.is_set():
-                    for _ in conn.notifies(timeout=0.5):
+                    if asleep.is_set() and not armed:
+                        armed = queries.arm_tails(conn)
+                    elif armed and not asleep.is_set():
+                        queries.disarm_tails(conn)
+                        armed = False
+                    for _ in conn.notifies(timeout=0.2):
                         pass
 
         listener = threading.Thread(target=listen, daemon=True)
         listener.start()
-        print(f"\nplain transactions (COPY + identity-link upsert, a listener draining the channel), "
-              f"{clients} clients, median of {rounds} rounds, triggers off and on taking turns")
-        print(f"{'events per transaction':24}{'off rows/s':>12}{'on rows/s':>12}{'on/off':>9}")
+        modes = {"off": (False, False), "on, reading": (True, False), "on, asleep": (True, True)}
+        print(f"\nplain transactions (COPY + identity-link upsert), {clients} clients, median of {rounds} rounds, "
+              "the three ways taking turns; rows/s:")
+        print(f"{'events per transaction':24}" + "".join(f"{name:>14}" for name in modes)
+              + f"{'reading/off':>13}{'asleep/off':>12}")
         for batch, transactions in ((50, 200), (1, 1500)):
             _round(database.url, batch, transactions // 4, clients)  # warm up
-            speeds = {False: [], True: []}
+            speeds: dict[str, list[float]] = {name: [] for name in modes}
             for _ in range(rounds):
-                for on in (False, True):
+                for name, (on, sleeping) in modes.items():
                     _triggers(database.url, on)
-                    speeds[on].append(_round(database.url, batch, transactions, clients))
-            off, on = statistics.median(speeds[False]), statistics.median(speeds[True])
-            print(f"{batch:<24}{off:>12,.0f}{on:>12,.0f}{on / off:>9.3f}")
+                    (asleep.set if sleeping else asleep.clear)()
+                    time.sleep(0.5)  # the listener takes or gives back the lock
+                    speeds[name].append(_round(database.url, batch, transactions, clients))
+            median = {name: statistics.median(values) for name, values in speeds.items()}
+            print(f"{batch:<24}" + "".join(f"{median[name]:>14,.0f}" for name in modes)
+                  + f"{median['on, reading'] / median['off']:>13.3f}{median['on, asleep'] / median['off']:>12.3f}")
     finally:
         stop.set()
         if listener is not None:

@@ -14,7 +14,7 @@ import requests
 
 from conftest import ADMIN_TOKEN, LiveServer, database_root, wait_for
 from reactor_analytics.query.engine import EngineClient, socket_path
-from reactor_analytics.store import migrate
+from reactor_analytics.store import migrate, queries
 from reactor_analytics.store.embedded import EmbeddedPostgres
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -60,8 +60,10 @@ class Install:
             return cur.fetchall() if cur.description else []
 
     def listener(self) -> int | None:
-        """The pid of the engine's listening backend, once it listens."""
-        found = self.sql("SELECT pid FROM pg_stat_activity WHERE query = 'LISTEN reactor_tail'")
+        """The pid of the engine's listening backend while the engine sleeps on it: it holds the
+        tails' lock then (ingest notifies only while it is held)."""
+        found = self.sql("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 AND objid = %s "
+                         "AND mode = 'ExclusiveLock' AND granted", (queries.TAIL_LOCK,))
         return found[0][0] if found else None
 
     def seen_after_track(self) -> None:
@@ -88,6 +90,7 @@ def test_an_ingested_event_reaches_the_engine_without_a_query_and_an_idle_engine
     wait_for(install.listener, what="the engine listening")
     install.seen_after_track()
     install.seen_after_track()
+    wait_for(install.listener, what="the engine asleep again")
     # Idle, the engine does not read: its tail connection's last statement (a tail read) ended
     # well before now. A 10 Hz poll would have read within the last 0.1 s.
     time.sleep(2.0)

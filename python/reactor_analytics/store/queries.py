@@ -404,8 +404,10 @@ def read_tail(conn, name: str, after: int, missing: list[int], limit: int) -> by
 _EVENT_ROW = f"seq, {EVENT_COLUMNS}"
 
 
-# Migration 0015's triggers notify this channel, with the tail's name, when a tail has new rows.
+# Migration 0015's triggers notify this channel, with the tail's name, when a tail has new rows,
+# and (0016) only while an engine holds TAIL_LOCK: while it sleeps on the channel.
 TAIL_CHANNEL = "reactor_tail"
+TAIL_LOCK = 0x5EAC7A11
 
 
 def forget_mark(conn) -> int:
@@ -415,9 +417,26 @@ def forget_mark(conn) -> int:
                         ).fetchone()[0]
 
 
-def listen_tails(conn) -> None:
-    """Ask for the tails' notifications on `conn` (an autocommit connection kept for them)."""
+def listen_tails(conn, arm_wait_s: float) -> None:
+    """Ask for the tails' notifications on `conn` (an autocommit connection kept for them); taking
+    TAIL_LOCK there waits at most `arm_wait_s`."""
+    conn.execute(f"SET lock_timeout = {max(1, int(arm_wait_s * 1000))}")
     conn.execute(f"LISTEN {TAIL_CHANNEL}")
+
+
+def arm_tails(conn) -> bool:
+    """Take TAIL_LOCK: from now on a transaction that adds tail rows notifies. It is granted once
+    every transaction that added rows without notifying has ended; False when one still runs
+    after the connection's lock_timeout."""
+    try:
+        conn.execute("SELECT pg_advisory_lock(%s)", (TAIL_LOCK,))
+    except psycopg.errors.LockNotAvailable:
+        return False
+    return True
+
+
+def disarm_tails(conn) -> None:
+    conn.execute("SELECT pg_advisory_unlock(%s)", (TAIL_LOCK,))
 
 
 def events_by_seq(conn, project_id: str, seqs: list[int]) -> list[dict]:
