@@ -284,26 +284,42 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--pg-funnel", action=argparse.BooleanOptionalAction, default=True,
                         help="also time the funnel in hand-written PostgreSQL SQL")
+    parser.add_argument("--root", type=Path,
+                        help="keep the dataset, database and service data here, and use them again when "
+                             "a run left them (then --events and --visitors are those of that run)")
     args = parser.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="reactor-bench-query-"))
+    root = args.root or Path(tempfile.mkdtemp(prefix="reactor-bench-query-"))
+    root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o711)  # the database user (postgres, when run as root) passes through it
+    meta_path = root / "dataset.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
     database = EmbeddedPostgres(root)
     database.start()
-    migrate.migrate(database.url)
     service = Service(database.url, root / "data")
-    now_us = int(time.time() * 1e6)
-    day0 = (now_us // DAY_US - 30) * DAY_US
+    if meta:
+        day0, args.visitors = meta["day0"], meta["visitors"]
+    else:
+        migrate.migrate(database.url)
+        day0 = (int(time.time() * 1e6) // DAY_US - 30) * DAY_US
     frm, to = day0, day0 + 30 * DAY_US
     try:
-        with psycopg.connect(database.url) as conn:
-            conn.execute("INSERT INTO projects (id, org_id, slug, name) VALUES ('p_bench', 'org', 'bench', 'bench')")
-        print(f"generating {args.events:,} events for {args.visitors:,} visitors ...", file=sys.stderr)
-        t0 = time.perf_counter()
-        parts = generate(args.events, args.visitors, "p_bench", root, os.cpu_count() or 2, day0)
-        total = sum(p[2] for p in parts)
-        print(f"  {total:,} events in {time.perf_counter() - t0:.0f} s; loading PostgreSQL ...", file=sys.stderr)
-        pg_load = load_postgres(database.url, "p_bench", parts, root)
+        if meta:
+            parts, pg_load = [tuple(p) for p in meta["parts"]], meta["pg_load"]
+            total = sum(p[2] for p in parts)
+            print(f"using the {total:,} events left in {root}", file=sys.stderr)
+        else:
+            with psycopg.connect(database.url) as conn:
+                conn.execute("INSERT INTO projects (id, org_id, slug, name) VALUES ('p_bench', 'org', 'bench', 'bench')")
+            print(f"generating {args.events:,} events for {args.visitors:,} visitors ...", file=sys.stderr)
+            t0 = time.perf_counter()
+            parts = generate(args.events, args.visitors, "p_bench", root, os.cpu_count() or 2, day0)
+            total = sum(p[2] for p in parts)
+            print(f"  {total:,} events in {time.perf_counter() - t0:.0f} s; loading PostgreSQL ...", file=sys.stderr)
+            pg_load = load_postgres(database.url, "p_bench", parts, root)
+            if args.root:
+                meta_path.write_text(json.dumps({"day0": day0, "visitors": args.visitors, "parts": parts,
+                                                 "pg_load": pg_load}))
         ch, ch_load = load_chdb(parts)
         print(f"  PostgreSQL {pg_load:.0f} s, ClickHouse {ch_load:.0f} s; starting the service ...", file=sys.stderr)
         warm_start = service.start()
@@ -417,7 +433,8 @@ def main() -> None:
     finally:
         service.stop()
         database.stop("fast")
-        shutil.rmtree(root, ignore_errors=True)
+        if not args.root:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def ch_version(ch) -> str:

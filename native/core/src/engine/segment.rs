@@ -374,9 +374,18 @@ impl Store {
             projects: states,
         };
         write_manifest(dir, &manifest)?;
+        let remapped = !remap.is_empty();
         for project_id in remap {
             let project = self.projects.get_mut(&project_id).expect("listed");
             project.map_columns(dir)?;
+        }
+        if remapped {
+            // The columns just left the heap: give its free pages back to the system.
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
+            // SAFETY: malloc_trim only releases free heap memory.
+            unsafe {
+                libc::malloc_trim(0);
+            }
         }
         self.segments = Some(Segments { dir: dir.to_path_buf(), generation, mark });
         remove_unnamed(dir, &manifest);

@@ -4,6 +4,7 @@
 //! `to`. Each row's step mask is computed here once; the kernel (`query::funnel`) walks each
 //! person's rows in time order.
 
+use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use super::groups::Groups;
@@ -40,11 +41,15 @@ pub(super) fn run(scan: &Scan, q: &FunnelQuery) -> Result<(Value, u64), QueryErr
         mask
     };
     // Strict funnels need every row of the person (any other event ends an attempt).
-    let masked = rows
-        .iter()
+    let masked: Vec<(u32, u32)> = rows
+        .par_iter()
         .map(|&r| (r, mask_of(r as usize)))
-        .filter(|&(_, m)| strict || m != 0);
-    let (rows, steps): (Vec<u32>, Vec<u32>) = scan.sort_by_person_time(masked).into_iter().unzip();
+        .filter(|&(_, m)| strict || m != 0)
+        .collect();
+    let (rows, steps): (Vec<u32>, Vec<u32>) = scan
+        .sort_by_person_time(masked.into_iter())
+        .into_iter()
+        .unzip();
     let mut groups = Groups::new(scan, &q.group_by.0);
     let group: Vec<u32> = if groups.active() {
         rows.iter().map(|&r| groups.id(r as usize)).collect()

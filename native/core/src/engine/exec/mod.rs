@@ -17,6 +17,7 @@ pub(crate) mod testing;
 pub mod web;
 
 use chrono::TimeZone;
+use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use super::error::{Code, QueryError};
@@ -27,6 +28,8 @@ use crate::query::timebucket::{Tz, Unit};
 
 /// A person's events split into sessions at this much inactivity (paths).
 pub const SESSION_GAP_US: i64 = 30 * 60 * 1_000_000;
+/// Rows a core scans at a time.
+const SCAN_BLOCK: usize = 1 << 16;
 /// The key of rows without the property (breakdown).
 const NONE_KEY: &str = "(none)";
 
@@ -97,21 +100,35 @@ struct Scan<'p> {
 
 impl Scan<'_> {
     /// Rows in `[lo, hi)` passing the filter, and how many rows of that range were examined.
+    /// Blocks of rows are scanned on every core, and their rows joined in order.
     fn select(&self, lo: i64, hi: i64) -> Result<(Vec<u32>, u64), QueryError> {
         let project = self.project;
-        let mut in_range = 0u64;
-        let mut out = Vec::new();
-        for row in 0..project.len() {
-            let ts = project.ts[row];
-            if ts < lo || ts >= hi {
-                continue;
-            }
-            in_range += 1;
-            if self.filter.as_ref().is_none_or(|f| f.matches(project, row)) {
-                out.push(row as u32);
-            }
-        }
+        let n = project.len();
+        let parts: Vec<(Vec<u32>, u64)> = (0..n.div_ceil(SCAN_BLOCK))
+            .into_par_iter()
+            .map(|block| {
+                let start = block * SCAN_BLOCK;
+                let end = (start + SCAN_BLOCK).min(n);
+                let mut out = Vec::new();
+                let mut in_range = 0u64;
+                for (row, &ts) in (start..end).zip(&project.ts[start..end]) {
+                    if ts < lo || ts >= hi {
+                        continue;
+                    }
+                    in_range += 1;
+                    if self.filter.as_ref().is_none_or(|f| f.matches(project, row)) {
+                        out.push(row as u32);
+                    }
+                }
+                (out, in_range)
+            })
+            .collect();
+        let in_range = parts.iter().map(|p| p.1).sum();
         self.check_budget(in_range)?;
+        let mut out = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
+        for (rows, _) in parts {
+            out.extend_from_slice(&rows);
+        }
         Ok((out, in_range))
     }
 
@@ -157,14 +174,14 @@ impl Scan<'_> {
 
     /// Rows (each with a payload that travels along) in (person, time, arrival) order. Compact
     /// keys are sorted rather than chasing three columns per comparison.
-    fn sort_by_person_time<T: Copy + Ord>(
+    fn sort_by_person_time<T: Copy + Ord + Send>(
         &self,
         rows: impl Iterator<Item = (u32, T)>,
     ) -> Vec<(u32, T)> {
         let mut keys: Vec<(u32, i64, u32, T)> = rows
             .map(|(r, t)| (self.person(r as usize), self.project.ts[r as usize], r, t))
             .collect();
-        keys.sort_unstable();
+        keys.par_sort_unstable();
         keys.into_iter().map(|(_, _, r, t)| (r, t)).collect()
     }
 
