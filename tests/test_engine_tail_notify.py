@@ -136,3 +136,27 @@ def test_a_row_committed_after_a_later_seq_is_still_read_on_its_notification(ins
         slow.commit()
     wait_for(lambda: install.rows() == before + 2, timeout=SEEN_WITHIN_S, every=0.1,
              what="the earlier seq read once committed")
+
+
+def test_rows_added_while_no_engine_slept_are_read_before_the_engine_sleeps(install):
+    """A statement that finds no engine asleep notifies nothing and holds the tails' lock shared:
+    the engine, going to sleep, waits for its transaction to end and reads its rows first."""
+    first = wait_for(install.listener, what="the engine listening")
+    install.seen_after_track()
+    before = install.rows()
+    insert = ("INSERT INTO events (project_id, message_id, event, ts, received_at, distinct_id, anonymous_id) "
+              "VALUES (%s, %s, 'unnoticed', now(), now(), 'quiet-a', 'quiet-a')")
+    holds_shared = ("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory' "
+                    "AND classid = 0 AND objid = %s AND mode = 'ShareLock' AND granted")
+    with psycopg.connect(install.database.url) as quiet:
+        install.sql("SELECT pg_terminate_backend(%s)", (first,))  # the engine is awake, without the lock
+        wait_for(lambda: install.listener() is None, what="the lock given back")
+        quiet.execute(insert, (install.project_id, str(uuid.uuid4())))
+        assert quiet.execute(holds_shared, (queries.TAIL_LOCK,)).fetchone()[0] == 1
+        time.sleep(3.0)  # the engine is back and asks for the lock: not granted while this runs
+        assert install.listener() is None
+        assert install.rows() == before
+        quiet.commit()
+    wait_for(lambda: install.rows() == before + 1, timeout=SEEN_WITHIN_S, every=0.1,
+             what="the unnoticed row read")
+    wait_for(install.listener, what="the engine asleep again")
