@@ -200,9 +200,9 @@ class EngineServer:
         return {"ok": False, "code": "invalid", "message": f"unknown op {op!r}"}
 
     def serve_forever(self, poll_seconds: float = FRESH_EVERY_S, wake: str = "notify") -> None:
-        """Answer on the socket. The tails are read when PostgreSQL notifies (`wake="notify"`), at
-        most once per `poll_seconds`, or every `poll_seconds` whatever happens (`"poll"`, the way
-        of earlier versions, kept as bench/idle.py's peer)."""
+        """Answer on the socket. The tails are read when PostgreSQL notifies, then every
+        `poll_seconds` while rows keep coming (`wake="notify"`), or every `poll_seconds` whatever
+        happens (`"poll"`, the way of earlier versions, kept as bench/idle.py's peer)."""
         server_self = self
 
         class Handler(socketserver.BaseRequestHandler):
