@@ -190,7 +190,11 @@ impl Project {
     }
 
     /// The column of one top-level property, extracted once, cached, and extended as rows arrive.
+    /// Blocks of rows are extracted on every core, each with labels of its own, then joined in
+    /// order (so labels are numbered as one pass in row order would number them).
     pub fn prop_column(&self, name: &str) -> Arc<PropColumn> {
+        use rayon::prelude::*;
+        const BLOCK: usize = 1 << 16;
         let cached = self.prop_cache.lock().unwrap().get(name).cloned();
         let mut column = match cached {
             Some(col) if col.text.len() == self.len() => return col,
@@ -201,10 +205,27 @@ impl Project {
                 label_num: vec![f64::NAN],
             },
         };
+        let key = Key::new(name);
+        let start = column.text.len();
+        let blocks: Vec<(Vec<u32>, Interner)> = (start..self.len())
+            .step_by(BLOCK)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|from| {
+                let mut local = Interner::new();
+                let codes = (from..(from + BLOCK).min(self.len()))
+                    .map(|row| key.text(self.row_props(row)).map_or(0, |t| local.intern(&t)))
+                    .collect();
+                (codes, local)
+            })
+            .collect();
         let mut labels = (*column.labels).clone();
-        for row in column.text.len()..self.len() {
-            let (text, _) = extract(self.row_props(row), name);
-            column.text.push(text.map_or(0, |t| labels.intern(&t)));
+        column.text.reserve(self.len() - start);
+        for (codes, local) in blocks {
+            let global: Vec<u32> = (0..local.len() as u32)
+                .map(|c| if c == 0 { 0 } else { labels.intern(local.resolve(c)) })
+                .collect();
+            column.text.extend(codes.iter().map(|&c| global[c as usize]));
         }
         for code in column.label_num.len()..labels.len() {
             column.label_num.push(label_num(labels.resolve(code as u32)));
@@ -247,56 +268,48 @@ impl Project {
     }
 }
 
-/// The value of top-level key `name` of a JSON object: as text (strings as-is, numbers and
-/// booleans in JSON spelling; objects and arrays as JSON) and as a number (NaN when not numeric).
-/// Only the top level is tokenised into borrowed slices; nothing else is allocated.
-pub fn extract(json: &[u8], name: &str) -> (Option<String>, f64) {
-    use crate::json::{as_str, RawObject};
-    // A key JSON spells without escapes must appear quoted in the text; most rows lack most
-    // keys, so this check saves parsing them.
-    if name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b' ' | b'$'))
-        && !contains_quoted(json, name.as_bytes())
-    {
-        return (None, f64::NAN);
+/// A top-level key looked up in many JSON objects: the quoted spelling to look for first (a key
+/// JSON spells without escapes must appear quoted in the text; most rows lack most keys, so
+/// finding it missing saves parsing them).
+pub struct Key<'n> {
+    name: &'n str,
+    quoted: Option<memchr::memmem::Finder<'static>>,
+}
+
+impl<'n> Key<'n> {
+    pub fn new(name: &'n str) -> Self {
+        let plain = name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b' ' | b'$'));
+        let quoted = plain.then(|| memchr::memmem::Finder::new(format!("\"{name}\"").as_bytes()).into_owned());
+        Key { name, quoted }
     }
-    let Ok(object) = serde_json::from_slice::<RawObject>(json) else {
-        return (None, f64::NAN);
-    };
-    let Some(raw) = object.get(name) else {
-        return (None, f64::NAN);
-    };
-    let text = raw.get().trim();
-    match text.as_bytes().first() {
-        None | Some(b'n') => (None, f64::NAN),
-        Some(b'"') => {
-            let s = as_str(raw).map(|c| c.into_owned()).unwrap_or_default();
-            let n = s
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|f| f.is_finite())
-                .unwrap_or(f64::NAN);
-            (Some(s), n)
+
+    /// The key's value as text: strings as-is, numbers and booleans in JSON spelling, objects
+    /// and arrays as JSON; None when absent or null. Only the top level is tokenised into
+    /// borrowed slices.
+    pub fn text(&self, json: &[u8]) -> Option<String> {
+        use crate::json::{as_str, RawObject};
+        if self.quoted.as_ref().is_some_and(|f| f.find(json).is_none()) {
+            return None;
         }
-        Some(b't') | Some(b'f') | Some(b'[') | Some(b'{') => (Some(text.to_string()), f64::NAN),
-        Some(_) => (
-            Some(text.to_string()),
-            text.parse::<f64>()
-                .ok()
-                .filter(|f| f.is_finite())
-                .unwrap_or(f64::NAN),
-        ),
+        let object = serde_json::from_slice::<RawObject>(json).ok()?;
+        let raw = object.get(self.name)?;
+        let text = raw.get().trim();
+        match text.as_bytes().first() {
+            None | Some(b'n') => None,
+            Some(b'"') => Some(as_str(raw).map(|c| c.into_owned()).unwrap_or_default()),
+            Some(_) => Some(text.to_string()),
+        }
     }
 }
 
-fn contains_quoted(haystack: &[u8], name: &[u8]) -> bool {
-    let width = name.len() + 2;
-    haystack.len() >= width
-        && haystack
-            .windows(width)
-            .any(|w| w[0] == b'"' && w[width - 1] == b'"' && &w[1..width - 1] == name)
+/// The value of top-level key `name` of a JSON object: as text (see `Key::text`) and as a number
+/// (NaN when not numeric: a string's trimmed text or a JSON number, finite).
+pub fn extract(json: &[u8], name: &str) -> (Option<String>, f64) {
+    let text = Key::new(name).text(json);
+    let num = text.as_deref().map_or(f64::NAN, label_num);
+    (text, num)
 }
 
 #[derive(Default)]
