@@ -17,7 +17,8 @@ ratio poll / notify.
 Then the cost of the wake-up triggers to ingest, rounds with them disabled and enabled taking
 turns, median events/s of each and the ratio:
   * through the service: HTTP /batch at peak (bench/ingest.py's events and closed-loop clients),
-    the engine reading as it does under load (ingest then notifies nothing);
+    with the triggers the engine reading as notified (under load: every 0.1 s while rows keep
+    coming, ingest notifying nothing), without them the engine asked to read every 0.1 s;
   * plain transactions in a database of their own, concurrent clients committing COPY'd events
     plus an identity-link upsert (the statements of an ingest transaction), 50 events and 1 event
     per transaction: with no engine asleep (the tails' lock free), and with a listener holding the
@@ -175,13 +176,14 @@ def poll_engine(db_url: str, data_dir: Path) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-def idle(seconds: float, settle: float, rounds: int, events: int, clients: int) -> None:
+def idle(seconds: float, settle: float, rounds: int, events: int, clients: int, windows: bool = True) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="reactor-bench-idle-"))
     os.chmod(data_dir, 0o711)  # run as root, the database runs as `postgres`, which must pass through
     service = Service(data_dir / "data")
     try:
         service.start()
-        idle_windows(service, data_dir, seconds, settle)
+        if windows:
+            idle_windows(service, data_dir, seconds, settle)
         ingest_with_triggers(service, rounds, events, clients)
     finally:
         service.stop()
@@ -248,11 +250,40 @@ def _triggers(url: str, on: bool) -> None:
         conn.execute(f"ALTER TABLE person_traits {verb} TRIGGER person_traits_notify_tail")
 
 
+class Poll:
+    """While the triggers are disabled nothing wakes the engine: ask it to read every 0.1 s
+    instead, as the engine of earlier versions did by itself, so that both sides pay for reading
+    what ingest writes."""
+
+    def __init__(self, engine) -> None:
+        self.engine, self.stop = engine, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.1):
+            self.engine.sync()
+
+    def __enter__(self) -> "Poll":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
 def ingest_with_triggers(service: Service, rounds: int, events: int, clients: int) -> None:
     """HTTP /batch at peak (bench/ingest.py's events and closed-loop clients), the triggers
-    disabled and enabled taking turns."""
+    disabled (the engine asked to read every 0.1 s) and enabled (it reads as notified) taking
+    turns; between rounds the engine reads what is left, untimed."""
+    from contextlib import nullcontext
+
+    from reactor_analytics.query.engine import EngineClient, socket_path
+
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import ingest as ib  # bench/ingest.py: its events and load clients
+
+    engine = EngineClient(socket_path(str(service.data_dir)), 600.0)
 
     url = f"http://127.0.0.1:{service.port}"
     ib.ADMIN_TOKEN = (service.data_dir / "admin_token").read_text().strip()  # made by the first start
@@ -262,18 +293,21 @@ def ingest_with_triggers(service: Service, rounds: int, events: int, clients: in
     speeds: dict[bool, list[float]] = {False: [], True: []}
     failures = 0
     for n in range(rounds):
-        for on in (False, True):
+        for on in ((False, True) if n % 2 == 0 else (True, False)):  # neither always goes first
             _triggers(service.db_url, on)
-            run = ib.run_load(url, "/analytics/v1/batch", ib.batches(events, 100, seed=100 + 2 * n + on), key,
-                              clients)
+            bodies = ib.batches(events, 100, seed=100 + 2 * n + on)
+            with nullcontext() if on else Poll(engine):
+                run = ib.run_load(url, "/analytics/v1/batch", bodies, key, clients)
+            engine.sync()
             failures += run["failures"]
             speeds[on].append(run["requests"] * 100 / run["seconds"])
     _triggers(service.db_url, True)
     off, on = statistics.median(speeds[False]), statistics.median(speeds[True])
     print(f"\nHTTP /batch at peak (100 events a request, {clients} clients, {events:,} events a round), "
-          f"median of {rounds} rounds, triggers off and on taking turns ({failures} failed requests)")
-    print(f"{'':24}{'off ev/s':>12}{'on ev/s':>12}{'on/off':>9}")
-    print(f"{'through the service':24}{off:>12,.0f}{on:>12,.0f}{on / off:>9.3f}")
+          f"median of {rounds} rounds, triggers off and on taking turns, each first in turn "
+          f"({failures} failed requests)")
+    print(f"{'':24}{'off, 10 Hz reads':>18}{'on, notified':>14}{'on/off':>9}")
+    print(f"{'events/s':24}{off:>18,.0f}{on:>14,.0f}{on / off:>9.3f}")
 
 def _rows(project: str, count: int) -> bytes:
     now = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime())
@@ -338,14 +372,16 @@ def copy_with_triggers(rounds: int, clients: int) -> None:
         listener.start()
         modes = {"off": (False, False), "on, reading": (True, False), "on, asleep": (True, True)}
         print(f"\nplain transactions (COPY + identity-link upsert), {clients} clients, median of {rounds} rounds, "
-              "the three ways taking turns; rows/s:")
+              "the three ways taking turns, each first in turn; rows/s:")
         print(f"{'events per transaction':24}" + "".join(f"{name:>14}" for name in modes)
               + f"{'reading/off':>13}{'asleep/off':>12}")
         for batch, transactions in ((50, 200), (1, 1500)):
             _round(database.url, batch, transactions // 4, clients)  # warm up
             speeds: dict[str, list[float]] = {name: [] for name in modes}
-            for _ in range(rounds):
-                for name, (on, sleeping) in modes.items():
+            for n in range(rounds):
+                names = list(modes)
+                for name in names[n % len(names):] + names[:n % len(names)]:  # each goes first in turn
+                    on, sleeping = modes[name]
                     _triggers(database.url, on)
                     (asleep.set if sleeping else asleep.clear)()
                     time.sleep(0.5)  # the listener takes or gives back the lock
@@ -369,8 +405,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000, help="trigger cost: events per HTTP round")
     parser.add_argument("--http-clients", type=int, default=6, help="trigger cost: concurrent HTTP clients")
     parser.add_argument("--clients", type=int, default=4, help="trigger cost: concurrent COPY clients")
+    parser.add_argument("--triggers-only", action="store_true", help="only the triggers' cost to ingest")
     args = parser.parse_args()
-    idle(args.seconds, args.settle, args.rounds, args.events, args.http_clients)
+    idle(args.seconds, args.settle, args.rounds, args.events, args.http_clients, not args.triggers_only)
     copy_with_triggers(args.rounds, args.clients)
 
 
