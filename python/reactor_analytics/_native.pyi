@@ -178,7 +178,8 @@ def plan_query(
 class Engine:
     """The query engine's columnar store of every project's events (one per engine process)."""
 
-    def __init__(self) -> None: ...
+    def __init__(self, map_min_rows: int = 16384) -> None:
+        """`map_min_rows`: projects with fewer rows in segments are read into memory, not mapped."""
     def tail_position(self, name: str) -> tuple[int, list[int]]:
         """(highest seq read, seqs still missing below it) of the tail "events", "links" or "traits"."""
     def append(self, name: str, data: bytes) -> int:

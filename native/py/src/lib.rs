@@ -312,10 +312,15 @@ struct Engine {
 
 #[pymethods]
 impl Engine {
+    /// `map_min_rows`: projects with fewer rows in segments are read into memory, not mapped.
     #[new]
-    fn new() -> Self {
+    #[pyo3(signature = (map_min_rows = core::engine::segment::MAP_MIN_ROWS))]
+    fn new(map_min_rows: usize) -> Self {
         Engine {
-            store: std::sync::RwLock::new(core::engine::Store::default()),
+            store: std::sync::RwLock::new(core::engine::Store {
+                map_min_rows,
+                ..core::engine::Store::default()
+            }),
         }
     }
 
@@ -383,7 +388,8 @@ impl Engine {
     /// False when there are none. Raises OSError when they cannot be used.
     fn open_segments(&self, py: Python<'_>, dir: PathBuf) -> PyResult<bool> {
         py.detach(|| {
-            let opened = core::engine::Store::open(&dir)?;
+            let map_min_rows = self.store.read().unwrap().map_min_rows;
+            let opened = core::engine::Store::open(&dir, map_min_rows)?;
             Ok(match opened {
                 Some(store) => {
                     *self.store.write().unwrap() = store;
@@ -396,7 +402,11 @@ impl Engine {
 
     /// Forget everything held (segments that could not be trusted were opened).
     fn reset(&self) {
-        *self.store.write().unwrap() = core::engine::Store::default();
+        let mut store = self.store.write().unwrap();
+        *store = core::engine::Store {
+            map_min_rows: store.map_min_rows,
+            ..core::engine::Store::default()
+        };
     }
 
     /// Remove every segment file in `dir`.

@@ -31,8 +31,9 @@ use super::tail::Tail;
 /// Rows per page of the narrowest column (u32) and half a page of the widest (u64): a piece of a
 /// multiple of this many rows fills whole pages in every column.
 pub const ALIGN: usize = 1024;
-/// Projects smaller than this are read into memory rather than mapped.
-const MAP_MIN_ROWS: usize = 16 * ALIGN;
+/// Projects smaller than this are read into memory rather than mapped (by default: see
+/// `Store::map_min_rows`).
+pub const MAP_MIN_ROWS: usize = 16 * ALIGN;
 const MANIFEST: &str = "manifest";
 const MAGIC: &[u8; 8] = b"RXMAN001";
 const VERSION: u32 = 1;
@@ -272,14 +273,14 @@ impl Project {
     }
 
     /// Read the columns from the pieces (mapped, or copied when the project is small).
-    fn map_columns(&mut self, dir: &Path) -> io::Result<()> {
+    fn map_columns(&mut self, dir: &Path, map_min_rows: usize) -> io::Result<()> {
         let files: Vec<Arc<File>> = self
             .pieces
             .iter()
             .map(|p| File::open(dir.join(&p.file)).map(Arc::new))
             .collect::<io::Result<_>>()?;
         let rows = self.sealed_rows();
-        let map = rows >= MAP_MIN_ROWS;
+        let map = rows >= map_min_rows;
         let column = |index: usize| -> Vec<Piece> {
             self.pieces
                 .iter()
@@ -377,7 +378,7 @@ impl Store {
         let remapped = !remap.is_empty();
         for project_id in remap {
             let project = self.projects.get_mut(&project_id).expect("listed");
-            project.map_columns(dir)?;
+            project.map_columns(dir, self.map_min_rows)?;
         }
         if remapped {
             // The columns just left the heap: give its free pages back to the system.
@@ -394,14 +395,17 @@ impl Store {
 
     /// The store the segments in `dir` hold, or None when there are none. An error means they
     /// cannot be used (missing piece, checksum, another layout): the caller reads from scratch.
-    pub fn open(dir: &Path) -> io::Result<Option<Store>> {
+    pub fn open(dir: &Path, map_min_rows: usize) -> io::Result<Option<Store>> {
         let Some(manifest) = read_manifest(dir)? else {
             return Ok(None);
         };
         if manifest.version != VERSION || manifest.hot_columns != HOT_COLUMNS {
             return Err(bad("segments of another layout"));
         }
-        let mut store = Store::default();
+        let mut store = Store {
+            map_min_rows,
+            ..Store::default()
+        };
         let now = Instant::now();
         let tails = [&mut store.tails.events, &mut store.tails.links, &mut store.tails.traits];
         for (tail, pos) in tails.into_iter().zip(manifest.tails.iter()) {
@@ -444,7 +448,7 @@ impl Store {
             project.person_of = state.person_of;
             project.users = state.users.into_iter().collect::<HashSet<u32>>();
             project.traits = state.traits.into_iter().collect::<HashMap<u32, String>>();
-            project.map_columns(dir)?;
+            project.map_columns(dir, map_min_rows)?;
             store.projects.insert(project_id, project);
         }
         store.segments = Some(Segments { dir: dir.to_path_buf(), generation: manifest.generation, mark: manifest.mark });
@@ -611,9 +615,9 @@ mod tests {
         // "p": whole ALIGNs, then the rest; "q": one short piece.
         assert_eq!(sealed.pieces, 3);
         assert_eq!(store.projects["p"].seq.mapped_bytes() > 0, true);
-        same(&store, &Store::open(&dir).unwrap().unwrap());
+        same(&store, &Store::open(&dir, MAP_MIN_ROWS).unwrap().unwrap());
         // More rows, links and a trait: the short last piece is written again with them.
-        let mut opened = Store::open(&dir).unwrap().unwrap();
+        let mut opened = Store::open(&dir, MAP_MIN_ROWS).unwrap().unwrap();
         for s in [&mut store, &mut opened] {
             let r = rows(MAP_MIN_ROWS + 300, MAP_MIN_ROWS + 2 * ALIGN + 5).store();
             s.append_events(&copy_back(&r)).unwrap();
@@ -625,7 +629,7 @@ mod tests {
         assert_eq!(pieces.len(), 3);
         assert!(pieces[..pieces.len() - 1].iter().all(|p| p.rows % ALIGN == 0 && p.rows > 0));
         let pieces = pieces.len() + store.projects["q"].pieces.len();
-        let reopened = Store::open(&dir).unwrap().unwrap();
+        let reopened = Store::open(&dir, MAP_MIN_ROWS).unwrap().unwrap();
         assert_eq!(reopened.segments.as_ref().unwrap().mark, 8);
         same(&store, &reopened);
         // The old generation's pieces are gone.
@@ -664,11 +668,11 @@ mod tests {
         let at = bytes.len() - 10;
         bytes[at] ^= 1;
         fs::write(&piece, &bytes).unwrap();
-        assert!(Store::open(&dir).is_err());
+        assert!(Store::open(&dir, MAP_MIN_ROWS).is_err());
         fs::remove_file(&piece).unwrap();
-        assert!(Store::open(&dir).is_err());
+        assert!(Store::open(&dir, MAP_MIN_ROWS).is_err());
         clear(&dir).unwrap();
-        assert!(Store::open(&dir).unwrap().is_none());
+        assert!(Store::open(&dir, MAP_MIN_ROWS).unwrap().is_none());
     }
 
     #[test]
@@ -679,7 +683,7 @@ mod tests {
         // What a crash mid-seal leaves: a half-written piece and manifest.
         fs::write(dir.join("70-2-0.seg"), b"RXSEG001 half").unwrap();
         fs::write(dir.join("manifest.tmp"), b"RXMAN001 half").unwrap();
-        same(&store, &Store::open(&dir).unwrap().unwrap());
+        same(&store, &Store::open(&dir, MAP_MIN_ROWS).unwrap().unwrap());
     }
 
     #[test]
@@ -690,9 +694,9 @@ mod tests {
         let erased = store.erase_person("p", &["v3"], &[]);
         assert!(erased.rows > 0);
         store.segments_forget("p").unwrap();
-        assert!(Store::open(&dir).unwrap().is_none());
+        assert!(Store::open(&dir, MAP_MIN_ROWS).unwrap().is_none());
         store.seal(&dir, 1).unwrap();
-        let opened = Store::open(&dir).unwrap().unwrap();
+        let opened = Store::open(&dir, MAP_MIN_ROWS).unwrap().unwrap();
         same(&store, &opened);
         assert!(!opened.mentions("p", "v3\""));
         assert!(!resolved(&opened.projects["p"]).iter().any(|r| r.contains(" v3 ")));

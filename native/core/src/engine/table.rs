@@ -319,12 +319,24 @@ pub struct Tails {
     pub traits: super::tail::Tail,
 }
 
-#[derive(Default)]
 pub struct Store {
     pub projects: HashMap<String, Project>,
     pub tails: Tails,
     /// Where the store was last sealed to disk.
     pub segments: Option<super::segment::Segments>,
+    /// Projects with fewer sealed rows are read into memory rather than mapped.
+    pub map_min_rows: usize,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            projects: HashMap::new(),
+            tails: Tails::default(),
+            segments: None,
+            map_min_rows: super::segment::MAP_MIN_ROWS,
+        }
+    }
 }
 
 impl Project {
