@@ -131,8 +131,15 @@ class ChildProcess:
         self.proc: subprocess.Popen | None = None
         self._stopping = False
 
-    def start(self, timeout: float = 600.0) -> None:
+    def launch(self) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "reactor_analytics.cli.main", self.command])
+
+    def start(self, timeout: float = 600.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 600.0) -> None:
+        """Return once the launched process is ready; raise when it exits first."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -244,8 +251,11 @@ def serve(config: Config) -> None:
     try:
         if keeper is not None:
             keeper.start()
+        # Launched together, so the engine opens its segments while the others import.
         for part in parts:
-            part.start()
+            part.launch()
+        for part in parts:
+            part.wait_ready()
             part.supervise()
         grpc_note = f", gRPC on {config.grpc.bind}" if config.grpc.enabled else ""
         print(f"reactor analytics listening on http://{config.analytics.bind}{grpc_note}"
