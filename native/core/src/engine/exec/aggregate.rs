@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use rayon::prelude::*;
 use serde_json::{json, Map, Value};
 
 use super::groups::Groups;
@@ -40,7 +41,7 @@ pub(super) fn inputs(scan: &Scan, rows: &[u32], measure: &Measure) -> (Vec<u32>,
     let values = match measure.prop() {
         Some(name) => {
             let col = scan.project.prop_column(name.as_str());
-            rows.iter().map(|&r| col.num(r as usize)).collect()
+            rows.par_iter().map(|&r| col.num(r as usize)).collect()
         }
         None => Vec::new(),
     };
@@ -75,7 +76,7 @@ pub(super) fn run(scan: &Scan, q: &AggregateQuery) -> Result<(Value, u64), Query
     // A row's key: its bucket (a binary search over the bucket starts, no time zone math per
     // row) and its group.
     let keys: Vec<u64> = rows
-        .iter()
+        .par_iter()
         .zip(&group_ids)
         .map(|(&r, &g)| {
             let b = match unit {

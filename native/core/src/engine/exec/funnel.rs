@@ -28,7 +28,6 @@ pub(super) fn run(scan: &Scan, q: &FunnelQuery) -> Result<(Value, u64), QueryErr
         .iter()
         .map(|s| s.filter.as_ref().map(|f| scan.compile(f)))
         .collect();
-    let (rows, scanned) = scan.select(scan.from_us, scan.to_us.saturating_add(window_us))?;
     let mask_of = |r: usize| -> u32 {
         let mut mask = 0u32;
         for (i, (event, filter)) in step_events.iter().zip(&step_filters).enumerate() {
@@ -40,26 +39,29 @@ pub(super) fn run(scan: &Scan, q: &FunnelQuery) -> Result<(Value, u64), QueryErr
         }
         mask
     };
-    // Strict funnels need every row of the person (any other event ends an attempt).
-    let masked: Vec<(u32, u32)> = rows
-        .par_iter()
-        .map(|&r| (r, mask_of(r as usize)))
-        .filter(|&(_, m)| strict || m != 0)
-        .collect();
-    let (rows, steps): (Vec<u32>, Vec<u32>) = scan
-        .sort_by_person_time(masked.into_iter())
-        .into_iter()
-        .unzip();
+    // One pass: each row of the range (and the window past it) with its step mask, keyed by
+    // person and time. Strict funnels need every row of the person (any other event ends an
+    // attempt); the others only rows of some step.
+    let (mut keys, scanned) =
+        scan.scan_map(scan.from_us, scan.to_us.saturating_add(window_us), |r| {
+            let mask = mask_of(r);
+            (strict || mask != 0).then(|| (scan.person(r), project.ts[r], r as u32, mask))
+        })?;
+    keys.par_sort_unstable();
     let mut groups = Groups::new(scan, &q.group_by.0);
     let group: Vec<u32> = if groups.active() {
-        rows.iter().map(|&r| groups.id(r as usize)).collect()
+        keys.iter().map(|k| groups.id(k.2 as usize)).collect()
     } else {
-        vec![NO_GROUP; rows.len()]
+        vec![NO_GROUP; keys.len()]
     };
+    let persons: Vec<u32> = keys.iter().map(|k| k.0).collect();
+    let times: Vec<i64> = keys.iter().map(|k| k.1).collect();
+    let steps: Vec<u32> = keys.iter().map(|k| k.3).collect();
+    drop(keys);
     let counts = funnel(
         &FunnelInput {
-            person: &scan.persons(&rows),
-            ts: &scan.times(&rows),
+            person: &persons,
+            ts: &times,
             steps: &steps,
             group: &group,
         },

@@ -100,11 +100,22 @@ struct Scan<'p> {
 
 impl Scan<'_> {
     /// Rows in `[lo, hi)` passing the filter, and how many rows of that range were examined.
-    /// Blocks of rows are scanned on every core, and their rows joined in order.
     fn select(&self, lo: i64, hi: i64) -> Result<(Vec<u32>, u64), QueryError> {
+        self.scan_map(lo, hi, |row| Some(row as u32))
+    }
+
+    /// What `take` makes of each row in `[lo, hi)` passing the filter (rows it gives None are
+    /// left out), in row order, and how many rows of that range were examined. Blocks of rows
+    /// are scanned on every core.
+    fn scan_map<T: Send>(
+        &self,
+        lo: i64,
+        hi: i64,
+        take: impl Fn(usize) -> Option<T> + Sync,
+    ) -> Result<(Vec<T>, u64), QueryError> {
         let project = self.project;
         let n = project.len();
-        let parts: Vec<(Vec<u32>, u64)> = (0..n.div_ceil(SCAN_BLOCK))
+        let parts: Vec<(Vec<T>, u64)> = (0..n.div_ceil(SCAN_BLOCK))
             .into_par_iter()
             .map(|block| {
                 let start = block * SCAN_BLOCK;
@@ -117,7 +128,9 @@ impl Scan<'_> {
                     }
                     in_range += 1;
                     if self.filter.as_ref().is_none_or(|f| f.matches(project, row)) {
-                        out.push(row as u32);
+                        if let Some(value) = take(row) {
+                            out.push(value);
+                        }
                     }
                 }
                 (out, in_range)
@@ -127,7 +140,7 @@ impl Scan<'_> {
         self.check_budget(in_range)?;
         let mut out = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
         for (rows, _) in parts {
-            out.extend_from_slice(&rows);
+            out.extend(rows);
         }
         Ok((out, in_range))
     }
@@ -165,11 +178,11 @@ impl Scan<'_> {
     }
 
     fn persons(&self, rows: &[u32]) -> Vec<u32> {
-        rows.iter().map(|&r| self.person(r as usize)).collect()
+        rows.par_iter().map(|&r| self.person(r as usize)).collect()
     }
 
     fn times(&self, rows: &[u32]) -> Vec<i64> {
-        rows.iter().map(|&r| self.project.ts[r as usize]).collect()
+        rows.par_iter().map(|&r| self.project.ts[r as usize]).collect()
     }
 
     /// Rows (each with a payload that travels along) in (person, time, arrival) order. Compact

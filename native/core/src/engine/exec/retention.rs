@@ -20,13 +20,11 @@ pub(super) fn run(scan: &Scan, q: &RetentionQuery) -> Result<(Value, u64), Query
     let hi = scan
         .to_us
         .saturating_add(bucket_span(unit) * (periods as i64 + 1));
-    let (mut rows, scanned) = scan.select(scan.from_us, hi)?;
     let flag = |r: usize| -> u8 {
         let event = Some(project.event[r]);
         let cohort = event == cohort_code && project.ts[r] < scan.to_us;
         (if cohort { COHORT } else { 0 }) | (if event == return_code { RETURN } else { 0 })
     };
-    rows.retain(|&r| flag(r as usize) != 0);
     // Period starts over the scanned range; a row's period is a binary search, not time zone math.
     let first_period = period_index(scan.from_us, scan.tz, unit);
     let mut starts = Vec::new();
@@ -37,14 +35,21 @@ pub(super) fn run(scan: &Scan, q: &RetentionQuery) -> Result<(Value, u64), Query
         }
         starts.push(start);
     }
-    let period: Vec<i32> = rows
-        .iter()
-        .map(|&r| first_period + boundary_index(&starts, project.ts[r as usize]) as i32)
-        .collect();
-    let flags: Vec<u8> = rows.iter().map(|&r| flag(r as usize)).collect();
+    // One pass: each cohort or return row as (person, period, flags).
+    let (items, scanned) = scan.scan_map(scan.from_us, hi, |r| {
+        let flags = flag(r);
+        (flags != 0).then(|| {
+            let period = first_period + boundary_index(&starts, project.ts[r]) as i32;
+            (scan.person(r), period, flags)
+        })
+    })?;
+    let person: Vec<u32> = items.iter().map(|i| i.0).collect();
+    let period: Vec<i32> = items.iter().map(|i| i.1).collect();
+    let flags: Vec<u8> = items.iter().map(|i| i.2).collect();
+    drop(items);
     let cohorts = retention_by_person(
         &RetentionInput {
-            person: &scan.persons(&rows),
+            person: &person,
             period: &period,
             flags: &flags,
         },
