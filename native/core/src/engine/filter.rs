@@ -80,16 +80,18 @@ impl Compiled {
             Filter::Any(items) => Compiled::Any(all(items)),
             Filter::Not(inner) => Compiled::Not(Box::new(Compiled::new(inner, project))),
             Filter::Event(cond) => Compiled::Event(accept(&project.strings, cond)),
-            Filter::Prop(Named { name, cond }) => {
-                let prop = project.prop_column(name.as_str());
-                let prop_accept = accept(&prop.labels, cond);
-                match hot_index(name.as_str()) {
-                    Some(i) => {
-                        Compiled::HotOrProp(i, accept(&project.strings, cond), prop, prop_accept)
-                    }
-                    None => Compiled::Prop(prop, prop_accept),
+            Filter::Prop(Named { name, cond }) => match hot_index(name.as_str()) {
+                Some(i) => {
+                    let prop = project.hot_fallback(i);
+                    let prop_accept = accept(&prop.labels, cond);
+                    Compiled::HotOrProp(i, accept(&project.strings, cond), prop, prop_accept)
                 }
-            }
+                None => {
+                    let prop = project.prop_column(name.as_str());
+                    let prop_accept = accept(&prop.labels, cond);
+                    Compiled::Prop(prop, prop_accept)
+                }
+            },
             Filter::Trait(Named { name, cond }) => {
                 let column = project.trait_column(name.as_str());
                 let table = accept(&column.labels, cond);

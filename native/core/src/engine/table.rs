@@ -190,12 +190,27 @@ impl Project {
     }
 
     /// The column of one top-level property, extracted once, cached, and extended as rows arrive.
+    pub fn prop_column(&self, name: &str) -> Arc<PropColumn> {
+        self.extracted(name, None)
+    }
+
+    /// The property a hot column falls back to (filters and groups read it where the column is
+    /// empty): extracted only for those rows, the others absent.
+    pub fn hot_fallback(&self, column: usize) -> Arc<PropColumn> {
+        self.extracted(HOT_COLUMNS[column], Some(column))
+    }
+
     /// Blocks of rows are extracted on every core, each with labels of its own, then joined in
     /// order (so labels are numbered as one pass in row order would number them).
-    pub fn prop_column(&self, name: &str) -> Arc<PropColumn> {
+    fn extracted(&self, name: &str, hot: Option<usize>) -> Arc<PropColumn> {
         use rayon::prelude::*;
         const BLOCK: usize = 1 << 16;
-        let cached = self.prop_cache.lock().unwrap().get(name).cloned();
+        // A fallback is cached apart from the whole property (a name no property can have).
+        let cache_key = match hot {
+            Some(_) => format!("\0hot\0{name}"),
+            None => name.to_string(),
+        };
+        let cached = self.prop_cache.lock().unwrap().get(&cache_key).cloned();
         let mut column = match cached {
             Some(col) if col.text.len() == self.len() => return col,
             Some(col) => (*col).clone(),
@@ -206,6 +221,7 @@ impl Project {
             },
         };
         let key = Key::new(name);
+        let hot = hot.map(|i| &self.hot[i]);
         let start = column.text.len();
         let blocks: Vec<(Vec<u32>, Interner)> = (start..self.len())
             .step_by(BLOCK)
@@ -214,7 +230,12 @@ impl Project {
             .map(|from| {
                 let mut local = Interner::new();
                 let codes = (from..(from + BLOCK).min(self.len()))
-                    .map(|row| key.text(self.row_props(row)).map_or(0, |t| local.intern(&t)))
+                    .map(|row| {
+                        if hot.is_some_and(|h| h[row] != 0) {
+                            return 0;
+                        }
+                        key.text(self.row_props(row)).map_or(0, |t| local.intern(&t))
+                    })
                     .collect();
                 (codes, local)
             })
@@ -232,10 +253,7 @@ impl Project {
         }
         column.labels = Arc::new(labels);
         let column = Arc::new(column);
-        self.prop_cache
-            .lock()
-            .unwrap()
-            .insert(name.to_string(), column.clone());
+        self.prop_cache.lock().unwrap().insert(cache_key, column.clone());
         column
     }
 

@@ -34,9 +34,9 @@ impl Dimension {
     fn new(project: &Project, g: &GroupBy) -> Self {
         match g {
             GroupBy::Prop(name) => {
-                let prop = project.prop_column(name.as_str());
                 match hot_index(name.as_str()) {
                     Some(column) => {
+                        let prop = project.hot_fallback(column);
                         let fallback = (0..prop.labels.len() as u32)
                             .map(
                                 |code| match project.strings.get(prop.labels.resolve(code)) {
@@ -52,7 +52,7 @@ impl Dimension {
                             fallback,
                         }
                     }
-                    None => Dimension::Prop(prop),
+                    None => Dimension::Prop(project.prop_column(name.as_str())),
                 }
             }
             GroupBy::Trait(name) => Dimension::Trait(project.trait_column(name.as_str())),
