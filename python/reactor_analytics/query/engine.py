@@ -143,6 +143,10 @@ class EngineServer:
                         total += read
                         if read < TAIL_BATCH:
                             break
+                        if self.sealer is not None and self.sealer.backlog_due():
+                            # A long read (the first, or after a long stop) is sealed as it goes,
+                            # so the rows it holds in memory stay few.
+                            self._reseal()
             except psycopg.Error as exc:
                 if self._conn is not None:
                     self._conn.close()
@@ -229,8 +233,8 @@ class EngineServer:
             server.serve_forever(poll_interval=3600)  # nothing calls shutdown(): no need to wake
 
     def _reseal(self) -> None:
-        """Rows were forgotten: write the segments again before answering (their manifest is
-        already gone, so a failure here costs a full read at the next start, nothing else)."""
+        """Seal now; a failure is logged and costs a longer read at the next start, nothing else
+        (after rows are forgotten, their manifest is already gone)."""
         if self.sealer is not None:
             try:
                 self.sealer.seal()

@@ -6,8 +6,9 @@ maps them; this decides when).
   row read from PostgreSQL again, when they cannot be used (a checksum, a missing piece, another
   layout) or when rows were forgotten after they were sealed: the erasures and retention sweeps
   the audit log records after the segments' mark.
-- Rows are sealed after the first load, then whenever `SEAL_ROWS` rows wait in memory only, or
-  any have waited `SEAL_AFTER_S`.
+- Rows are sealed every `BACKLOG_SEAL_ROWS` during a long read (the first, or after a long
+  stop), after it, then whenever `SEAL_ROWS` rows wait in memory only, or any have waited
+  `SEAL_AFTER_S`.
 - Forgetting rows (erasure, retention) removes the manifest at once (the native core does it
   with the rows), and the rows are sealed again before the erasure answers.
 """
@@ -28,6 +29,8 @@ log = structlog.get_logger(target="reactor_analytics.engine")
 
 #: Rows waiting in memory that make a seal.
 SEAL_ROWS = 64 * 1024
+#: Rows in memory that make a seal in the middle of a long read.
+BACKLOG_SEAL_ROWS = 1 << 20
 #: How long rows wait in memory at most (checked every SEAL_CHECK_S).
 SEAL_AFTER_S = 60.0
 SEAL_CHECK_S = 5.0
@@ -73,6 +76,9 @@ class Sealer:
                 log.info("engine rows sealed", pieces=pieces, rows=rows, bytes=size,
                          seconds=round(self._last - started, 3))
             return pieces, rows, size
+
+    def backlog_due(self) -> bool:
+        return self.engine.unsealed_rows() >= BACKLOG_SEAL_ROWS
 
     def due(self) -> bool:
         waiting = self.engine.unsealed_rows()
