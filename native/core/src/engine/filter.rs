@@ -106,13 +106,13 @@ impl Compiled {
             Compiled::Any(items) => items.iter().any(|c| c.matches(project, row)),
             Compiled::Not(inner) => !inner.matches(project, row),
             Compiled::Event(table) => table[project.event[row] as usize],
-            Compiled::Prop(col, table) => table[col.text[row] as usize],
+            Compiled::Prop(col, table) => table[col.text.get(row) as usize],
             Compiled::HotOrProp(i, hot_table, col, prop_table) => {
                 let code = project.hot[*i][row];
                 if code != 0 {
                     hot_table[code as usize]
                 } else {
-                    prop_table[col.text[row] as usize]
+                    prop_table[col.text.get(row) as usize]
                 }
             }
             Compiled::Trait(col, table) => {

@@ -68,7 +68,7 @@ impl Interner {
 /// same for a JSON number and a string spelling it.
 #[derive(Clone)]
 pub struct PropColumn {
-    pub text: Vec<u32>,
+    pub text: Codes,
     pub labels: Arc<Interner>,
     pub label_num: Vec<f64>,
 }
@@ -76,7 +76,68 @@ pub struct PropColumn {
 impl PropColumn {
     /// The row's value as a number (NaN when absent or not numeric).
     pub fn num(&self, row: usize) -> f64 {
-        self.label_num[self.text[row] as usize]
+        self.label_num[self.text.get(row) as usize]
+    }
+}
+
+/// Label codes per row, at the narrowest width their labels allow (most properties have few
+/// values: a byte per row).
+#[derive(Clone)]
+pub enum Codes {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+}
+
+impl Codes {
+    #[inline]
+    pub fn get(&self, row: usize) -> u32 {
+        match self {
+            Codes::U8(v) => u32::from(v[row]),
+            Codes::U16(v) => u32::from(v[row]),
+            Codes::U32(v) => v[row],
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Codes::U8(v) => v.len(),
+            Codes::U16(v) => v.len(),
+            Codes::U32(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Append `codes`, all below `labels`, widening first when they need it.
+    pub fn extend(&mut self, codes: &[u32], labels: usize) {
+        let widen = match self {
+            Codes::U8(v) if labels > 1 << 8 => Some(v.iter().map(|&c| u32::from(c)).collect::<Vec<_>>()),
+            Codes::U16(v) if labels > 1 << 16 => Some(v.iter().map(|&c| u32::from(c)).collect()),
+            _ => None,
+        };
+        if let Some(wide) = widen {
+            *self = if labels <= 1 << 16 {
+                Codes::U16(wide.into_iter().map(|c| c as u16).collect())
+            } else {
+                Codes::U32(wide)
+            };
+        }
+        match self {
+            Codes::U8(v) => v.extend(codes.iter().map(|&c| c as u8)),
+            Codes::U16(v) => v.extend(codes.iter().map(|&c| c as u16)),
+            Codes::U32(v) => v.extend_from_slice(codes),
+        }
+    }
+
+    pub fn bytes(&self) -> usize {
+        match self {
+            Codes::U8(v) => v.capacity(),
+            Codes::U16(v) => v.capacity() * 2,
+            Codes::U32(v) => v.capacity() * 4,
+        }
     }
 }
 
@@ -215,7 +276,7 @@ impl Project {
             Some(col) if col.text.len() == self.len() => return col,
             Some(col) => (*col).clone(),
             None => PropColumn {
-                text: Vec::new(),
+                text: Codes::U8(Vec::new()),
                 labels: Arc::new(Interner::new()),
                 label_num: vec![f64::NAN],
             },
@@ -241,12 +302,18 @@ impl Project {
             })
             .collect();
         let mut labels = (*column.labels).clone();
-        column.text.reserve(self.len() - start);
-        for (codes, local) in blocks {
-            let global: Vec<u32> = (0..local.len() as u32)
-                .map(|c| if c == 0 { 0 } else { labels.intern(local.resolve(c)) })
-                .collect();
-            column.text.extend(codes.iter().map(|&c| global[c as usize]));
+        let mut blocks: Vec<Vec<u32>> = blocks
+            .into_iter()
+            .map(|(mut codes, local)| {
+                let global: Vec<u32> = (0..local.len() as u32)
+                    .map(|c| if c == 0 { 0 } else { labels.intern(local.resolve(c)) })
+                    .collect();
+                codes.iter_mut().for_each(|c| *c = global[*c as usize]);
+                codes
+            })
+            .collect();
+        for codes in blocks.drain(..) {
+            column.text.extend(&codes, labels.len());
         }
         for code in column.label_num.len()..labels.len() {
             column.label_num.push(label_num(labels.resolve(code as u32)));
@@ -384,5 +451,43 @@ impl Store {
     /// segment files.
     pub fn memory_bytes(&self) -> (usize, usize) {
         self.projects.values().map(Project::column_bytes).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_widen_as_labels_grow_and_keep_every_value() {
+        let mut codes = Codes::U8(Vec::new());
+        codes.extend(&[0, 3, 255], 256);
+        assert!(matches!(codes, Codes::U8(_)));
+        codes.extend(&[256, 1], 257);
+        assert!(matches!(codes, Codes::U16(_)));
+        codes.extend(&[70_000], 70_001);
+        assert!(matches!(codes, Codes::U32(_)));
+        let read: Vec<u32> = (0..codes.len()).map(|r| codes.get(r)).collect();
+        assert_eq!(read, vec![0, 3, 255, 256, 1, 70_000]);
+        let mut wide = Codes::U8(vec![7]);
+        wide.extend(&[100_000], 100_001);
+        assert_eq!((wide.get(0), wide.get(1)), (7, 100_000));
+    }
+
+    #[test]
+    fn a_property_column_reads_the_same_at_any_width() {
+        let mut store = crate::engine::exec::testing::Rows::new();
+        for i in 0..300 {
+            store = store.event("e", 1_767_571_200 + i, "x", serde_json::json!({"v": i, "few": i % 3}));
+        }
+        let store = store.store();
+        let p = &store.projects["p"];
+        let many = p.prop_column("v");
+        assert!(matches!(many.text, Codes::U16(_)));
+        assert_eq!(many.labels.resolve(many.text.get(299)), "299");
+        assert_eq!(many.num(42), 42.0);
+        let few = p.prop_column("few");
+        assert!(matches!(few.text, Codes::U8(_)));
+        assert_eq!(few.num(5), 2.0);
     }
 }

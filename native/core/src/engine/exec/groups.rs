@@ -71,10 +71,10 @@ impl Dimension {
                 if code != 0 {
                     u64::from(code)
                 } else {
-                    fallback[prop.text[row] as usize]
+                    fallback[prop.text.get(row) as usize]
                 }
             }
-            Dimension::Prop(col) => u64::from(col.text[row]),
+            Dimension::Prop(col) => u64::from(col.text.get(row)),
             Dimension::Trait(col) => {
                 u64::from(col.text.get(&scan.person(row)).copied().unwrap_or(0))
             }
