@@ -308,6 +308,11 @@ def ingest_with_triggers(service: Service, rounds: int, events: int, clients: in
           f"({failures} failed requests)")
     print(f"{'':24}{'off, 10 Hz reads':>18}{'on, notified':>14}{'on/off':>9}")
     print(f"{'events/s':24}{off:>18,.0f}{on:>14,.0f}{on / off:>9.3f}")
+    print(f"{'rounds: lowest-highest':24}{_spread(speeds[False]):>18}{_spread(speeds[True]):>14}")
+
+
+def _spread(values: list[float]) -> str:
+    return f"{min(values) / 1000:.1f}k-{max(values) / 1000:.1f}k"
 
 def _rows(project: str, count: int) -> bytes:
     now = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime())
@@ -389,6 +394,7 @@ def copy_with_triggers(rounds: int, clients: int) -> None:
             median = {name: statistics.median(values) for name, values in speeds.items()}
             print(f"{batch:<24}" + "".join(f"{median[name]:>14,.0f}" for name in modes)
                   + f"{median['on, reading'] / median['off']:>13.3f}{median['on, asleep'] / median['off']:>12.3f}")
+            print(f"{'  rounds: lowest-highest':24}" + "".join(f"{_spread(speeds[name]):>14}" for name in modes))
     finally:
         stop.set()
         if listener is not None:
