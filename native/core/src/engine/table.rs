@@ -9,57 +9,142 @@ use super::col::Col;
 
 pub use crate::columns::{hot_index, HOT_COLUMNS};
 
-#[derive(Default, Clone)]
+/// Strings numbered in the order first seen (code 0 is "", absent). The text of every string
+/// sits in one buffer and the lookup table holds codes only, so a string costs its bytes and
+/// about 16 more (ids run to millions per project).
+#[derive(Clone)]
 pub struct Interner {
-    map: HashMap<Box<str>, u32>,
-    list: Vec<Box<str>>,
+    bytes: Vec<u8>,
+    /// (start, length) of each code's text in `bytes`.
+    spans: Vec<(u32, u32)>,
+    /// Open addressing, linear probing: a code, or EMPTY, or GONE (a forgotten code's slot).
+    table: Vec<u32>,
+    /// Codes in the table (GONE slots included, so probing stays short).
+    used: usize,
+}
+
+const EMPTY: u32 = u32::MAX;
+const GONE: u32 = u32::MAX - 1;
+
+fn hash(s: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = rustc_hash::FxBuildHasher.build_hasher();
+    h.write(s.as_bytes());
+    // FxHash's low bits are weak for short keys: fold the high ones in.
+    let v = h.finish();
+    v ^ (v >> 29)
+}
+
+impl Default for Interner {
+    fn default() -> Self {
+        Interner::new()
+    }
 }
 
 impl Interner {
     pub fn new() -> Self {
         Interner {
-            map: HashMap::new(),
-            list: vec!["".into()],
+            bytes: Vec::new(),
+            spans: vec![(0, 0)],
+            table: vec![EMPTY; 8],
+            used: 0,
         }
     }
+
+    fn text(&self, code: u32) -> &str {
+        let (start, len) = self.spans[code as usize];
+        // SAFETY: only whole `&str`s are copied into `bytes`, at these spans.
+        unsafe { std::str::from_utf8_unchecked(&self.bytes[start as usize..(start + len) as usize]) }
+    }
+
+    /// The slot holding `s`, or the first free slot of its probe sequence.
+    fn find(&self, s: &str) -> Result<usize, usize> {
+        let mask = self.table.len() - 1;
+        let mut at = hash(s) as usize & mask;
+        loop {
+            match self.table[at] {
+                EMPTY => return Err(at),
+                GONE => {}
+                code if self.text(code) == s => return Ok(at),
+                _ => {}
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    fn insert_code(&mut self, code: u32) {
+        if (self.used + 1) * 2 > self.table.len() {
+            let live: Vec<u32> = self.table.iter().copied().filter(|&c| c < GONE).collect();
+            self.table = vec![EMPTY; (live.len() * 4).next_power_of_two().max(8)];
+            self.used = 0;
+            for c in live {
+                self.insert_code(c);
+            }
+        }
+        if let Err(slot) = self.find(self.text(code)) {
+            self.table[slot] = code;
+            self.used += 1;
+        }
+    }
+
     pub fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&code) = self.map.get(s) {
+        if let Some(code) = self.get(s) {
             return code;
         }
-        let code = self.list.len() as u32;
-        self.list.push(s.into());
-        self.map.insert(s.into(), code);
-        code
+        self.push_loaded(s);
+        self.spans.len() as u32 - 1
     }
+
     pub fn get(&self, s: &str) -> Option<u32> {
-        self.map.get(s).copied()
+        self.find(s).ok().map(|slot| self.table[slot])
     }
+
     pub fn resolve(&self, code: u32) -> &str {
-        &self.list[code as usize]
+        self.text(code)
     }
+
     pub fn len(&self) -> usize {
-        self.list.len()
+        self.spans.len()
     }
+
     pub fn is_empty(&self) -> bool {
-        self.list.len() <= 1
+        self.spans.len() <= 1
     }
-    /// Append a string read back from a segment, at the next code (in the order interned).
+
+    /// Append a string at the next code (as read back from a segment: a string already held
+    /// keeps its first code for lookups).
     pub fn push_loaded(&mut self, s: &str) {
-        let code = self.list.len() as u32;
-        self.list.push(s.into());
-        self.map.entry(s.into()).or_insert(code);
+        assert!(self.bytes.len() + s.len() < u32::MAX as usize, "over 4 GiB of interned text");
+        let start = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(s.as_bytes());
+        self.spans.push((start, s.len() as u32));
+        self.insert_code(self.spans.len() as u32 - 1);
     }
-    /// Drop a string: its code stays reserved (columns keep their meaning) but resolves to "".
+
+    /// Drop a string: its code stays reserved (columns keep their meaning) but resolves to "",
+    /// and its text is overwritten.
     pub fn forget(&mut self, code: u32) {
-        if code == 0 || code as usize >= self.list.len() {
+        if code == 0 || code as usize >= self.spans.len() {
             return;
         }
-        let text = std::mem::take(&mut self.list[code as usize]);
-        self.map.remove(&text);
+        if let Ok(slot) = self.find(self.text(code)) {
+            if self.table[slot] == code {
+                self.table[slot] = GONE;
+            }
+        }
+        let (start, len) = self.spans[code as usize];
+        self.bytes[start as usize..(start + len) as usize].fill(0);
+        self.spans[code as usize] = (start, 0);
     }
+
     /// Whether any string held contains `needle` (used to prove erasure).
     pub fn mentions(&self, needle: &str) -> bool {
-        self.list.iter().any(|s| s.contains(needle))
+        (1..self.spans.len() as u32).any(|code| self.text(code).contains(needle))
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes.capacity() + self.spans.capacity() * 8 + self.table.capacity() * 4
     }
 }
 
@@ -457,6 +542,35 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interned_strings_are_found_resolved_and_forgotten() {
+        let mut i = Interner::new();
+        let words: Vec<String> = (0..5000).map(|n| format!("id-{n}")).collect();
+        for w in &words {
+            i.intern(w);
+        }
+        assert_eq!(i.intern("id-42"), 43);
+        assert_eq!(i.get(""), None);
+        assert_eq!(i.intern(""), 5001);
+        assert_eq!(i.get(""), Some(5001));
+        assert_eq!(i.resolve(4999 + 1), "id-4999");
+        i.forget(43);
+        assert_eq!(i.resolve(43), "");
+        assert_eq!(i.get("id-42"), None);
+        i.forget(5000);
+        assert!(!i.mentions("id-4999") && i.mentions("id-4998"));
+        // Probing goes on past a forgotten slot; the string comes back with a new code.
+        assert!(words
+            .iter()
+            .enumerate()
+            .all(|(n, w)| n == 42 || n == 4999 || i.get(w) == Some(n as u32 + 1)));
+        assert_eq!(i.intern("id-42"), 5002);
+        let mut loaded = Interner::new();
+        loaded.push_loaded("a");
+        loaded.push_loaded("a");
+        assert_eq!((loaded.get("a"), loaded.len()), (Some(1), 3));
+    }
 
     #[test]
     fn codes_widen_as_labels_grow_and_keep_every_value() {
