@@ -276,9 +276,11 @@ def _holding(postgres, project_id: str, message_id: str):
 
 
 def _waiting_for(postgres, held) -> list[int]:
-    """The database sessions that wait for a lock `held` holds."""
+    """The database sessions that wait for a row lock `held` holds (not an engine going to sleep,
+    which waits for the tails' advisory lock that `held`'s insert took shared)."""
     with psycopg.connect(postgres.url, autocommit=True) as conn:
-        return [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+        return [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid)) "
+                                           "AND wait_event IS DISTINCT FROM 'advisory'",
                                            (held.info.backend_pid,))]
 
 
