@@ -35,8 +35,15 @@ pub struct Piece {
 }
 
 pub struct Col<T: Pod> {
+    /// The slice as it stands (kept beside `repr` so reading it needs no branch).
+    ptr: *const T,
+    len: usize,
     repr: Repr<T>,
 }
+
+// The pointer is into memory `repr` owns.
+unsafe impl<T: Pod> Send for Col<T> {}
+unsafe impl<T: Pod> Sync for Col<T> {}
 
 enum Repr<T: Pod> {
     Owned(Vec<T>),
@@ -175,15 +182,30 @@ impl<T> Drop for Mapped<T> {
 }
 
 impl<T: Pod> Col<T> {
+    fn of(repr: Repr<T>) -> Self {
+        let mut col = Col { ptr: std::ptr::null(), len: 0, repr };
+        col.refresh();
+        col
+    }
+
+    fn refresh(&mut self) {
+        let (ptr, len) = match &self.repr {
+            Repr::Owned(v) => (v.as_ptr(), v.len()),
+            Repr::Mapped(m) => (m.base as *const T, m.len),
+        };
+        self.ptr = ptr;
+        self.len = len;
+    }
+
     pub fn new() -> Self {
-        Col { repr: Repr::Owned(Vec::new()) }
+        Col::of(Repr::Owned(Vec::new()))
     }
 
     /// A column whose first `rows` elements are the `pieces` of segment files (in order, each
     /// whole pages; the last may hold fewer elements than its pages), then `rest`.
     pub fn mapped(pieces: Vec<Piece>, rows: usize, rest: &[T]) -> std::io::Result<Self> {
         let cap = (rows + rest.len()).max(1024) * 5 / 4;
-        Ok(Col { repr: Repr::Mapped(Mapped::new(pieces, rows, rest, cap)?) })
+        Ok(Col::of(Repr::Mapped(Mapped::new(pieces, rows, rest, cap)?)))
     }
 
     pub fn push(&mut self, value: T) {
@@ -198,13 +220,24 @@ impl<T: Pod> Col<T> {
                 m.len += 1;
             }
         }
+        self.refresh();
     }
 
     pub fn extend_from_slice(&mut self, values: &[T]) {
         match &mut self.repr {
             Repr::Owned(v) => v.extend_from_slice(values),
-            Repr::Mapped(_) => values.iter().for_each(|&v| self.push(v)),
+            Repr::Mapped(m) => {
+                for &value in values {
+                    if m.len == m.cap {
+                        *m = m.moved(m.cap * 2);
+                    }
+                    // SAFETY: `len < cap`, inside the region.
+                    unsafe { m.base.add(m.len).write(value) };
+                    m.len += 1;
+                }
+            }
         }
+        self.refresh();
     }
 
     /// Bytes held in the process's own memory (mapped segment pages not counted; a mapped
@@ -233,32 +266,31 @@ impl<T: Pod> Default for Col<T> {
 
 impl<T: Pod> Deref for Col<T> {
     type Target = [T];
+    #[inline]
     fn deref(&self) -> &[T] {
-        match &self.repr {
-            Repr::Owned(v) => v,
-            Repr::Mapped(m) => m.as_slice(),
-        }
+        // SAFETY: `ptr`/`len` describe `repr`'s initialised elements (refreshed on every change).
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
 
 impl<T: Pod> Clone for Col<T> {
     fn clone(&self) -> Self {
         match &self.repr {
-            Repr::Owned(v) => Col { repr: Repr::Owned(v.clone()) },
-            Repr::Mapped(m) => Col { repr: Repr::Mapped(m.moved(m.cap)) },
+            Repr::Owned(v) => Col::of(Repr::Owned(v.clone())),
+            Repr::Mapped(m) => Col::of(Repr::Mapped(m.moved(m.cap))),
         }
     }
 }
 
 impl<T: Pod> From<Vec<T>> for Col<T> {
     fn from(v: Vec<T>) -> Self {
-        Col { repr: Repr::Owned(v) }
+        Col::of(Repr::Owned(v))
     }
 }
 
 impl<T: Pod> FromIterator<T> for Col<T> {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
-        Col { repr: Repr::Owned(iter.into_iter().collect()) }
+        Col::of(Repr::Owned(iter.into_iter().collect()))
     }
 }
 

@@ -69,7 +69,7 @@ pub(super) fn run(scan: &Scan, q: &AggregateQuery) -> Result<(Value, u64), Query
     let (rows, scanned) = scan.select_range()?;
     let unit = q.time_bucket.map(|b| b.unit());
     let mut groups = Groups::new(scan, &q.group_by.0);
-    let group_ids: Vec<u32> = rows.iter().map(|&r| groups.id(r as usize)).collect();
+    let group_ids: Vec<u32> = groups.ids(&rows);
     let starts = unit.map_or_else(Vec::new, |unit| {
         buckets(scan, unit, scan.from_us, scan.to_us)
     });

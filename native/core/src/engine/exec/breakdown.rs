@@ -13,10 +13,7 @@ use crate::query::aggregate::aggregate;
 pub(super) fn run(scan: &Scan, q: &BreakdownQuery) -> Result<(Value, u64), QueryError> {
     let (rows, scanned) = scan.select_range()?;
     let mut groups = Groups::new(scan, &[GroupBy::Prop(q.prop.clone())]);
-    let keys: Vec<u64> = rows
-        .iter()
-        .map(|&r| u64::from(groups.id(r as usize)))
-        .collect();
+    let keys: Vec<u64> = groups.ids(&rows).into_iter().map(u64::from).collect();
     let (persons, values) = inputs(scan, &rows, &q.measure);
     let mut ranked: Vec<(String, Option<f64>)> =
         aggregate(&keys, &persons, &values, &kernel(&q.measure))

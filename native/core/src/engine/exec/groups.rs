@@ -134,31 +134,64 @@ impl<'s, 'p> Groups<'s, 'p> {
 
     /// The row's group: 0 without dimensions, NO_GROUP when it has no value in any.
     pub fn id(&mut self, row: usize) -> u32 {
-        if self.dims.is_empty() {
-            return 0;
-        }
         if self.dims.len() == 1 {
             let code = self.dims[0].code(self.scan, row);
-            if code == 0 {
-                return NO_GROUP;
-            }
-            let (table, index) = if code & PROP_TAG != 0 {
-                (1, (code & !PROP_TAG) as usize)
-            } else {
-                (0, code as usize)
-            };
-            if index >= self.dense[table].len() {
-                self.dense[table].resize(index + 1, u32::MAX);
-            }
-            if self.dense[table][index] == u32::MAX {
-                self.dense[table][index] = self.tuples.len() as u32;
-                self.tuples.push([code, 0, 0]);
-            }
-            return self.dense[table][index];
+            return self.id_of_code(code);
         }
+        let key = self.key(row);
+        self.id_of_key(key)
+    }
+
+    /// The groups of `rows`: their values read on every core, numbered in row order.
+    pub fn ids(&mut self, rows: &[u32]) -> Vec<u32> {
+        use rayon::prelude::*;
+        match self.dims.len() {
+            0 => vec![0; rows.len()],
+            1 => {
+                let (dim, scan) = (&self.dims[0], self.scan);
+                let codes: Vec<u64> = rows.par_iter().map(|&r| dim.code(scan, r as usize)).collect();
+                codes.into_iter().map(|c| self.id_of_code(c)).collect()
+            }
+            _ => {
+                let this = &*self;
+                let keys: Vec<[u64; MAX_DIMS]> = rows.par_iter().map(|&r| this.key(r as usize)).collect();
+                keys.into_iter().map(|k| self.id_of_key(k)).collect()
+            }
+        }
+    }
+
+    fn key(&self, row: usize) -> [u64; MAX_DIMS] {
         let mut key = [0u64; MAX_DIMS];
         for (slot, d) in key.iter_mut().zip(&self.dims) {
             *slot = d.code(self.scan, row);
+        }
+        key
+    }
+
+    /// One dimension: the group of a value code (hot codes and tagged property codes each
+    /// numbered through a dense table).
+    fn id_of_code(&mut self, code: u64) -> u32 {
+        if code == 0 {
+            return NO_GROUP;
+        }
+        let (table, index) = if code & PROP_TAG != 0 {
+            (1, (code & !PROP_TAG) as usize)
+        } else {
+            (0, code as usize)
+        };
+        if index >= self.dense[table].len() {
+            self.dense[table].resize(index + 1, u32::MAX);
+        }
+        if self.dense[table][index] == u32::MAX {
+            self.dense[table][index] = self.tuples.len() as u32;
+            self.tuples.push([code, 0, 0]);
+        }
+        self.dense[table][index]
+    }
+
+    fn id_of_key(&mut self, key: [u64; MAX_DIMS]) -> u32 {
+        if self.dims.is_empty() {
+            return 0;
         }
         if key.iter().all(|&c| c == 0) {
             return NO_GROUP;
