@@ -100,7 +100,19 @@ impl Compiled {
         }
     }
 
+    /// Whether the row passes. The conditions on one column are tested in line (this runs once
+    /// per row of every scan); compositions and traits go through a call.
+    #[inline(always)]
     pub fn matches(&self, project: &Project, row: usize) -> bool {
+        match self {
+            Compiled::Event(table) => table[project.event[row] as usize],
+            Compiled::Prop(col, table) => table[col.text.get(row) as usize],
+            _ => self.matches_composed(project, row),
+        }
+    }
+
+    #[inline(never)]
+    fn matches_composed(&self, project: &Project, row: usize) -> bool {
         match self {
             Compiled::All(items) => items.iter().all(|c| c.matches(project, row)),
             Compiled::Any(items) => items.iter().any(|c| c.matches(project, row)),
