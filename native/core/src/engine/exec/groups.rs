@@ -142,6 +142,37 @@ impl<'s, 'p> Groups<'s, 'p> {
         self.id_of_key(key)
     }
 
+    /// With one dimension that is not a trait: how many dense value codes there are (hot codes,
+    /// then the property's), for counting into an array. None otherwise.
+    pub fn dense_width(&self) -> Option<usize> {
+        match self.dims.as_slice() {
+            [Dimension::HotOrProp { prop, .. }] => Some(self.scan.project.strings.len() + prop.labels.len()),
+            [Dimension::Prop(col)] => Some(col.labels.len()),
+            _ => None,
+        }
+    }
+
+    /// The row's dense value code (see `dense_width`; 0 = absent).
+    #[inline]
+    pub fn dense_code(&self, row: usize) -> usize {
+        let code = self.dims[0].code(self.scan, row);
+        if code & PROP_TAG != 0 {
+            self.scan.project.strings.len() + (code & !PROP_TAG) as usize
+        } else {
+            code as usize
+        }
+    }
+
+    /// The label of a dense value code (None for 0).
+    pub fn dense_label(&self, dense: usize) -> Option<&str> {
+        let strings = self.scan.project.strings.len();
+        let code = match self.dims[0] {
+            Dimension::HotOrProp { .. } if dense >= strings => PROP_TAG | (dense - strings) as u64,
+            _ => dense as u64,
+        };
+        self.dims[0].label(self.scan.project, code)
+    }
+
     /// The groups of `rows`: their values read on every core, numbered in row order.
     pub fn ids(&mut self, rows: &[u32]) -> Vec<u32> {
         use rayon::prelude::*;

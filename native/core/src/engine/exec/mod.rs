@@ -145,6 +145,43 @@ impl Scan<'_> {
         Ok((out, in_range))
     }
 
+    /// Every row in `[lo, hi)` passing the filter folded into accumulators (one per stretch of
+    /// blocks a core takes, made by `init`), then the accumulators merged; and how many rows of
+    /// that range were examined.
+    fn fold<A: Send>(
+        &self,
+        lo: i64,
+        hi: i64,
+        init: impl Fn() -> A + Sync + Send,
+        step: impl Fn(&mut A, usize) + Sync + Send,
+        merge: impl Fn(A, A) -> A + Sync + Send,
+    ) -> Result<(A, u64), QueryError> {
+        let project = self.project;
+        let n = project.len();
+        let (acc, in_range) = (0..n.div_ceil(SCAN_BLOCK))
+            .into_par_iter()
+            .fold(
+                || (init(), 0u64),
+                |(mut acc, mut in_range), block| {
+                    let start = block * SCAN_BLOCK;
+                    let end = (start + SCAN_BLOCK).min(n);
+                    for (row, &ts) in (start..end).zip(&project.ts[start..end]) {
+                        if ts < lo || ts >= hi {
+                            continue;
+                        }
+                        in_range += 1;
+                        if self.filter.as_ref().is_none_or(|f| f.matches(project, row)) {
+                            step(&mut acc, row);
+                        }
+                    }
+                    (acc, in_range)
+                },
+            )
+            .reduce(|| (init(), 0), |a, b| (merge(a.0, b.0), a.1 + b.1));
+        self.check_budget(in_range)?;
+        Ok((acc, in_range))
+    }
+
     /// A query that would examine `rows` rows over the budget answers `timeout`.
     fn check_budget(&self, rows: u64) -> Result<(), QueryError> {
         if self.max_rows > 0 && rows > self.max_rows {
