@@ -35,18 +35,39 @@ pub(super) fn run(scan: &Scan, q: &RetentionQuery) -> Result<(Value, u64), Query
         }
         starts.push(start);
     }
-    // One pass: each cohort or return row as (person, period, flags).
-    let (items, scanned) = scan.scan_map(scan.from_us, hi, |r| {
-        let flags = flag(r);
-        (flags != 0).then(|| {
-            let period = first_period + boundary_index(&starts, project.ts[r]) as i32;
-            (scan.person(r), period, flags)
-        })
-    })?;
-    let person: Vec<u32> = items.iter().map(|i| i.0).collect();
-    let period: Vec<i32> = items.iter().map(|i| i.1).collect();
-    let flags: Vec<u8> = items.iter().map(|i| i.2).collect();
-    drop(items);
+    // Periods of one length (no daylight saving change in range): a division, not a search.
+    let span = starts.windows(2).map(|w| w[1] - w[0]).min();
+    let uniform = span.is_some_and(|d| d > 0 && starts.windows(2).all(|w| w[1] - w[0] == d));
+    let period_of = |ts: i64| -> i32 {
+        match span {
+            Some(d) if uniform && ts >= starts[0] => {
+                first_period + ((ts - starts[0]) / d).min(starts.len() as i64 - 1) as i32
+            }
+            _ => first_period + boundary_index(&starts, ts) as i32,
+        }
+    };
+    // One pass on every core: each cohort or return row's person, period and flags, straight
+    // into the kernel's three columns.
+    type Columns = (Vec<u32>, Vec<i32>, Vec<u8>);
+    let ((person, period, flags), scanned) = scan.fold(
+        scan.from_us,
+        hi,
+        Columns::default,
+        |(person, period, flags): &mut Columns, r| {
+            let f = flag(r);
+            if f != 0 {
+                person.push(scan.person(r));
+                period.push(period_of(project.ts[r]));
+                flags.push(f);
+            }
+        },
+        |mut a: Columns, b: Columns| {
+            a.0.extend_from_slice(&b.0);
+            a.1.extend_from_slice(&b.1);
+            a.2.extend_from_slice(&b.2);
+            a
+        },
+    )?;
     let cohorts = retention_by_person(
         &RetentionInput {
             person: &person,
