@@ -225,6 +225,15 @@ class LiveServer:
                 self.proc.wait(10)
 
 
+def make_project(url: str, prefix: str = "proj") -> tuple[str, str]:
+    """A project made through a live server's API, and an ingest key of it: (id, key)."""
+    slug = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    project = requests.post(f"{url}/analytics/v1/projects", json={"slug": slug}, headers=ADMIN, timeout=10).json()
+    key = requests.post(f"{url}/analytics/v1/projects/{slug}/keys", json={"name": "k"}, headers=ADMIN,
+                        timeout=10).json()
+    return project["data"]["id"], key["data"]["key"]
+
+
 @pytest.fixture()
 def live_server(postgres, tmp_path):
     server = LiveServer(postgres, tmp_path).start()

@@ -12,19 +12,11 @@ import uuid
 import psycopg
 import requests
 
-from conftest import ADMIN_TOKEN, LiveServer, database_root, wait_for
+from conftest import ADMIN_TOKEN, LiveServer, database_root, make_project, wait_for
 from reactor_analytics.store import migrate
 from reactor_analytics.store.embedded import EmbeddedPostgres
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-def make_project(url: str) -> tuple[str, str]:
-    slug = f"dur-{uuid.uuid4().hex[:8]}"
-    project = requests.post(f"{url}/analytics/v1/projects", json={"slug": slug}, headers=ADMIN, timeout=10).json()
-    key = requests.post(f"{url}/analytics/v1/projects/{slug}/keys", json={"name": "k"}, headers=ADMIN,
-                        timeout=10).json()
-    return project["data"]["id"], key["data"]["key"]
 
 
 class Sender:

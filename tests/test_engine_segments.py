@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import requests
 
-from conftest import ADMIN_TOKEN, VENV_BIN, LiveServer
+from conftest import ADMIN_TOKEN, VENV_BIN, LiveServer, make_project
 from reactor_analytics.query.engine import EngineClient, socket_path
 from reactor_analytics.store import queries
 
@@ -45,13 +45,7 @@ class Install:
         self.postgres = postgres
         self.data_dir = data_dir
         self.server = LiveServer(postgres, data_dir, workers=1).start()
-        slug = f"seg-{uuid.uuid4().hex[:8]}"
-        project = requests.post(f"{self.server.url}/analytics/v1/projects", json={"slug": slug},
-                                headers=ADMIN, timeout=10).json()
-        self.project_id = project["data"]["id"]
-        key = requests.post(f"{self.server.url}/analytics/v1/projects/{slug}/keys", json={"name": "k"},
-                            headers=ADMIN, timeout=10).json()
-        self.key = key["data"]["key"]
+        self.project_id, self.key = make_project(self.server.url, "seg")
 
     @property
     def segments(self) -> Path:

@@ -12,12 +12,11 @@ import psycopg
 import pytest
 import requests
 
-from conftest import ADMIN_TOKEN, LiveServer, database_root, wait_for
+from conftest import LiveServer, database_root, make_project, wait_for
 from reactor_analytics.query.engine import EngineClient, socket_path
 from reactor_analytics.store import migrate, queries
 from reactor_analytics.store.embedded import EmbeddedPostgres
 
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 # Well under the engine's fallback read (every 30 s without a notification): an event seen within
 # this long was read because of its notification.
 SEEN_WITHIN_S = 20.0
@@ -33,13 +32,7 @@ class Install:
         migrate.migrate(self.database.url)
         self.server = LiveServer(self.database, tmp_path, workers=1).start()
         self.engine = EngineClient(socket_path(str(tmp_path)), 5.0)
-        slug = f"notify-{uuid.uuid4().hex[:8]}"
-        project = requests.post(f"{self.server.url}/analytics/v1/projects", json={"slug": slug},
-                                headers=ADMIN, timeout=10).json()
-        self.project_id = project["data"]["id"]
-        key = requests.post(f"{self.server.url}/analytics/v1/projects/{slug}/keys", json={"name": "k"},
-                            headers=ADMIN, timeout=10).json()
-        self.key = key["data"]["key"]
+        self.project_id, self.key = make_project(self.server.url, "notify")
 
     def rows(self) -> int:
         return self.engine.ping()["rows"]
