@@ -297,10 +297,10 @@ def main() -> None:
     database = EmbeddedPostgres(root)
     database.start()
     service = Service(database.url, root / "data")
+    migrate.migrate(database.url)
     if meta:
         day0, args.visitors = meta["day0"], meta["visitors"]
     else:
-        migrate.migrate(database.url)
         day0 = (int(time.time() * 1e6) // DAY_US - 30) * DAY_US
     frm, to = day0, day0 + 30 * DAY_US
     try:
