@@ -424,8 +424,10 @@ def test_a_huge_or_malformed_error_in_the_page_is_cut_or_made_sane_by_the_tracke
             window.reactor.flush();
         }""")
         rows = rows_when(postgres, project, lambda rows: len(named(rows, "$error")) == 4, "four errors")
-        page.evaluate("0")  # the driver hands over the responses it has seen meanwhile
-        assert answers and all(a.status == 200 and a.json()["data"]["rejected"] == [] for a in answers)
+        # The driver hands over the responses it has seen at each call into the page; the rows
+        # may be stored before the page has its answer.
+        wait_for(lambda: page.evaluate("0") == 0 and answers, what="the tracker's answer seen")
+        assert all(a.status == 200 and a.json()["data"]["rejected"] == [] for a in answers)
     finally:
         ctx.close()
     errors = [e["properties"] for e in named(rows, "$error")]
