@@ -105,49 +105,29 @@ impl Scan<'_> {
     }
 
     /// What `take` makes of each row in `[lo, hi)` passing the filter (rows it gives None are
-    /// left out), in row order, and how many rows of that range were examined. Blocks of rows
-    /// are scanned on every core.
+    /// left out), in row order, and how many rows of that range were examined.
     fn scan_map<T: Send>(
         &self,
         lo: i64,
         hi: i64,
-        take: impl Fn(usize) -> Option<T> + Sync,
+        take: impl Fn(usize) -> Option<T> + Sync + Send,
     ) -> Result<(Vec<T>, u64), QueryError> {
-        let project = self.project;
-        let n = project.len();
-        let parts: Vec<(Vec<T>, u64)> = (0..n.div_ceil(SCAN_BLOCK))
-            .into_par_iter()
-            .map(|block| {
-                let start = block * SCAN_BLOCK;
-                let end = (start + SCAN_BLOCK).min(n);
-                let mut out = Vec::new();
-                let mut in_range = 0u64;
-                for (row, &ts) in (start..end).zip(&project.ts[start..end]) {
-                    if ts < lo || ts >= hi {
-                        continue;
-                    }
-                    in_range += 1;
-                    if self.filter.as_ref().is_none_or(|f| f.matches(project, row)) {
-                        if let Some(value) = take(row) {
-                            out.push(value);
-                        }
-                    }
-                }
-                (out, in_range)
-            })
-            .collect();
-        let in_range = parts.iter().map(|p| p.1).sum();
-        self.check_budget(in_range)?;
-        let mut out = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
-        for (rows, _) in parts {
-            out.extend(rows);
-        }
-        Ok((out, in_range))
+        // Rayon folds stretches of blocks in order and reduces neighbours in order.
+        self.fold(
+            lo,
+            hi,
+            Vec::new,
+            |out, row| out.extend(take(row)),
+            |mut a, b| {
+                a.extend(b);
+                a
+            },
+        )
     }
 
     /// Every row in `[lo, hi)` passing the filter folded into accumulators (one per stretch of
-    /// blocks a core takes, made by `init`), then the accumulators merged; and how many rows of
-    /// that range were examined.
+    /// blocks a core takes, made by `init`), then the accumulators merged in row order; and how
+    /// many rows of that range were examined. Blocks of rows are scanned on every core.
     fn fold<A: Send>(
         &self,
         lo: i64,
