@@ -103,8 +103,17 @@ class GrpcConfig:
 @dataclass(frozen=True)
 class EventsConfig:
     # Where the query kinds read stored events (query/store.py): "native", the in-process columnar
-    # engine; "clickhouse", a ClickHouse cluster, is not available in this build.
+    # engine; "clickhouse", a ClickHouse server or cluster ([clickhouse]).
     store: str = "native"
+
+
+@dataclass(frozen=True)
+class ClickHouseConfig:
+    # The HTTP(S) interface, `http://user:password@host:8123/database` (`REACTOR_CLICKHOUSE_URL`).
+    url: str = ""
+    # Empty: one server (plain MergeTree tables); a cluster name: the tables of
+    # deploy/clickhouse/schema.sql (`ReplicatedMergeTree` + `Distributed`) on that cluster.
+    cluster: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,7 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     grpc: GrpcConfig = field(default_factory=GrpcConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
+    clickhouse: ClickHouseConfig = field(default_factory=ClickHouseConfig)
     tracing: TracingConfig = field(default_factory=TracingConfig)
 
     @property
@@ -147,6 +157,7 @@ _SECTIONS = {
     "auth": AuthConfig,
     "grpc": GrpcConfig,
     "events": EventsConfig,
+    "clickhouse": ClickHouseConfig,
     "tracing": TracingConfig,
 }
 
