@@ -41,6 +41,7 @@ from reactor_analytics.store.embedded import EmbeddedPostgres
 
 ADMIN_TOKEN = "bench-admin-token"
 DAY_US = 86_400 * 10**6
+SESSION_GAP_US = 30 * 60 * 10**6
 FUNNEL = ["page_viewed", "signup_started", "signup_completed", "first_deploy"]
 OTHER = [f"feature_{i:02d}" for i in range(40)]
 ZIPF = [1 / (i + 1) for i in range(len(OTHER))]
@@ -145,24 +146,29 @@ def _generate(args) -> tuple[str, str, int]:
     return str(copy_path), str(tsv_path), count
 
 
-def generate(events: int, visitors: int, project_id: str, out_dir: Path, workers: int, start_us: int):
+def generate_and_load(events: int, visitors: int, project_id: str, out_dir: Path, workers: int, start_us: int,
+                      db_url: str) -> tuple[list, float, float]:
+    """Generate the dataset in parts on `workers` processes while the parts already made are
+    COPYed into PostgreSQL (each part's COPY file is removed once loaded: a 100M-event run would
+    not fit on a small disk otherwise), then store the identity links. Returns the parts
+    (copy file, TSV for ClickHouse, events), the wall time, and the time spent in COPY."""
     # About a tenth of what visitors would do falls after "now" and is not generated; ask for more.
     per_visitor = events / visitors * 1.17
-    step = math.ceil(visitors / (workers * 8))
+    step = math.ceil(visitors / max(workers * 8, events // 1_000_000))
     jobs = [(lo, min(lo + step, visitors), 1000 + lo, start_us, per_visitor, project_id, str(out_dir))
             for lo in range(0, visitors, step)]
-    with mp.Pool(workers) as pool:
-        return pool.map(_generate, jobs)
-
-
-# --- loading --------------------------------------------------------------------------------
-
-def load_postgres(db_url: str, project_id: str, parts, out_dir: Path) -> float:
-    started = time.perf_counter()
-    with psycopg.connect(db_url) as conn:
-        for copy_path, _, _ in parts:
+    started, copying, parts = time.perf_counter(), 0.0, []
+    with mp.Pool(workers) as pool, psycopg.connect(db_url) as conn:
+        for copy_path, tsv_path, count in pool.imap(_generate, jobs):
+            t0 = time.perf_counter()
             queries.copy_events(conn, Path(copy_path).read_bytes())
             conn.commit()
+            copying += time.perf_counter() - t0
+            os.unlink(copy_path)
+            parts.append((copy_path, tsv_path, count))
+            print(f"  {sum(p[2] for p in parts):,} events loaded ({time.perf_counter() - started:.0f} s)",
+                  file=sys.stderr)
+        t0 = time.perf_counter()
         links = {}
         for f in sorted(out_dir.glob("links-*.json")):
             links.update(json.loads(f.read_text()))
@@ -171,8 +177,11 @@ def load_postgres(db_url: str, project_id: str, parts, out_dir: Path) -> float:
             queries.store_links(conn, project_id, items[i:i + 50_000])
         conn.commit()
         conn.execute("ANALYZE events")
-    return time.perf_counter() - started
+        copying += time.perf_counter() - t0
+    return parts, time.perf_counter() - started, copying
 
+
+# --- loading --------------------------------------------------------------------------------
 
 # The mirrored columns, as (name, ClickHouse type); ts and person first.
 CH_COLUMNS = [("ts", "UInt64"), ("person", "String"), ("event", "LowCardinality(String)"),
@@ -232,6 +241,18 @@ class Service:
         response = conn.getresponse()
         return response.status, response.read()
 
+    def wait_engine(self, project_id: str, time_range: dict) -> float:
+        """Seconds until the engine answers a query (on a first start it reads every row from
+        PostgreSQL before it does)."""
+        started = time.perf_counter()
+        while True:
+            status, _ = self.call("POST", "/analytics/v1/query",
+                                  {"project_id": project_id, "kind": "aggregate", "time_range": time_range,
+                                   "measure": "count"})
+            if status == 200:
+                return time.perf_counter() - started
+            time.sleep(1)
+
     def engine_stats(self) -> dict:
         status, raw = self.call("GET", "/_admin/doctor")
         return next(c for c in json.loads(raw)["analytics"]["checks"] if c["name"] == "query_engine")["engine"]
@@ -264,6 +285,16 @@ class Service:
 
 # --- the queries, on both sides ------------------------------------------------------------
 
+def rng_iso_of(frm: int, to: int) -> dict:
+    return {"from": datetime.fromtimestamp(frm / 1e6, timezone.utc).isoformat(),
+            "to": datetime.fromtimestamp(to / 1e6, timezone.utc).isoformat()}
+
+
+def du(path: Path) -> int:
+    """Bytes of the files under `path`, as allocated on disk."""
+    return sum(f.stat().st_blocks * 512 for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
 def median_time(fn, runs: int):
     times, answer = [], None
     for _ in range(runs):
@@ -287,7 +318,11 @@ def main() -> None:
     parser.add_argument("--root", type=Path,
                         help="keep the dataset, database and service data here, and use them again when "
                              "a run left them (then --events and --visitors are those of that run)")
+    parser.add_argument("--load-only", action="store_true",
+                        help="generate and load the dataset into --root, then stop (time it later)")
     args = parser.parse_args()
+    if args.load_only and not args.root:
+        parser.error("--load-only needs --root")
 
     root = args.root or Path(tempfile.mkdtemp(prefix="reactor-bench-query-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -305,26 +340,30 @@ def main() -> None:
     frm, to = day0, day0 + 30 * DAY_US
     try:
         if meta:
-            parts, pg_load = [tuple(p) for p in meta["parts"]], meta["pg_load"]
+            parts, pg_load, made = [tuple(p) for p in meta["parts"]], meta["pg_load"], meta.get("made")
             total = sum(p[2] for p in parts)
             print(f"using the {total:,} events left in {root}", file=sys.stderr)
         else:
             with psycopg.connect(database.url) as conn:
                 conn.execute("INSERT INTO projects (id, org_id, slug, name) VALUES ('p_bench', 'org', 'bench', 'bench')")
-            print(f"generating {args.events:,} events for {args.visitors:,} visitors ...", file=sys.stderr)
-            t0 = time.perf_counter()
-            parts = generate(args.events, args.visitors, "p_bench", root, os.cpu_count() or 2, day0)
+            print(f"generating {args.events:,} events for {args.visitors:,} visitors, loading PostgreSQL as parts "
+                  "are made ...", file=sys.stderr)
+            parts, made, pg_load = generate_and_load(args.events, args.visitors, "p_bench", root,
+                                                     os.cpu_count() or 2, day0, database.url)
             total = sum(p[2] for p in parts)
-            print(f"  {total:,} events in {time.perf_counter() - t0:.0f} s; loading PostgreSQL ...", file=sys.stderr)
-            pg_load = load_postgres(database.url, "p_bench", parts, root)
+            print(f"  {total:,} events generated and loaded in {made:.0f} s ({pg_load:.0f} s of it in COPY)",
+                  file=sys.stderr)
             if args.root:
                 meta_path.write_text(json.dumps({"day0": day0, "visitors": args.visitors, "parts": parts,
-                                                 "pg_load": pg_load}))
+                                                 "pg_load": pg_load, "made": made}))
+        if args.load_only:
+            print(f"loaded; PostgreSQL holds {du(root / 'pg') / 2**30:.1f} GiB", file=sys.stderr)
+            return
         ch, ch_load = load_chdb(parts)
         print(f"  PostgreSQL {pg_load:.0f} s, ClickHouse {ch_load:.0f} s; starting the service ...", file=sys.stderr)
         warm_start = service.start()
-        rng_iso = {"from": datetime.fromtimestamp(frm / 1e6, timezone.utc).isoformat(),
-                   "to": datetime.fromtimestamp(to / 1e6, timezone.utc).isoformat()}
+        engine_ready = service.wait_engine("p_bench", rng_iso_of(frm, to))
+        rng_iso = rng_iso_of(frm, to)
         window = 7 * DAY_US
         results = []
 
@@ -390,6 +429,26 @@ def main() -> None:
         ch_top = [[k or "(none)", int(n)] for k, n in ch_answer]
         results.append(("top-10 breakdown (path of page views)", ours_t, ch_t, ours_top == ch_top, ""))
 
+        # 5. Paths: four items from each session's first signup_started (sessions split at 30 minutes).
+        path_body = {"kind": "path", "time_range": rng_iso, "start_event": "signup_started", "depth": 4,
+                     "limit": 10, "filter": {"event": {"neq": "$identify"}}}
+        ours_t, ours = median_time(lambda: service.query("p_bench", path_body)[1], args.runs)
+        ch_sql = (f"WITH persons AS (SELECT arraySort(x -> x.1, groupArray((ts, event))) AS evs FROM bench.events "
+                  f"WHERE ts >= {frm} AND ts < {to} AND event != '$identify' GROUP BY person) "
+                  f"SELECT arrayStringConcat(items, ' > '), count() AS n FROM (SELECT arrayMap(x -> x.2, session) AS names, "
+                  f"arrayFilter((e, i) -> i = 1 OR e != names[i - 1], names, arrayEnumerate(names)) AS collapsed, "
+                  f"indexOf(collapsed, 'signup_started') AS at, arraySlice(collapsed, at, 4) AS items FROM persons "
+                  f"ARRAY JOIN arraySplit((x, gap) -> gap, evs, arrayMap(d -> d >= {SESSION_GAP_US}, "
+                  f"arrayDifference(arrayMap(x -> x.1, evs)))) AS session WHERE at > 0) "
+                  f"GROUP BY items ORDER BY n DESC, items LIMIT 10")
+        ch_t, ch_answer = median_time(lambda: ch_rows(ch, ch_sql), args.runs)
+        ours_paths = [[" > ".join(r["path"]), r["count"]] for r in ours["rows"]]
+        ch_paths = [[k, int(n)] for k, n in ch_answer]
+        if ours_paths != ch_paths:
+            print("paths differ:", ours_paths, ch_paths, file=sys.stderr)
+        results.append(("top-10 paths after signup_started", ours_t, ch_t, ours_paths == ch_paths,
+                        f"{sum(n for _, n in ch_paths):,} sessions"))
+
         pg_funnel = None
         if args.pg_funnel:
             pg_funnel = time_pg_funnel(database.url, frm, to, window)
@@ -406,7 +465,7 @@ def main() -> None:
         cold_total = time.perf_counter() - cold_start
         cold_stats = service.engine_stats()
         cold_memory = service.engine_memory()
-        for body in (retention_body, dau_body, top_body):
+        for body in (retention_body, dau_body, top_body, path_body):
             service.query("p_bench", body)
         queried_memory = service.engine_memory()
 
@@ -429,7 +488,11 @@ def main() -> None:
         print(f"engine memory after the timed runs: {per(warm_memory)}; segments on disk "
               f"{engine_stats['mapped_bytes'] / total:.0f} B/event, columns in own memory {engine_stats['bytes'] / total:.1f} B/event")
         print(f"engine memory after the restart: {per(cold_memory)}; after one query of each kind: {per(queried_memory)}")
-        print(f"loading: PostgreSQL COPY {pg_load:.0f} s, ClickHouse {ch_load:.0f} s; first start {warm_start:.1f} s")
+        made = f"generated and loaded in {made:.0f} s, " if made else ""
+        print(f"loading: {made}PostgreSQL COPY {pg_load:.0f} s, ClickHouse {ch_load:.0f} s; first start "
+              f"{warm_start:.1f} s, the engine answered {engine_ready:.1f} s later")
+        print(f"disk: PostgreSQL {du(root / 'pg') / 2**30:.1f} GiB, segments {du(root / 'data' / 'segments') / 2**30:.1f} GiB, "
+              f"ClickHouse's input (TSV) {sum(Path(p[1]).stat().st_size for p in parts) / 2**30:.1f} GiB")
     finally:
         service.stop()
         database.stop("fast")
