@@ -404,6 +404,35 @@ def read_tail(conn, name: str, after: int, missing: list[int], limit: int) -> by
 _EVENT_ROW = f"seq, {EVENT_COLUMNS}"
 
 
+# --- the ClickHouse store's forwarder (clickhouse/forward.py) --------------------------------
+# Each tail's rows as the ClickHouse tables hold them (clickhouse/schema.py), seq-ordered: the
+# columns named, JSON as text, an event with its project's retention.
+
+_FORWARD_COLUMNS = {
+    "events": (("seq", "retention_days", *(c for c in _native.EVENT_COLUMNS)),
+               "e.seq, p.retention_days, " + ", ".join(
+                   f"e.{c}::text" if c in ("properties", "context") else f"e.{c}" for c in _native.EVENT_COLUMNS),
+               "events e JOIN projects p ON p.id = e.project_id", "e.seq"),
+    "links": (("seq", "project_id", "anonymous_id", "user_id"), "seq, project_id, anonymous_id, user_id",
+              "identity_links", "seq"),
+    "traits": (("seq", "project_id", "user_id", "traits"), "seq, project_id, user_id, traits::text",
+               "person_traits", "seq"),
+}
+
+
+def forward_rows(conn, name: str, after: int, missing: list[int], limit: int) -> tuple[tuple[str, ...], list[tuple]]:
+    """A tail's rows for ClickHouse: (column names, rows in seq order), the seqs still missing
+    among `missing` that are committed now, then up to `limit` rows above `after`."""
+    names, columns, table, seq = _FORWARD_COLUMNS[name]
+    rows = []
+    if missing:
+        rows += conn.execute(f"SELECT {columns} FROM {table} WHERE {seq} = ANY(%s) ORDER BY {seq}",
+                             (missing,)).fetchall()
+    rows += conn.execute(f"SELECT {columns} FROM {table} WHERE {seq} > %s ORDER BY {seq} LIMIT %s",
+                         (after, limit)).fetchall()
+    return names, rows
+
+
 # Migration 0015's triggers notify this channel, with the tail's name, when a tail has new rows,
 # and (0016) only while an engine holds TAIL_LOCK: while it sleeps on the channel.
 TAIL_CHANNEL = "reactor_tail"
