@@ -27,9 +27,11 @@ unsafe impl Pod for i64 {}
 unsafe impl Pod for u64 {}
 
 /// One page-aligned slice of a segment file: `bytes` from `offset`, whole pages of the file.
+/// Without a file it is `bytes` of zeros: the region's own untouched pages, which read as zero
+/// and take neither disk nor memory (a column with no value in a segment).
 #[derive(Clone)]
 pub struct Piece {
-    pub file: Arc<File>,
+    pub file: Option<Arc<File>>,
     pub offset: u64,
     pub bytes: usize,
 }
@@ -55,8 +57,10 @@ struct Mapped<T> {
     len: usize,
     /// Elements the region holds.
     cap: usize,
-    /// The file slices mapped at the region's start, and how many bytes of it they cover.
+    /// The file slices mapped at the region's start, how many bytes of it they cover, and how
+    /// many of those are a file's.
     pieces: Vec<Piece>,
+    covered: usize,
     mapped_bytes: usize,
     /// Elements that came from the pieces; appends write after them (a page holding any later
     /// element may have been copied on write).
@@ -91,9 +95,10 @@ fn reserve(bytes: usize) -> *mut u8 {
 fn map_pieces(base: *mut u8, pieces: &[Piece]) -> std::io::Result<usize> {
     let mut at = 0;
     for piece in pieces {
-        if piece.bytes == 0 {
+        let Some(file) = piece.file.as_ref().filter(|_| piece.bytes > 0) else {
+            at += piece.bytes;
             continue;
-        }
+        };
         debug_assert!(piece.bytes % PAGE == 0 && piece.offset as usize % PAGE == 0);
         // SAFETY: the target lies inside the region this column reserved and owns.
         let ptr = unsafe {
@@ -102,7 +107,7 @@ fn map_pieces(base: *mut u8, pieces: &[Piece]) -> std::io::Result<usize> {
                 piece.bytes,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_FIXED,
-                piece.file.as_raw_fd(),
+                file.as_raw_fd(),
                 piece.offset as libc::off_t,
             )
         };
@@ -123,7 +128,7 @@ impl<T: Pod> Mapped<T> {
         let len = len_from_pieces + rest.len();
         let cap_bytes = round_up((cap.max(len) * size).max(mapped + PAGE));
         let base = reserve(cap_bytes);
-        let mapped_bytes = match map_pieces(base, &pieces) {
+        let covered = match map_pieces(base, &pieces) {
             Ok(n) => n,
             Err(e) => {
                 // SAFETY: the region reserved just above.
@@ -136,11 +141,13 @@ impl<T: Pod> Mapped<T> {
         unsafe {
             std::ptr::copy_nonoverlapping(rest.as_ptr(), base.add(len_from_pieces), rest.len());
         }
+        let mapped_bytes = pieces.iter().filter(|p| p.file.is_some()).map(|p| p.bytes).sum();
         Ok(Mapped {
             base,
             len,
             cap: cap_bytes / size,
             pieces,
+            covered,
             mapped_bytes,
             from_pieces: len_from_pieces,
         })
@@ -245,7 +252,7 @@ impl<T: Pod> Col<T> {
     pub fn owned_bytes(&self) -> usize {
         match &self.repr {
             Repr::Owned(v) => v.capacity() * std::mem::size_of::<T>(),
-            Repr::Mapped(m) => (m.len * std::mem::size_of::<T>()).saturating_sub(m.mapped_bytes),
+            Repr::Mapped(m) => (m.len * std::mem::size_of::<T>()).saturating_sub(m.covered),
         }
     }
 
@@ -332,7 +339,7 @@ mod tests {
         }
         let file = Arc::new(file);
         out.into_iter()
-            .map(|(offset, bytes)| Piece { file: file.clone(), offset, bytes })
+            .map(|(offset, bytes)| Piece { file: Some(file.clone()), offset, bytes })
             .collect()
     }
 
@@ -372,6 +379,28 @@ mod tests {
         assert_eq!(copy[1501], 1501);
         let again = col.clone();
         assert_eq!(again, want);
+    }
+
+    #[test]
+    fn a_piece_without_a_file_reads_as_zeros_and_maps_nothing() {
+        let a: Vec<u32> = (1..=1024).collect();
+        let c: Vec<u32> = (5000..5100).collect();
+        let mut pieces = file_of(&[&a, &c]);
+        pieces.insert(1, Piece { file: None, offset: 0, bytes: 2 * PAGE });
+        let mut col = Col::mapped(pieces, 1024 + 2048 + 100, &[7]).unwrap();
+        let mut want = a.clone();
+        want.extend(std::iter::repeat(0).take(2048));
+        want.extend(&c);
+        want.push(7);
+        assert_eq!(col, want);
+        assert_eq!(col.mapped_bytes(), 2 * PAGE);
+        assert_eq!(col.owned_bytes(), 0);
+        for v in 0..5000 {
+            col.push(v);
+            want.push(v);
+        }
+        assert_eq!(col, want);
+        assert_eq!(col.clone(), want);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! A directory holds piece files and one manifest. A piece holds a project's rows
 //! `[first_row, first_row + rows)`: each column as a plain little-endian array starting on a page
-//! (so pieces map one after another into one column, see `col`), the properties' JSON padded with
+//! (so pieces map one after another into one column, see `col`; an array of zeros, such as a hot
+//! column nothing in the piece sets, is not written and maps as zeros), the properties' JSON padded with
 //! spaces to whole pages, and the strings and ids the project interned since the piece before.
 //! Every piece but a project's last holds a multiple of `ALIGN` rows, so its arrays fill whole
 //! pages; a seal rewrites a short last piece together with the rows that arrived since.
@@ -139,6 +140,16 @@ impl PieceWriter {
         let padding = vec![fill; (to - self.at) as usize];
         self.raw(&padding)
     }
+    /// A column's array from the next page, zero-padded. An array of nothing but zeros is not
+    /// written: its layout says offset 0 (where the header is, never an array) and the pages it
+    /// would take, and it maps as zeros (see `col::Piece`).
+    fn column(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if !bytes.is_empty() && bytes.iter().all(|&b| b == 0) {
+            self.layout.push((0, pad_to_page(bytes.len())));
+            return Ok(());
+        }
+        self.array(bytes, 0)
+    }
     fn array(&mut self, bytes: &[u8], fill: u8) -> io::Result<()> {
         let start = self.at;
         self.raw(bytes)?;
@@ -241,16 +252,16 @@ impl Project {
         for (k, rows) in splits.into_iter().enumerate() {
             let file = format!("{name}-{k}.seg");
             let mut w = PieceWriter::create(&dir.join(&file))?;
-            w.array(as_bytes(&self.seq[rows.clone()]), 0)?;
-            w.array(as_bytes(&self.ts[rows.clone()]), 0)?;
-            w.array(as_bytes(&self.event[rows.clone()]), 0)?;
-            w.array(as_bytes(&self.distinct[rows.clone()]), 0)?;
+            w.column(as_bytes(&self.seq[rows.clone()]))?;
+            w.column(as_bytes(&self.ts[rows.clone()]))?;
+            w.column(as_bytes(&self.event[rows.clone()]))?;
+            w.column(as_bytes(&self.distinct[rows.clone()]))?;
             for hot in &self.hot {
-                w.array(as_bytes(&hot[rows.clone()]), 0)?;
+                w.column(as_bytes(&hot[rows.clone()]))?;
             }
             let shift = logical.wrapping_sub(memory);
             let ends: Vec<u64> = self.props_end[rows.clone()].iter().map(|e| e.wrapping_add(shift)).collect();
-            w.array(as_bytes(&ends), 0)?;
+            w.column(as_bytes(&ends))?;
             let memory_end = if rows.end == len { self.props.len() as u64 } else { self.props_end[rows.end - 1] };
             w.array(&self.props[memory as usize..memory_end as usize], b' ')?;
             let props_bytes = w.layout.last().expect("props written").1;
@@ -295,7 +306,10 @@ impl Project {
             self.pieces
                 .iter()
                 .zip(&files)
-                .map(|(p, f)| Piece { file: f.clone(), offset: p.layout[index].0, bytes: p.layout[index].1 })
+                .map(|(p, f)| {
+                    let (offset, bytes) = p.layout[index];
+                    Piece { file: (offset != 0).then(|| f.clone()), offset, bytes }
+                })
                 .collect()
         };
         fn build<T: Pod>(pieces: Vec<Piece>, len: usize, map: bool) -> io::Result<Col<T>> {
