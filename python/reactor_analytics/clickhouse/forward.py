@@ -1,0 +1,133 @@
+"""The forwarder: PostgreSQL's committed events, identity links and traits, copied into ClickHouse
+by `seq`, each exactly once as the queries see it.
+
+Ingest acknowledges an event once it is committed in PostgreSQL (the durability promise is
+PostgreSQL's, unchanged); the forwarder then delivers it. Delivery is at least once, and the
+tables make it exactly once for every query:
+* Each tail is read in `seq` order from a position. A `seq` is taken at insert but visible at
+  commit, so a read can see a higher one before a lower one: the seqs skipped are remembered and
+  asked for again at every read for MISSING_FOR_S (after that they belonged to a rolled-back
+  transaction).
+* The rows are inserted first, then the position is written to `forward_positions`: the lowest
+  seq not known delivered (the oldest missing one, else the position). A forwarder that stops
+  between the two (kill -9, a lost connection) starts again from the written position and sends
+  rows that may already be there.
+* Those copies are absorbed by the tables: `events` is a ReplacingMergeTree whose sorting key
+  holds `(project_id, message_id)` (and the columns a copy has equal), `person_map` and
+  `person_traits` keep the newest `seq` per key, and queries read `FINAL` / `argMax`.
+  Insert deduplication tokens were the other way: a token must name the same block every time,
+  but the block a range of seqs makes changes as missing seqs commit, so a token either drops new
+  rows (same token, other rows) or lets copies through (other token); a replacing key has neither
+  fault.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+
+import psycopg
+
+from ..store import queries
+from .schema import TABLE
+
+# Rows per read and insert.
+BATCH = 20_000
+MISSING_FOR_S = 60.0
+# A gap wider than this is rows deleted (retention, erasure) or a first read, not transactions
+# still open: it is not waited for.
+MAX_GAP = 10_000
+# Where each tail goes.
+TARGETS = {"events": "events", "links": "person_map", "traits": "person_traits"}
+# The forwarder's reads run on PostgreSQL's seq indexes whatever the statistics (query/engine.py).
+CONNECTION_OPTIONS = ("-c jit=off -c max_parallel_workers_per_gather=0 "
+                      "-c enable_seqscan=off -c enable_bitmapscan=off -c enable_sort=off")
+
+
+class Tail:
+    def __init__(self, position: int) -> None:
+        self.position = position
+        self.missing: dict[int, float] = {}  # seq -> when first missed
+
+    def low_water(self) -> int:
+        """Every seq up to this one is delivered (or never will be)."""
+        return min(self.missing) - 1 if self.missing else self.position
+
+    def take(self, seqs: list[int], now: float) -> None:
+        for seq in seqs:
+            self.missing.pop(seq, None)
+        above = sorted(s for s in seqs if s > self.position)
+        previous = self.position
+        for seq in above:
+            if seq - previous <= MAX_GAP:
+                for gap in range(previous + 1, seq):
+                    self.missing.setdefault(gap, now)
+            previous = seq
+        self.position = max(self.position, previous)
+        for seq, since in list(self.missing.items()):
+            if now - since > MISSING_FOR_S:
+                del self.missing[seq]
+
+
+class Forwarder:
+    """Copies what PostgreSQL committed into ClickHouse (`client`: a clickhouse-connect client)."""
+
+    def __init__(self, client, db_url: str, tables: dict[str, str] | None = None) -> None:
+        self.client = client
+        self.db_url = db_url
+        self.tables = tables or {name: name for name in TABLE}
+        self.lock = threading.Lock()
+        self._conn: psycopg.Connection | None = None
+        self._tails: dict[str, Tail] | None = None
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.db_url, autocommit=True, connect_timeout=5, options=CONNECTION_OPTIONS)
+        return self._conn
+
+    def _positions(self) -> dict[str, Tail]:
+        if self._tails is None:
+            result = self.client.query(f"SELECT tail, argMax(position, at) FROM {self.tables['forward_positions']} "
+                                       "GROUP BY tail")
+            written = {tail: int(position) for tail, position in result.result_rows}
+            self._tails = {name: Tail(written.get(name, 0)) for name in TARGETS}
+        return self._tails
+
+    def sync(self) -> int:
+        """Deliver everything committed so far; returns the rows sent. Raises psycopg.Error or the
+        client's errors (the caller answers 503)."""
+        with self.lock:
+            try:
+                return self._sync()
+            except psycopg.Error:
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = None
+                raise
+
+    def _sync(self) -> int:
+        tails = self._positions()
+        conn = self._connection()
+        sent = 0
+        for name, target in TARGETS.items():
+            tail = tails[name]
+            before = tail.low_water()
+            while True:
+                names, found = queries.forward_rows(conn, name, tail.position, sorted(tail.missing), BATCH)
+                if found:
+                    self.client.insert(self.tables[target], found, column_names=list(names))
+                    sent += len(found)
+                tail.take([row[0] for row in found], time.monotonic())
+                if len(found) < BATCH:
+                    break
+            if tail.low_water() != before:
+                self.client.insert(self.tables["forward_positions"],
+                                   [(name, tail.low_water(), datetime.now(timezone.utc))],
+                                   column_names=["tail", "position", "at"])
+        return sent
+
+    def forget_positions(self) -> None:
+        """Read the positions from ClickHouse again at the next sync (as after a restart)."""
+        with self.lock:
+            self._tails = None

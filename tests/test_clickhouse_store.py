@@ -1,0 +1,139 @@
+"""The ClickHouse store (`[events] store = "clickhouse"`) through the real clickhouse-connect
+client, over ClickHouse's HTTP interface (tests/clickhouse_front.py, chdb behind it): the
+forwarder delivers what PostgreSQL committed exactly once, queries answer through the API,
+erasure and retention reach ClickHouse, and an unreachable ClickHouse is a 503."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+
+import psycopg
+import pytest
+
+from clickhouse_fixtures import LIMITS, ch_app, ch_client, ch_config, ch_store, clickhouse, raw_client  # noqa: F401
+from conftest import ADMIN, Project, free_port
+from reactor_analytics.config import ClickHouseConfig
+from reactor_analytics.errors import AppError
+from reactor_analytics.query import store as event_store
+
+DAY = 86400
+BASE = (int(time.time()) // DAY - 10) * DAY
+
+
+def at(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(BASE + seconds))
+
+
+WINDOW = {"from": at(0), "to": at(DAY)}
+
+
+def send(ch_client, project: Project, *events: dict) -> None:
+    answer = ch_client.post("/analytics/v1/batch", json={"batch": list(events)}, headers=project.key_headers)
+    assert answer.status_code == 200 and answer.get_json()["data"]["accepted"] == len(events), answer.get_json()
+
+
+def ask(ch_client, project: Project, body: dict):
+    return ch_client.post("/analytics/v1/query", json={**body, "project_id": project.id}, headers=ADMIN)
+
+
+def rows_of(ch_client, project: Project, body: dict) -> list:
+    answer = ask(ch_client, project, body)
+    assert answer.status_code == 200, answer.get_json()
+    return answer.get_json()["data"]["rows"]
+
+
+def test_the_store_is_chosen_by_the_configuration(ch_config):
+    from reactor_analytics.clickhouse.store import ClickHouseStore
+
+    chosen = event_store.for_config(ch_config)
+    assert isinstance(chosen, ClickHouseStore) and isinstance(chosen, event_store.EventStore)
+
+
+def test_an_acknowledged_event_is_counted_by_the_next_query(ch_client, ch_store):
+    project = Project(ch_client)
+    send(ch_client, project, {"event": "A", "anonymous_id": "a1", "timestamp": at(60), "properties": {"plan": "pro"}},
+         {"event": "A", "anonymous_id": "a2", "timestamp": at(120)},
+         {"event": "B", "user_id": "u1", "timestamp": at(180), "properties": {"amount": 7}})
+    assert rows_of(ch_client, project, {"kind": "aggregate", "time_range": WINDOW}) == [{"value": 3}]
+    assert rows_of(ch_client, project, {"kind": "breakdown", "prop": "plan", "time_range": WINDOW}) == [
+        {"key": "(none)", "value": 2}, {"key": "pro", "value": 1}]
+    events = rows_of(ch_client, project, {"kind": "events", "time_range": WINDOW})
+    assert [e["event"] for e in events] == ["B", "A", "A"] and events[0]["properties"] == {"amount": 7}
+
+
+def test_a_link_merges_persons_retroactively(ch_client, ch_store):
+    project = Project(ch_client)
+    send(ch_client, project, {"event": "A", "anonymous_id": "anon", "timestamp": at(60)},
+         {"event": "B", "user_id": "user", "timestamp": at(120)})
+    body = {"kind": "aggregate", "measure": "unique_users", "time_range": WINDOW, "filter": {"event": {"in": ["A", "B"]}}}
+    assert rows_of(ch_client, project, body) == [{"value": 2}]
+    answer = ch_client.post("/analytics/v1/identify", json={"user_id": "user", "anonymous_id": "anon", "timestamp": at(90)},
+                            headers=project.key_headers)
+    assert answer.status_code == 200
+    assert rows_of(ch_client, project, body) == [{"value": 1}]
+
+
+def test_a_kind_not_translated_is_a_documented_400(ch_client, ch_store):
+    project = Project(ch_client)
+    answer = ask(ch_client, project, {"kind": "path", "start_event": "A", "time_range": WINDOW})
+    assert answer.status_code == 400
+    error = answer.get_json()["error"]
+    assert error["code"] == "analytics.query.unsupported_by_store" and error["kind"] == "path"
+
+
+def test_a_bad_body_gets_the_native_planners_code(ch_client, ch_store):
+    project = Project(ch_client)
+    answer = ask(ch_client, project, {"kind": "aggregate", "measure": "nope", "time_range": WINDOW})
+    assert answer.status_code == 400 and answer.get_json()["error"]["code"] == "analytics.query.invalid_measure"
+
+
+def test_values_reach_clickhouse_as_parameters_only(ch_client, ch_store):
+    """Quotes, backslashes and SQL in names and values are data: they match themselves."""
+    project = Project(ch_client)
+    nasty = "x' OR 1=1 --\\'); DROP TABLE events; {v0:String}"
+    send(ch_client, project, {"event": nasty, "anonymous_id": "a", "timestamp": at(60), "properties": {nasty: nasty}},
+         {"event": "other", "anonymous_id": "b", "timestamp": at(60), "properties": {"k": "v"}})
+    body = {"kind": "breakdown", "prop": nasty, "time_range": WINDOW,
+            "filter": {"all": [{"event": {"eq": nasty}}, {"prop": {nasty: {"contains": "DROP"}}}]}}
+    assert rows_of(ch_client, project, body) == [{"key": nasty, "value": 1}]
+
+
+def test_a_query_over_its_row_budget_is_a_504(ch_config, ch_store):
+    from reactor_analytics.app import create_app
+
+    small = create_app(replace(ch_config, analytics=replace(ch_config.analytics, query_max_rows_scanned=1)))
+    client = small.test_client()
+    project = Project(client)
+    send(client, project, *({"event": "A", "anonymous_id": f"a{i}", "timestamp": at(60 + i)} for i in range(5)))
+    answer = ask(client, project, {"kind": "aggregate", "measure": "unique_users", "time_range": WINDOW})
+    assert answer.status_code == 504 and answer.get_json()["error"]["code"] == "analytics.query.timeout"
+    small.extensions["reactor"].db.close()
+
+
+def test_clickhouse_unreachable_is_a_503_and_nothing_acknowledged_is_lost(ch_config, ch_store, postgres):
+    from reactor_analytics.app import create_app
+
+    dead = create_app(replace(ch_config, clickhouse=ClickHouseConfig(url=f"http://127.0.0.1:{free_port()}")))
+    client = dead.test_client()
+    project = Project(client)
+    send(client, project, {"event": "kept", "anonymous_id": "a", "timestamp": at(60)})
+    answer = ask(client, project, {"kind": "aggregate", "time_range": WINDOW})
+    assert answer.status_code == 503 and answer.get_json()["error"]["code"] == "analytics.unavailable"
+    assert "Traceback" not in answer.get_data(as_text=True)
+    dead.extensions["reactor"].db.close()
+    # The event is in PostgreSQL, and the store that reaches ClickHouse delivers it.
+    assert ch_store.query(json.dumps({"kind": "aggregate", "time_range": WINDOW}).encode(), project.id,
+                          time.time_ns() // 1000, LIMITS)[1] == b'[{"value":1}]'
+
+
+def test_a_store_that_does_not_answer_raises_503_for_every_operation(ch_config):
+    from reactor_analytics.clickhouse.store import ClickHouseStore
+
+    store = ClickHouseStore(f"http://127.0.0.1:{free_port()}", ch_config.database.url, 2.0)
+    for call in (store.ping, store.sync, lambda: store.mentions("p", "x"), lambda: store.erase("p", ["x"], []),
+                 lambda: store.query(b'{"kind": "aggregate"}', "p", time.time_ns() // 1000, LIMITS)):
+        with pytest.raises(AppError) as refused:
+            call()
+        assert (refused.value.status, refused.value.code) == (503, "analytics.unavailable")
