@@ -62,6 +62,12 @@ def for_config(config: Config) -> EventStore:
     store = config.events.store
     if store == "native":
         return EngineClient(socket_path(config.data_dir), config.analytics.query_timeout_ms / 1000)
-    if store in STORES:
-        raise ConfigError(f'[events] store = "{store}" is not available in this build; use "native"')
+    if store == "clickhouse":
+        if not config.clickhouse.url:
+            raise ConfigError('[events] store = "clickhouse" needs [clickhouse] url (REACTOR_CLICKHOUSE_URL)')
+        from ..clickhouse.store import ClickHouseStore
+        from ..store.db import database_url
+
+        return ClickHouseStore(config.clickhouse.url, database_url(config), config.analytics.query_timeout_ms / 1000,
+                               config.clickhouse.cluster)
     raise ConfigError(f"[events] store: expected one of {', '.join(STORES)}, got {store!r}")
