@@ -251,9 +251,12 @@ def serve(config: Config) -> None:
     try:
         if keeper is not None:
             keeper.start()
-        # Launched together, so the engine opens its segments while the others import.
+        # Launched together, so the engine opens its segments while the others import; meanwhile
+        # this process imports the web app's modules, which every worker then has from its fork
+        # (each worker still builds its own app and connections after the fork).
         for part in parts:
             part.launch()
+        from . import app  # noqa: F401
         for part in parts:
             part.wait_ready()
             part.supervise()
