@@ -1,0 +1,164 @@
+"""The ClickHouse store keeps PostgreSQL's promises: every committed row delivered once whatever
+happens to the forwarder (a restart from an old position, a seq committed after a higher one),
+erasure gone from ClickHouse's tables before the erase answers, retention applied to them."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import psycopg
+
+from clickhouse_fixtures import LIMITS, ch_app, ch_client, ch_config, ch_store, clickhouse, raw_client  # noqa: F401
+from conftest import ADMIN, Project
+from reactor_analytics import _native
+from reactor_analytics.clickhouse import forward
+
+DAY = 86400
+BASE = (int(time.time()) // DAY - 10) * DAY
+
+
+def at(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(BASE + seconds))
+
+
+WINDOW = {"from": at(0), "to": at(DAY)}
+
+
+def count(ch_store, project_id: str, **body) -> list:
+    raw = json.dumps({"kind": "aggregate", "time_range": WINDOW, **body}).encode()
+    return json.loads(ch_store.query(raw, project_id, time.time_ns() // 1000, LIMITS)[1])
+
+
+def send(ch_client, project: Project, *events: dict) -> None:
+    answer = ch_client.post("/analytics/v1/batch", json={"batch": list(events)}, headers=project.key_headers)
+    assert answer.status_code == 200 and answer.get_json()["data"]["accepted"] == len(events), answer.get_json()
+
+
+def stored(clickhouse, table: str, project_id: str, final: bool = False) -> int:
+    """Rows a table physically holds for the project (no FINAL: copies count)."""
+    return raw_client(clickhouse).query(f"SELECT count() FROM {table} {'FINAL' if final else ''} "
+                                        "WHERE project_id = {p:String}", parameters={"p": project_id}).result_rows[0][0]
+
+
+def test_a_forwarder_that_starts_again_from_an_old_position_sends_copies_that_no_query_counts(
+        ch_client, ch_store, clickhouse):
+    project = Project(ch_client)
+    send(ch_client, project, *({"event": "A", "anonymous_id": f"a{i % 3}", "timestamp": at(60 * i),
+                                "properties": {"amount": i}} for i in range(6)))
+    before = count(ch_store, project.id), count(ch_store, project.id, measure={"sum": "amount"}), \
+        count(ch_store, project.id, measure="unique_users")
+    assert before[0] == [{"value": 6}]
+    # As after a kill -9 between an insert and the position's write: everything is sent again.
+    forwarder = ch_store._forwarder
+    with forwarder.lock:
+        raw_client(clickhouse).insert("forward_positions", [("events", 0, _now())], column_names=["tail", "position", "at"])
+        forwarder._tails = None
+    assert count(ch_store, project.id) == [{"value": 6}]
+    assert stored(clickhouse, "events", project.id) == 12  # the copies are there...
+    assert stored(clickhouse, "events", project.id, final=True) == 6
+    after = count(ch_store, project.id), count(ch_store, project.id, measure={"sum": "amount"}), \
+        count(ch_store, project.id, measure="unique_users")
+    assert after == before  # ...and no answer counts them
+
+
+def _now():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
+
+
+def test_a_seq_committed_after_a_higher_one_is_still_delivered(ch_client, ch_store, postgres):
+    """Ingest takes a seq at insert; a transaction still open when a later one commits leaves a
+    gap the forwarder reads past, then fills when it commits."""
+    project = Project(ch_client)
+    ch_store.sync()
+
+    def row(message_id: str) -> bytes:
+        parsed = _native.parse_request(json.dumps({"event": "late", "anonymous_id": "x", "message_id": message_id,
+                                                   "timestamp": at(60)}).encode(), "track",
+                                       received_at_ms=int(time.time() * 1000), ip=None, user_agent=None,
+                                       accept_language=None)
+        return parsed.encode(project.id, project.slug, []).copy_rows
+
+    from reactor_analytics.store import queries
+
+    with psycopg.connect(postgres.url) as slow, psycopg.connect(postgres.url, autocommit=False) as quick:
+        queries.copy_events(slow, row("first"))  # takes the lower seq, not committed
+        queries.copy_events(quick, row("second"))
+        quick.commit()
+        assert count(ch_store, project.id) == [{"value": 1}]
+        slow.commit()
+    assert count(ch_store, project.id) == [{"value": 2}]
+    tail = ch_store._forwarder._tails["events"]
+    assert not tail.missing
+
+
+def test_missing_seqs_are_given_up_after_a_while_and_the_position_moves_on():
+    tail = forward.Tail(10)
+    tail.take([11, 14, 15], now=0.0)
+    assert tail.position == 15 and sorted(tail.missing) == [12, 13] and tail.low_water() == 11
+    tail.take([13], now=1.0)
+    assert sorted(tail.missing) == [12] and tail.low_water() == 11
+    tail.take([16], now=forward.MISSING_FOR_S + 1)
+    assert tail.missing == {} and tail.low_water() == 16
+    tail.take([16 + forward.MAX_GAP + 5], now=0.0)  # rows deleted, not transactions open
+    assert tail.missing == {}
+
+
+def test_erase_removes_the_person_from_clickhouse_before_it_answers(ch_client, ch_store, clickhouse):
+    project = Project(ch_client)
+    marker = uuid.uuid4().hex[:10]
+    person, other = f"anon_{marker}", f"keep_{marker}"
+    send(ch_client, project, {"event": "A", "anonymous_id": person, "timestamp": at(60), "properties": {"mail": marker}},
+         {"event": "B", "anonymous_id": other, "timestamp": at(70)})
+    answer = ch_client.post("/analytics/v1/identify", json={"user_id": f"u_{marker}", "anonymous_id": person,
+                                                            "traits": {"mail": f"{marker}@example.com"},
+                                                            "timestamp": at(80)}, headers=project.key_headers)
+    assert answer.status_code == 200
+    send(ch_client, project, {"event": "C", "user_id": f"u_{marker}", "timestamp": at(90)})
+    assert count(ch_store, project.id, measure="unique_users") == [{"value": 2}]
+    assert ch_store.mentions(project.id, marker)
+
+    erased = ch_client.post("/analytics/v1/erase", json={"user_id": f"u_{marker}"},
+                            headers={**ADMIN, "X-Reactor-Project": project.id})
+    assert erased.status_code == 200, erased.get_json()
+    assert erased.get_json()["data"]["events"] == 3
+    # At once, in the tables themselves (no FINAL, no delete mask left to apply later).
+    raw = raw_client(clickhouse)
+    for table, column in (("events", "properties"), ("person_map", "anonymous_id"), ("person_traits", "traits")):
+        left = raw.query(f"SELECT count() FROM {table} WHERE project_id = {{p:String}} AND position(toString(tuple(*)), "
+                         "{m:String}) > 0", parameters={"p": project.id, "m": marker}).result_rows[0][0]
+        assert left == 0 or (table == "events" and _only_other(raw, project.id, other)), (table, column)
+    assert raw.query("SELECT count() FROM system.mutations WHERE NOT is_done").result_rows[0][0] == 0
+    assert not ch_store.mentions(project.id, person) and not ch_store.mentions(project.id, f"u_{marker}")
+    assert ch_store.mentions(project.id, other)
+    assert count(ch_store, project.id) == [{"value": 1}]
+    # Erasing again is harmless.
+    again = ch_client.post("/analytics/v1/erase", json={"user_id": f"u_{marker}"},
+                           headers={**ADMIN, "X-Reactor-Project": project.id})
+    assert again.status_code == 200 and again.get_json()["data"]["events"] == 0
+
+
+def _only_other(raw, project_id: str, other: str) -> bool:
+    ids = raw.query("SELECT groupUniqArray(distinct_id) FROM events WHERE project_id = {p:String}",
+                    parameters={"p": project_id}).result_rows[0][0]
+    return ids == [other]
+
+
+def test_retention_removes_expired_events_from_clickhouse(ch_client, ch_store, clickhouse, postgres):
+    project = Project(ch_client)
+    old = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 40 * DAY))
+    send(ch_client, project, {"event": "old", "anonymous_id": "a", "timestamp": old},
+         {"event": "new", "anonymous_id": "a", "timestamp": at(60)})
+    ch_store.sync()
+    assert stored(clickhouse, "events", project.id, final=True) == 2
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute("UPDATE projects SET retention_days = 30 WHERE id = %s", (project.id,))
+    removed = ch_store.sweep_retention()
+    assert removed >= 1
+    assert stored(clickhouse, "events", project.id) == 1
+    names = raw_client(clickhouse).query("SELECT groupArray(event) FROM events WHERE project_id = {p:String}",
+                                         parameters={"p": project.id}).result_rows[0][0]
+    assert names == ["new"]
