@@ -138,26 +138,37 @@ impl Scan<'_> {
     ) -> Result<(A, u64), QueryError> {
         let project = self.project;
         let n = project.len();
-        let (acc, in_range) = (0..n.div_ceil(SCAN_BLOCK))
+        // A block's rows are selected first (in range, then passing the filter) into a list,
+        // without a branch on either test, and only then stepped through.
+        let (acc, in_range, _) = (0..n.div_ceil(SCAN_BLOCK))
             .into_par_iter()
             .fold(
-                || (init(), 0u64),
-                |(mut acc, mut in_range), block| {
+                || (init(), 0u64, vec![0u32; SCAN_BLOCK]),
+                |(mut acc, mut in_range, mut selected), block| {
                     let start = block * SCAN_BLOCK;
                     let end = (start + SCAN_BLOCK).min(n);
+                    let mut k = 0;
                     for (row, &ts) in (start..end).zip(&project.ts[start..end]) {
-                        if ts < lo || ts >= hi {
-                            continue;
-                        }
-                        in_range += 1;
-                        if self.filter.as_ref().is_none_or(|f| f.matches(project, row)) {
-                            step(&mut acc, row);
-                        }
+                        selected[k] = row as u32;
+                        k += usize::from((ts >= lo) & (ts < hi));
                     }
-                    (acc, in_range)
+                    in_range += k as u64;
+                    if let Some(filter) = &self.filter {
+                        let mut kept = 0;
+                        for i in 0..k {
+                            let row = selected[i];
+                            selected[kept] = row;
+                            kept += usize::from(filter.matches(project, row as usize));
+                        }
+                        k = kept;
+                    }
+                    for &row in &selected[..k] {
+                        step(&mut acc, row as usize);
+                    }
+                    (acc, in_range, selected)
                 },
             )
-            .reduce(|| (init(), 0), |a, b| (merge(a.0, b.0), a.1 + b.1));
+            .reduce(|| (init(), 0, Vec::new()), |a, b| (merge(a.0, b.0), a.1 + b.1, Vec::new()));
         self.check_budget(in_range)?;
         Ok((acc, in_range))
     }
