@@ -60,6 +60,7 @@ impl Dimension {
     }
 
     /// The row's value as a code (0 = absent).
+    #[inline]
     fn code(&self, scan: &Scan, row: usize) -> u64 {
         match self {
             Dimension::HotOrProp {
