@@ -105,3 +105,28 @@ def test_every_filter_measure_and_group_matches_the_native_engine(client, engine
             body = {"kind": "breakdown", "time_range": window, "prop": prop, "measure": measure, "limit": 5}
             native, clickhouse = both(engine, ch_store, project.id, body)
             assert clickhouse == native, body
+
+
+@EXAMPLES
+@given(stream=stream_st, body=several(body_st(
+    "funnel",
+    steps=st.one_of(st.lists(st.sampled_from(["A", "B", "C", "$pageview"]), min_size=1, max_size=4),
+                    st.lists(st.sampled_from(["A", "B"]), min_size=2, max_size=3)).map(
+        lambda names: [{"event": name} for name in names]),
+    conversion_window=maybe(st.sampled_from(["10m", "20m", "30m", "1h", "1d", "24h", "8d", "1w", "2w", "86400s"])),
+    order=maybe(st.sampled_from(["sequential", "strict"])),
+    group_by=maybe(st.just([{"prop": "plan"}])))),
+    step_filter=st.sampled_from([None, None, {"prop": {"plan": {"eq": "pro"}}}]))
+def test_funnels_match_the_native_engine(client, engine, ch_store, stream, body, step_filter):
+    if step_filter:
+        for b in body:
+            b["steps"][-1]["filter"] = step_filter
+    check(client, engine, ch_store, stream, body)
+
+
+@EXAMPLES
+@given(stream=stream_st, body=several(body_st(
+    "retention", cohort_event=st.sampled_from(NAMES + ["$identify"]), return_event=maybe(st.sampled_from(NAMES)),
+    period=maybe(st.sampled_from(["day", "week"])), periods=maybe(st.integers(1, 6)))))
+def test_retention_matches_the_native_engine(client, engine, ch_store, stream, body):
+    check(client, engine, ch_store, stream, body)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -205,8 +205,123 @@ def events(body: Body, project_id: str, tables: Tables) -> Translation:
     return Translation(sql, params.values, lambda result: [int(r[0]) for r in result])
 
 
+def _step_rows(steps: list[dict], c: list[int]) -> list[dict]:
+    first = c[0] if c else 0
+    return [{"event": s["event"], "count": c[k], "conversion": (c[k] / first if first else 0.0)}
+            for k, s in enumerate(steps)]
+
+
+def funnel(body: Body, project_id: str, tables: Tables) -> Translation:
+    """Per person over [from, to + w), step 1 only inside the range. Sequential:
+    `windowFunnel(w, 'strict_once')`. Strict (`windowFunnel`'s `strict_order` ends at the first
+    attempt, ours lets a later step-1 event start another): the person's events sorted as the
+    attempts read them (time, then step order at one instant), each step-1 event in the range
+    folded forward (`arrayFold`) until an event that is not the next step, the window, or the
+    last step; the best attempt counts. The group is the person's first non-empty value among
+    their step events, in that order."""
+    from .sql import duration_us
+
+    strict = body.get("order", "sequential") == "strict"
+
+    steps = body.get("steps")
+    window = duration_us(body.get("conversion_window", "14d"))
+    group_by = [next(iter(g.items())) for g in body.get("group_by", [])]
+    params = Params()
+    step_parts = [body.filter, *(s.get("filter") for s in steps), body.raw.get("group_by")]
+    source = rows(params, tables, project_id, body.lo, body.hi + window, uses_traits(*step_parts))
+    where = filter_sql(params, body.filter)
+    conds = [f"(event = {params.add(s['event'], 'String')} AND {filter_sql(params, s.get('filter'))})" for s in steps]
+    lo, hi = params.add(body.lo, "Int64"), params.add(body.hi, "Int64")
+    first = f"({conds[0]} AND ts_us >= {lo} AND ts_us < {hi})"
+    mask = " + ".join(f"({c}) * {1 << i}" for i, c in enumerate(conds))
+    lowest = "multiIf(" + ", ".join(f"{c}, {i}" for i, c in enumerate(conds)) + ", 99)"
+    order = f"tuple(ts_us, {lowest}, {mask}, seq)"
+    w = params.add(window, "UInt64" if not strict else "Int64")
+    if strict:
+        fold = (f"arrayFold((acc, y) -> if(acc.2 = 1, acc, if(acc.1 = {len(steps)} OR y.1 - x.1 > {w}, "
+                f"(acc.1, toUInt8(1)), if(bitTest(y.3, acc.1), (acc.1 + 1, toUInt8(0)), (acc.1, toUInt8(1))))), "
+                f"arraySlice(arr, i + 1), (toUInt64(1), toUInt8(0))).1")
+        level = (f"arrayMax(arrayMap((x, i) -> if(bitTest(x.3, 0) AND x.1 >= {lo} AND x.1 < {hi}, {fold}, 0), "
+                 f"arr, arrayEnumerate(arr)))")
+        select = [f"arraySort(groupArray({order})) AS arr"]
+        steps_only = ""
+    else:
+        level = f"windowFunnel({w}, 'strict_once')(toUInt64(ts_us), {', '.join([first, *conds[1:]])})"
+        select = []
+        steps_only = f" AND ({' OR '.join(conds)})"
+    if group_by:
+        labels = [label(params, s, n) for s, n in group_by]
+        named = f"tuple({', '.join(labels)})"
+        some = " OR ".join(f"({x}) IS NOT NULL" for x in labels)
+        select.append(f"argMinIf({named}, {order}, ({mask}) != 0 AND ({some})) AS g")
+    if strict:
+        inner = (f"SELECT {level} AS level{', g' if group_by else ''} FROM (SELECT {', '.join(select)} "
+                 f"FROM {source} WHERE {where} GROUP BY person) WHERE level > 0")
+    else:
+        select.insert(0, f"{level} AS level")
+        inner = (f"SELECT {', '.join(select)} FROM {source} WHERE {where}{steps_only} "
+                 f"GROUP BY person HAVING level > 0")
+    keys = "g, " if group_by else ""
+    counts = ", ".join(f"countIf(level >= {k + 1})" for k in range(len(steps)))
+    sql = f"SELECT {keys}{counts} FROM ({inner})" + (" GROUP BY g" if group_by else "")
+
+    def shape(result: list[tuple]) -> list:
+        if not group_by:
+            c = list(result[0]) if result else [0] * len(steps)
+            return [{"steps": _step_rows(steps, [int(x) for x in c])}]
+        groups = []
+        for row in result:
+            g = tuple(row[0])
+            g = None if all(v is None for v in g) else g
+            groups.append((g, [int(x) for x in row[1:]]))
+        groups.sort(key=lambda gc: (-gc[1][0], _sort_key(gc[0], len(group_by))))
+        return [{"group": {name: (None if g is None else g[i]) for i, (_, name) in enumerate(group_by)},
+                 "steps": _step_rows(steps, c)} for g, c in groups]
+
+    return Translation(sql, params.values, shape)
+
+
+def retention(body: Body, project_id: str, tables: Tables) -> Translation:
+    """One cohort per person, the period (local day, or week from Monday) of their first
+    `cohort_event` in the range; `returned[k]` the cohort's persons with a `return_event` in
+    period cohort + k (any time from the range's start on). ClickHouse's `retention(c1, ck)`
+    is `any(c1) AND any(ck)` per person: the same as `has(periods, cohort + k)` here."""
+    cohort_event = body.get("cohort_event")
+    return_event = body.get("return_event") or cohort_event
+    period, periods = body.get("period", "week"), int(body.get("periods", 4))
+    step = 7 if period == "week" else 1
+    params = Params()
+    source = rows(params, tables, project_id, body.lo, None, uses_traits(body.filter))
+    where = filter_sql(params, body.filter)
+    zone = params.add(body.tz, "String")
+    of = f"toMonday(ts, {zone})" if period == "week" else f"toDate(ts, {zone})"
+    cohort, back = params.add(cohort_event, "String"), params.add(return_event, "String")
+    hi = params.add(body.hi, "Int64")
+    inner = (f"SELECT minIf(p, event = {cohort} AND ts_us < {hi}) AS c, groupUniqArrayIf(p, event = {back}) AS r, "
+             f"countIf(event = {cohort} AND ts_us < {hi}) AS n "
+             f"FROM (SELECT person, event, ts_us, {of} AS p FROM {source} WHERE {where} "
+             f"AND event IN ({cohort}, {back})) GROUP BY person HAVING n > 0")
+    returned = "".join(f", countIf(has(r, addDays(c, {k * step})))" for k in range(1, periods))
+    sql = f"SELECT c, count(){returned} FROM ({inner}) GROUP BY c ORDER BY c"
+    tz = body.zone
+    now_day = _local(body.now, tz).date()
+    now_period = now_day - timedelta(days=now_day.weekday()) if period == "week" else now_day
+
+    def shape(result: list[tuple]) -> list:
+        out = []
+        for row in result:
+            c = row[0]
+            counts = [int(x) for x in row[1:]]
+            out.append({"cohort": datetime(c.year, c.month, c.day, tzinfo=tz).isoformat(), "size": counts[0],
+                        "returned": counts,
+                        "complete": [c + timedelta(days=k * step) < now_period for k in range(periods)]})
+        return out
+
+    return Translation(sql, params.values, shape)
+
+
 TRANSLATED: dict[str, Callable[[Body, str, Tables], Translation]] = {
-    "aggregate": aggregate, "breakdown": breakdown, "events": events,
+    "aggregate": aggregate, "breakdown": breakdown, "events": events, "funnel": funnel, "retention": retention,
 }
 
 
@@ -215,7 +330,3 @@ def translate(body: Body, project_id: str, tables: Tables) -> Translation:
     if body.kind not in TRANSLATED:
         raise Untranslated(f"kind {body.kind!r}")
     return TRANSLATED[body.kind](body, project_id, tables)
-
-
-def _period_start(day: date) -> date:  # for retention, to come
-    return day - timedelta(days=day.weekday())
