@@ -130,3 +130,29 @@ def test_funnels_match_the_native_engine(client, engine, ch_store, stream, body,
     period=maybe(st.sampled_from(["day", "week"])), periods=maybe(st.integers(1, 6)))))
 def test_retention_matches_the_native_engine(client, engine, ch_store, stream, body):
     check(client, engine, ch_store, stream, body)
+
+
+def test_funnel_edges_match_the_native_engine(client, engine, ch_store):
+    """Where a translation to windowFunnel could part from the engine: rows at one instant (one
+    matching two steps, taken in step order), two identical steps (one event fills one step), the
+    window's inclusive edge, a later step-1 event restarting an attempt, and strict's reset."""
+    def ev(name, offset, who, plan=None):
+        body = {"event": name, "anonymous_id": who, "timestamp": stamp(BASE + offset, 0)}
+        if plan is not None:
+            body["properties"] = {"plan": plan}
+        return "batch", body
+
+    items = [ev("A", 600, "p1"), ev("A", 600, "p1"), ev("A", 0, "p1", "pro"), ev("A", 0, "p1"), ev("A", 0, "p1"),
+             ev("A", 0, "p2", "pro"), ev("A", 0, "p3"), ev("B", 600, "p3"), ev("A", 0, "p4"), ev("B", 601, "p4"),
+             ev("A", 0, "p5"), ev("C", 100, "p5"), ev("A", 200, "p5"), ev("B", 300, "p5"), ev("C", 400, "p5"),
+             ev("B", 0, "p6"), ev("A", 0, "p6"), ev("A", 0, "p6"), ev("B", 0, "p6")]
+    project, _ = load(client, items)
+    window = {"from": stamp(BASE, 0), "to": stamp(BASE + DAY, 0)}
+    for steps in ([{"event": "A"}, {"event": "A", "filter": {"prop": {"plan": {"eq": "pro"}}}}],
+                  [{"event": "A"}, {"event": "A"}], [{"event": "A"}, {"event": "B"}, {"event": "C"}],
+                  [{"event": "A"}, {"event": "B"}], [{"event": "B"}, {"event": "A"}, {"event": "A"}]):
+        for order in ("sequential", "strict"):
+            for extra in ({"conversion_window": "10m"}, {"group_by": [{"prop": "plan"}]}):
+                body = {"kind": "funnel", "time_range": window, "steps": steps, "order": order, **extra}
+                native, clickhouse = both(engine, ch_store, project.id, body)
+                assert clickhouse == native, body
