@@ -433,6 +433,15 @@ def forward_rows(conn, name: str, after: int, missing: list[int], limit: int) ->
     return names, rows
 
 
+_FORWARD_TABLES = {"events": "events", "links": "identity_links", "traits": "person_traits"}
+
+
+def present_seqs(conn, name: str, seqs: list[int]) -> set[int]:
+    """Which of `seqs` a tail's table still holds (the others were forgotten since: erasure,
+    retention, or a link or traits row given a new seq)."""
+    return {row[0] for row in conn.execute(f"SELECT seq FROM {_FORWARD_TABLES[name]} WHERE seq = ANY(%s)", (seqs,))}
+
+
 # Migration 0015's triggers notify this channel, with the tail's name, when a tail has new rows,
 # and (0016) only while an engine holds TAIL_LOCK: while it sleeps on the channel.
 TAIL_CHANNEL = "reactor_tail"
