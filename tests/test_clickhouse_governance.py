@@ -162,3 +162,37 @@ def test_retention_removes_expired_events_from_clickhouse(ch_client, ch_store, c
     names = raw_client(clickhouse).query("SELECT groupArray(event) FROM events WHERE project_id = {p:String}",
                                          parameters={"p": project.id}).result_rows[0][0]
     assert names == ["new"]
+
+
+def test_rows_read_before_an_erasure_and_sent_after_it_do_not_come_back(ch_client, ch_store, clickhouse, postgres,
+                                                                         monkeypatch):
+    """Another process's forwarder read the person's rows, then the erasure forgot them in
+    PostgreSQL and ClickHouse, then that forwarder's insert landed: the forwarder sees the erasure
+    happened meanwhile and forgets what it sent that PostgreSQL no longer holds."""
+    from reactor_analytics.store import queries
+
+    project = Project(ch_client)
+    ch_store.sync()
+    marker = uuid.uuid4().hex[:10]
+    send(ch_client, project, {"event": "A", "anonymous_id": f"gone_{marker}", "timestamp": at(60)},
+         {"event": "A", "anonymous_id": f"kept_{marker}", "timestamp": at(60)})
+    real = queries.forward_rows
+
+    def read_then_erase(conn, name, after, missing, limit):
+        names, rows = real(conn, name, after, missing, limit)
+        if name == "events" and rows:
+            monkeypatch.setattr(queries, "forward_rows", real)
+            with psycopg.connect(postgres.url) as other:
+                queries.erase_person(other, project.id, [f"gone_{marker}"])
+                queries.audit(other, project.id, "erase", {"events": 1})
+            raw_client(clickhouse).command("ALTER TABLE events DELETE WHERE distinct_id = {d:String}",
+                                           parameters={"d": f"gone_{marker}"}, settings={"mutations_sync": 2})
+        return names, rows
+
+    monkeypatch.setattr(queries, "forward_rows", read_then_erase)
+    ch_store.sync()
+    assert queries.forward_rows is real  # the erasure happened in the middle of that sync
+    ids = raw_client(clickhouse).query("SELECT groupArray(distinct_id) FROM events WHERE project_id = {p:String}",
+                                       parameters={"p": project.id}).result_rows[0][0]
+    assert ids == [f"kept_{marker}"]
+    assert not ch_store.mentions(project.id, f"gone_{marker}")

@@ -19,6 +19,10 @@ tables make it exactly once for every query:
   but the block a range of seqs makes changes as missing seqs commit, so a token either drops new
   rows (same token, other rows) or lets copies through (other token); a replacing key has neither
   fault.
+* A row read just before an erasure (or retention) forgot it in PostgreSQL and inserted just
+  after ClickHouse forgot it too would come back. So the forwarder reads the newest forgetting
+  (the audit log's mark) before it reads and again after it inserted; when it moved, the rows
+  just sent that PostgreSQL no longer holds are deleted from ClickHouse before the sync returns.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timezone
+from typing import Callable
 
 import psycopg
 
@@ -73,9 +78,12 @@ class Tail:
 class Forwarder:
     """Copies what PostgreSQL committed into ClickHouse (`client`: a clickhouse-connect client)."""
 
-    def __init__(self, client, db_url: str, tables: dict[str, str] | None = None) -> None:
+    def __init__(self, client, db_url: str, delete: Callable[[str, list[int]], None],
+                 tables: dict[str, str] | None = None) -> None:
+        """`delete(table, seqs)` forgets rows of a table by seq (the store's mutation)."""
         self.client = client
         self.db_url = db_url
+        self.delete = delete
         self.tables = tables or {name: name for name in TABLE}
         self.lock = threading.Lock()
         self._conn: psycopg.Connection | None = None
@@ -109,22 +117,31 @@ class Forwarder:
     def _sync(self) -> int:
         tails = self._positions()
         conn = self._connection()
+        mark = queries.forget_mark(conn)
         sent = 0
+        inserted: dict[str, list[int]] = {}
         for name, target in TARGETS.items():
             tail = tails[name]
             before = tail.low_water()
             while True:
                 names, found = queries.forward_rows(conn, name, tail.position, sorted(tail.missing), BATCH)
+                seqs = [row[0] for row in found]
                 if found:
                     self.client.insert(self.tables[target], found, column_names=list(names))
                     sent += len(found)
-                tail.take([row[0] for row in found], time.monotonic())
+                    inserted.setdefault(name, []).extend(seqs)
+                tail.take(seqs, time.monotonic())
                 if len(found) < BATCH:
                     break
             if tail.low_water() != before:
                 self.client.insert(self.tables["forward_positions"],
                                    [(name, tail.low_water(), datetime.now(timezone.utc))],
                                    column_names=["tail", "position", "at"])
+        if inserted and queries.forget_mark(conn) != mark:
+            for name, seqs in inserted.items():
+                gone = sorted(set(seqs) - queries.present_seqs(conn, name, seqs))
+                if gone:
+                    self.delete(TARGETS[name], gone)
         return sent
 
     def forget_positions(self) -> None:

@@ -70,7 +70,7 @@ class ClickHouseStore:
                     log.warning("clickhouse unreachable", error=type(exc).__name__)
                     raise unavailable("the event store is unavailable; retry shortly") from None
                 self._client = client
-                self._forwarder = Forwarder(client, self.db_url)
+                self._forwarder = Forwarder(client, self.db_url, self._delete_seqs)
             return self._client
 
     def _run(self, call, *, query: bool = False):
@@ -101,6 +101,12 @@ class ClickHouseStore:
         """The table a mutation names (on a cluster, a sharded table's local table, on every node)."""
         local = schema.local_name(schema.TABLE[name], self.cluster)
         return f"{local} ON CLUSTER '{self.cluster}'" if self.cluster else local
+
+    def _delete_seqs(self, table: str, seqs: list[int]) -> None:
+        """Forget rows of `table` by seq, waiting for the mutation (the forwarder's, for rows
+        forgotten in PostgreSQL while it sent them)."""
+        self._client.command(f"ALTER TABLE {self._local(table)} DELETE WHERE seq IN {{s:Array(UInt64)}}",
+                             parameters={"s": seqs}, settings={"mutations_sync": 2})
 
     # --- EventStore ----------------------------------------------------------------------------
 
