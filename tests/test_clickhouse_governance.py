@@ -196,3 +196,54 @@ def test_rows_read_before_an_erasure_and_sent_after_it_do_not_come_back(ch_clien
                                        parameters={"p": project.id}).result_rows[0][0]
     assert ids == [f"kept_{marker}"]
     assert not ch_store.mentions(project.id, f"gone_{marker}")
+
+
+KILLED_FORWARDER = """
+import sys
+from reactor_analytics.clickhouse import forward
+from reactor_analytics.clickhouse.store import ClickHouseStore
+forward.BATCH = 2000
+ClickHouseStore(sys.argv[1], sys.argv[2], 60.0).sync()
+print("done", flush=True)
+"""
+
+
+def test_a_forwarder_killed_mid_backlog_loses_nothing_and_counts_nothing_twice(ch_client, ch_store, clickhouse,
+                                                                               postgres, tmp_path):
+    """kill -9 of a forwarder while it sends a backlog (inserts done, positions not all written):
+    the next forwarder starts from the position ClickHouse holds and every query counts each
+    event once."""
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import wait_for
+
+    project = Project(ch_client)
+    total = 30_000
+    with psycopg.connect(postgres.url) as conn:
+        conn.execute(
+            "INSERT INTO events (project_id, message_id, event, ts, received_at, distinct_id, properties) "
+            "SELECT %s, 'bulk-' || n, 'bulk', %s::timestamptz + n * interval '1 second', now(), 'd' || (n %% 97), "
+            "jsonb_build_object('n', n) FROM generate_series(1, %s) AS n",
+            (project.id, at(0), total))
+    script = tmp_path / "forwarder.py"
+    script.write_text(KILLED_FORWARDER)
+    proc = subprocess.Popen([sys.executable, str(script), clickhouse.url, postgres.url],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: stored(clickhouse, "events", project.id) >= 4000 or proc.poll() is not None, timeout=120,
+                 what="the forwarder's first inserts")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert stored(clickhouse, "events", project.id) < total, "the forwarder finished before it was killed"
+    from reactor_analytics.clickhouse.store import ClickHouseStore
+
+    again = ClickHouseStore(clickhouse.url, postgres.url, 60.0)
+    again.sync()
+    assert stored(clickhouse, "events", project.id, final=True) == total
+    assert count(again, project.id) == [{"value": total}]
+    assert count(ch_store, project.id, measure="unique_users") == [{"value": 97}]

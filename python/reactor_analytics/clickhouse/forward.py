@@ -8,10 +8,10 @@ tables make it exactly once for every query:
   commit, so a read can see a higher one before a lower one: the seqs skipped are remembered and
   asked for again at every read for MISSING_FOR_S (after that they belonged to a rolled-back
   transaction).
-* The rows are inserted first, then the position is written to `forward_positions`: the lowest
+* Each batch is inserted first, then the position is written to `forward_positions`: the lowest
   seq not known delivered (the oldest missing one, else the position). A forwarder that stops
   between the two (kill -9, a lost connection) starts again from the written position and sends
-  rows that may already be there.
+  the batch again.
 * Those copies are absorbed by the tables: `events` is a ReplacingMergeTree whose sorting key
   holds `(project_id, message_id)` (and the columns a copy has equal), `person_map` and
   `person_traits` keep the newest `seq` per key, and queries read `FINAL` / `argMax`.
@@ -21,8 +21,9 @@ tables make it exactly once for every query:
   fault.
 * A row read just before an erasure (or retention) forgot it in PostgreSQL and inserted just
   after ClickHouse forgot it too would come back. So the forwarder reads the newest forgetting
-  (the audit log's mark) before it reads and again after it inserted; when it moved, the rows
-  just sent that PostgreSQL no longer holds are deleted from ClickHouse before the sync returns.
+  (the audit log's mark) before it reads a batch and again after it inserted it; when it moved,
+  the rows just sent that PostgreSQL no longer holds are deleted from ClickHouse before the
+  position moves past them.
 """
 
 from __future__ import annotations
@@ -117,31 +118,28 @@ class Forwarder:
     def _sync(self) -> int:
         tails = self._positions()
         conn = self._connection()
-        mark = queries.forget_mark(conn)
         sent = 0
-        inserted: dict[str, list[int]] = {}
         for name, target in TARGETS.items():
             tail = tails[name]
-            before = tail.low_water()
             while True:
+                before = tail.low_water()
+                mark = queries.forget_mark(conn)
                 names, found = queries.forward_rows(conn, name, tail.position, sorted(tail.missing), BATCH)
                 seqs = [row[0] for row in found]
                 if found:
                     self.client.insert(self.tables[target], found, column_names=list(names))
                     sent += len(found)
-                    inserted.setdefault(name, []).extend(seqs)
+                    if queries.forget_mark(conn) != mark:
+                        gone = sorted(set(seqs) - queries.present_seqs(conn, name, seqs))
+                        if gone:
+                            self.delete(target, gone)
                 tail.take(seqs, time.monotonic())
+                if tail.low_water() != before:  # written once the batch is whole in ClickHouse
+                    self.client.insert(self.tables["forward_positions"],
+                                       [(name, tail.low_water(), datetime.now(timezone.utc))],
+                                       column_names=["tail", "position", "at"])
                 if len(found) < BATCH:
                     break
-            if tail.low_water() != before:
-                self.client.insert(self.tables["forward_positions"],
-                                   [(name, tail.low_water(), datetime.now(timezone.utc))],
-                                   column_names=["tail", "position", "at"])
-        if inserted and queries.forget_mark(conn) != mark:
-            for name, seqs in inserted.items():
-                gone = sorted(set(seqs) - queries.present_seqs(conn, name, seqs))
-                if gone:
-                    self.delete(TARGETS[name], gone)
         return sent
 
     def forget_positions(self) -> None:
