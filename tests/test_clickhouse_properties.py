@@ -156,3 +156,27 @@ def test_funnel_edges_match_the_native_engine(client, engine, ch_store):
                 body = {"kind": "funnel", "time_range": window, "steps": steps, "order": order, **extra}
                 native, clickhouse = both(engine, ch_store, project.id, body)
                 assert clickhouse == native, body
+
+
+@EXAMPLES
+@given(stream=stream_st, body=several(st.one_of(
+    body_st("aggregate", measure=st.sampled_from(["dau", "wau", "mau"]), time_bucket=st.just("1d"),
+            group_by=maybe(st.sampled_from([[{"prop": "plan"}], [{"trait": "tier"}]]))),
+    body_st("summary"))))
+def test_actives_and_summary_match_the_native_engine(client, engine, ch_store, stream, body):
+    check(client, engine, ch_store, stream, body)
+
+
+def test_realtime_matches_the_native_engine(client, engine, ch_store):
+    now = time.time()
+    recent = [("batch", {"event": name, **who, "timestamp": stamp(int(now) - ago, 0),
+                         **({"context": {"page": {"path": page}}} if page else {})})
+              for name, who, ago, page in [("$pageview", {"anonymous_id": "a0"}, 10, "/a"),
+                                           ("$pageview", {"anonymous_id": "a1"}, 20, "/a/"),
+                                           ("$pageview", {"user_id": "u0"}, 30, "/b"), ("$pageview", {"anonymous_id": "a2"}, 40, None),
+                                           ("A", {"anonymous_id": "a3"}, 50, None), ("$pageview", {"anonymous_id": "a4"}, 400, "/c")]]
+    recent.append(("identify", {"user_id": "u0", "anonymous_id": "a0", "timestamp": stamp(int(now) - 60, 0)}))
+    project, _ = load(client, recent)
+    for body in ({"kind": "realtime"}, {"kind": "realtime", "filter": {"event": {"eq": "$pageview"}}}):
+        native, clickhouse = both(engine, ch_store, project.id, body)
+        assert clickhouse == native and native[0]["visitors"] >= 3, body

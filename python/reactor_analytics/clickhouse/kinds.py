@@ -125,10 +125,63 @@ def _sort_key(tup, n):
 
 # --- kinds --------------------------------------------------------------------------------------
 
+ACTIVE_DAYS = {"dau": 1, "wau": 7, "mau": 30}
+
+
+def actives(body: Body, project_id: str, tables: Tables) -> Translation:
+    """dau / wau / mau: per local day of the range, the persons with an event in the 1 / 7 / 30
+    local days ending at the day's end (reaching before the range, never past its end). Each row
+    joins every day whose window holds it."""
+    days = ACTIVE_DAYS[body.get("measure")]
+    tz = body.zone
+    group_by = [next(iter(g.items())) for g in body.get("group_by", [])]
+    starts, sinces, untils = [], [], []
+    at = bucket_start(body.lo, tz, "1d")
+    while at < body.hi:
+        end = next_bucket_start(at, tz, "1d")
+        first = _local(at, tz).date() - timedelta(days=days - 1)
+        starts.append(at)
+        sinces.append(_instant(datetime(first.year, first.month, first.day, tzinfo=tz)))
+        untils.append(min(end, body.hi))
+        at = end
+    params = Params()
+    source = rows(params, tables, project_id, min(sinces, default=body.lo), body.hi,
+                  uses_traits(body.filter, body.raw.get("group_by")))
+    where = filter_sql(params, body.filter)
+    since, until = params.add(sinces, "Array(Int64)"), params.add(untils, "Array(Int64)")
+    labels = [f"{label(params, s, n)} AS g{i}" for i, (s, n) in enumerate(group_by)]
+    keys = ["b", *(f"g{i}" for i in range(len(group_by)))]
+    bucket = f"arrayJoin(arrayFilter(i -> ts_us >= {since}[i] AND ts_us < {until}[i], arrayEnumerate({since}))) AS b"
+    sql = (f"SELECT {', '.join([bucket, *labels])}, uniqExact(person) "
+           f"FROM {source} WHERE {where} GROUP BY {', '.join(keys)}")
+
+    def shape(result: list[tuple]) -> list:
+        cells: dict = {}
+        for row in result:
+            g = 0
+            if group_by:
+                g = tuple(row[1:-1])
+                g = None if all(v is None for v in g) else g
+            cells[(int(row[0]) - 1, g)] = int(row[-1])
+        groups = {g for _, g in cells} if group_by else {0}
+        ordered = sorted(groups, key=lambda g: _sort_key(g, len(group_by)) if group_by else ())
+        out = []
+        for n, start in enumerate(starts):
+            for g in ordered:
+                row = {"bucket": iso(start, tz)}
+                if group_by:
+                    row["group"] = {name: (None if g is None else g[i]) for i, (_, name) in enumerate(group_by)}
+                row["value"] = cells.get((n, g), 0)
+                out.append(row)
+        return out
+
+    return Translation(sql, params.values, shape)
+
+
 def aggregate(body: Body, project_id: str, tables: Tables) -> Translation:
     measure = measure_of(body.get("measure"))
-    if measure[0] in ("dau", "wau", "mau"):
-        raise Untranslated(f"measure {measure[0]!r}")
+    if measure[0] in ACTIVE_DAYS:
+        return actives(body, project_id, tables)
     unit = body.get("time_bucket")
     group_by = [next(iter(g.items())) for g in body.get("group_by", [])]
     params = Params()
@@ -320,8 +373,54 @@ def retention(body: Body, project_id: str, tables: Tables) -> Translation:
     return Translation(sql, params.values, shape)
 
 
+def summary(body: Body, project_id: str, tables: Tables) -> Translation:
+    """Events in the range, the persons active over its last 1 / 7 / 30 days (by instant, reaching
+    before the range), its ten most frequent events (ties by name)."""
+    params = Params()
+    day = 86400 * US
+    source = rows(params, tables, project_id, min(body.lo, body.hi - 30 * day), body.hi, uses_traits(body.filter))
+    where = filter_sql(params, body.filter)
+    lo = params.add(body.lo, "Int64")
+    active = ", ".join(f"uniqExactIf(person, ts_us >= {params.add(body.hi - n * day, 'Int64')})" for n in (1, 7, 30))
+    top_source = rows(params, tables, project_id, body.lo, body.hi, uses_traits(body.filter))
+    top_where = filter_sql(params, body.filter)
+    top = (f"(SELECT groupArray((event, c)) FROM (SELECT event, count() AS c FROM {top_source} WHERE {top_where} "
+           f"GROUP BY event ORDER BY c DESC, event ASC LIMIT 10))")
+    sql = f"SELECT countIf(ts_us >= {lo}), {active}, {top} FROM {source} WHERE {where}"
+
+    def shape(result: list[tuple]) -> list:
+        total, dau, wau, mau, ranked = result[0]
+        return [{"total_events": int(total), "dau": int(dau), "wau": int(wau), "mau": int(mau),
+                 "top_events": [{"key": k, "value": int(v)} for k, v in ranked]}]
+
+    return Translation(sql, params.values, shape)
+
+
+def realtime(body: Body, project_id: str, tables: Tables) -> Translation:
+    """The persons with an event in the last five minutes (now included), and their ten most
+    visited pages (a `$pageview`'s path column, `(none)` without one) by persons, ties by path."""
+    params = Params()
+    lo, hi = body.now - 5 * 60 * US, body.now + 1
+    source = rows(params, tables, project_id, lo, hi, uses_traits(body.filter))
+    where = filter_sql(params, body.filter)
+    page_source = rows(params, tables, project_id, lo, hi, uses_traits(body.filter))
+    page_where = filter_sql(params, body.filter)
+    none = params.add(NONE_KEY, "String")
+    sql = (f"SELECT (SELECT uniqExact(person) FROM {source} WHERE {where}), "
+           f"(SELECT groupArray((k, v)) FROM (SELECT if(coalesce(path, '') = '', {none}, path) AS k, "
+           f"uniqExact(person) AS v FROM {page_source} WHERE {page_where} AND event = '$pageview' "
+           f"GROUP BY k ORDER BY v DESC, k ASC LIMIT 10))")
+
+    def shape(result: list[tuple]) -> list:
+        visitors, ranked = result[0]
+        return [{"visitors": int(visitors), "pages": [{"key": k, "visitors": int(v)} for k, v in ranked]}]
+
+    return Translation(sql, params.values, shape)
+
+
 TRANSLATED: dict[str, Callable[[Body, str, Tables], Translation]] = {
     "aggregate": aggregate, "breakdown": breakdown, "events": events, "funnel": funnel, "retention": retention,
+    "summary": summary, "realtime": realtime,
 }
 
 
