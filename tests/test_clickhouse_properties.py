@@ -180,3 +180,12 @@ def test_realtime_matches_the_native_engine(client, engine, ch_store):
     for body in ({"kind": "realtime"}, {"kind": "realtime", "filter": {"event": {"eq": "$pageview"}}}):
         native, clickhouse = both(engine, ch_store, project.id, body)
         assert clickhouse == native and native[0]["visitors"] >= 3, body
+
+
+@EXAMPLES
+@given(stream=stream_st, anchor=st.sampled_from(NAMES + ["$alias"]), after=st.booleans(),
+       body=several(body_st("path", depth=maybe(st.integers(1, 7)), limit=maybe(st.integers(1, 20)))))
+def test_paths_match_the_native_engine(client, engine, ch_store, stream, anchor, after, body):
+    for b in body:
+        b["start_event" if after else "end_event"] = anchor
+    check(client, engine, ch_store, stream, body)

@@ -77,10 +77,10 @@ def test_a_link_merges_persons_retroactively(ch_client, ch_store):
 
 def test_a_kind_not_translated_is_a_documented_400(ch_client, ch_store):
     project = Project(ch_client)
-    answer = ask(ch_client, project, {"kind": "path", "start_event": "A", "time_range": WINDOW})
+    answer = ask(ch_client, project, {"kind": "web", "time_range": WINDOW})
     assert answer.status_code == 400
     error = answer.get_json()["error"]
-    assert error["code"] == "analytics.query.unsupported_by_store" and error["kind"] == "path"
+    assert error["code"] == "analytics.query.unsupported_by_store" and error["kind"] == "web"
 
 
 def test_a_bad_body_gets_the_native_planners_code(ch_client, ch_store):

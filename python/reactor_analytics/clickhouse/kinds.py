@@ -418,9 +418,43 @@ def realtime(body: Body, project_id: str, tables: Tables) -> Translation:
     return Translation(sql, params.values, shape)
 
 
+SESSION_GAP_US = 30 * 60 * US
+
+
+def path(body: Body, project_id: str, tables: Tables) -> Translation:
+    """A person's events in time order (`arraySort`), cut into sessions at 30 minutes idle
+    (`arraySplit`), consecutive repeats collapsed to the last of each run (`arrayFilter`); items
+    are event names, a `$pageview`'s path. From the first anchor of a session the next `depth`
+    items (itself included), or the last `depth` up to it; counted per person-session."""
+    after = body.get("start_event") is not None
+    anchor_event = body.get("start_event") if after else body.get("end_event")
+    depth, limit = int(body.get("depth", 5)), int(body.get("limit", 10))
+    params = Params()
+    source = rows(params, tables, project_id, body.lo, body.hi, uses_traits(body.filter))
+    where = filter_sql(params, body.filter)
+    anchor, gap = params.add(anchor_event, "String"), params.add(SESSION_GAP_US, "Int64")
+    d, n = params.add(depth, "Int64"), params.add(limit, "UInt32")
+    item = "if(event = '$pageview' AND coalesce(path, '') != '', path, event)"
+    people = (f"SELECT arraySort(x -> (x.1, x.2), groupArray((ts_us, seq, {item}, event = {anchor}))) AS evs "
+              f"FROM {source} WHERE {where} GROUP BY person")
+    sessions = (f"SELECT arrayJoin(arraySplit((x, p) -> (x.1 - p.1) >= {gap}, evs, "
+                f"arrayConcat([evs[1]], arrayPopBack(evs)))) AS s FROM ({people})")
+    collapsed = (f"SELECT arrayFilter((x, i) -> i = length(s) OR s[i + 1].3 != x.3, s, arrayEnumerate(s)) AS c, "
+                 f"arrayMap(x -> x.3, c) AS items, indexOf(arrayMap(x -> x.4, c), 1) AS at FROM ({sessions})")
+    chosen = (f"arraySlice(items, at, {d})" if after else
+              f"arraySlice(items, greatest(1, at + 1 - {d}), at - greatest(1, at + 1 - {d}) + 1)")
+    sql = (f"SELECT {chosen} AS path, count() AS c FROM ({collapsed}) WHERE at > 0 "
+           f"GROUP BY path ORDER BY c DESC, path ASC LIMIT {n}")
+
+    def shape(result: list[tuple]) -> list:
+        return [{"path": list(p), "count": int(c)} for p, c in result]
+
+    return Translation(sql, params.values, shape)
+
+
 TRANSLATED: dict[str, Callable[[Body, str, Tables], Translation]] = {
     "aggregate": aggregate, "breakdown": breakdown, "events": events, "funnel": funnel, "retention": retention,
-    "summary": summary, "realtime": realtime,
+    "summary": summary, "realtime": realtime, "path": path,
 }
 
 
