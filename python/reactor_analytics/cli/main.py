@@ -66,6 +66,28 @@ def cmd_engine(args) -> int:
     return 0
 
 
+def cmd_clickhouse_load(args) -> int:
+    """Copy what PostgreSQL holds into the ClickHouse store ([clickhouse] url), from where its
+    forwarder stood: how an install moves its events to ClickHouse before switching
+    `[events] store` (the service keeps forwarding after that)."""
+    from ..clickhouse.store import ClickHouseStore
+    from ..errors import AppError
+    from ..store.db import database_url
+
+    config = config_module.load()
+    if not config.clickhouse.url:
+        raise config_module.ConfigError("reactor clickhouse-load needs [clickhouse] url (REACTOR_CLICKHOUSE_URL)")
+    store = ClickHouseStore(config.clickhouse.url, database_url(config), config.analytics.query_timeout_ms / 1000,
+                            config.clickhouse.cluster)
+    try:
+        store.sync()
+        _print({"data": store.ping()})
+    except AppError as exc:
+        _print(exc.body())
+        return 1
+    return 0
+
+
 def cmd_grpc(args) -> int:
     from ..observability import logging as reactor_logging
     from ..observability.logging import log_path
@@ -232,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("engine", help="run the query engine process (reactor serve starts it)").set_defaults(
         func=cmd_engine)
     sub.add_parser("grpc", help="run the gRPC server (reactor serve starts it)").set_defaults(func=cmd_grpc)
+    sub.add_parser("clickhouse-load", help="copy the events PostgreSQL holds into the ClickHouse store "
+                   "([clickhouse] url)").set_defaults(func=cmd_clickhouse_load)
 
     auth.add_commands(sub)
 
