@@ -247,3 +247,41 @@ def test_a_forwarder_killed_mid_backlog_loses_nothing_and_counts_nothing_twice(c
     assert stored(clickhouse, "events", project.id, final=True) == total
     assert count(again, project.id) == [{"value": total}]
     assert count(ch_store, project.id, measure="unique_users") == [{"value": 97}]
+
+
+def test_reactor_clickhouse_load_moves_an_installs_events_across(client, clickhouse, postgres):
+    """Events stored while the install ran on the native store only: `reactor clickhouse-load`
+    copies them (and the links) into ClickHouse, where the project's answers are PostgreSQL's."""
+    import os
+    import subprocess
+
+    from conftest import VENV_BIN
+    from reactor_analytics.clickhouse.store import ClickHouseStore
+
+    project = Project(client)  # the native store's app: nothing forwards while these are stored
+    send(client, project, *({"event": "moved", "anonymous_id": f"m{i % 4}", "timestamp": at(60 + i)} for i in range(9)))
+    answer = client.post("/analytics/v1/alias", json={"previous_id": "m1", "user_id": "m0", "timestamp": at(30)},
+                         headers=project.key_headers)
+    assert answer.status_code == 200
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REACTOR_")}
+    env.update(REACTOR_DATABASE_URL=postgres.url, REACTOR_CLICKHOUSE_URL=clickhouse.url)
+    done = subprocess.run([str(VENV_BIN / "reactor"), "clickhouse-load"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["data"]["rows"] >= 10
+    assert stored(clickhouse, "events", project.id, final=True) == 10  # 9 + the $alias event
+    store = ClickHouseStore(clickhouse.url, postgres.url, 30.0)
+    assert count(store, project.id, measure="unique_users", filter={"event": {"eq": "moved"}}) == [{"value": 3}]
+
+
+def test_reactor_clickhouse_load_without_a_url_is_a_configuration_error(tmp_path):
+    import os
+    import subprocess
+
+    from conftest import VENV_BIN
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REACTOR_")}
+    env.update(REACTOR_DATA_DIR=str(tmp_path / "data"))
+    done = subprocess.run([str(VENV_BIN / "reactor"), "clickhouse-load"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and "needs [clickhouse] url" in done.stderr and "Traceback" not in done.stderr
