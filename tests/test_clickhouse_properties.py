@@ -12,6 +12,7 @@ from hypothesis import given, settings, strategies as st
 
 from clickhouse_fixtures import LIMITS, ch_app, ch_config, ch_store, clickhouse  # noqa: F401
 from test_query_properties import BASE, DAY, FILTERS, NAMES, PAGES, SETTINGS, body_st, load, maybe, normal, stamp, stream_st
+from test_web_properties import web_body, web_stream
 
 # Few examples: each loads a project through the API and runs the query on both stores; the
 # native engine is held to the reference by the query property suite, this holds ClickHouse to it.
@@ -189,3 +190,16 @@ def test_paths_match_the_native_engine(client, engine, ch_store, stream, anchor,
     for b in body:
         b["start_event" if after else "end_event"] = anchor
     check(client, engine, ch_store, stream, body)
+
+
+@EXAMPLES
+@given(stream=web_stream, body=several(web_body()))
+def test_web_matches_the_native_engine(client, engine, ch_store, stream, body):
+    project, _ = load(client, stream)
+    for b in body:
+        raw = json.dumps(b).encode()
+        now_us = time.time_ns() // 1000
+        native = engine.query(raw, project.id, now_us, LIMITS)
+        clickhouse = ch_store.query(raw, project.id, now_us, LIMITS)
+        assert normal(json.loads(clickhouse[1])) == normal(json.loads(native[1])), b
+        assert normal(clickhouse[3]) == normal(native[3]), b

@@ -28,6 +28,8 @@ class Translation:
     sql: str
     params: dict
     shape: Callable[[list[tuple]], list]
+    #: A `web` query's with `compare`: the same over the earlier range.
+    comparison: "Translation | None" = None
 
 
 # --- calendar -------------------------------------------------------------------------------
@@ -460,6 +462,10 @@ TRANSLATED: dict[str, Callable[[Body, str, Tables], Translation]] = {
 
 def translate(body: Body, project_id: str, tables: Tables) -> Translation:
     """The SQL of a validated body; raises Untranslated for a kind or measure not translated."""
+    if body.kind == "web":
+        from .web import web
+
+        return web(body, project_id, tables)
     if body.kind not in TRANSLATED:
         raise Untranslated(f"kind {body.kind!r}")
     return TRANSLATED[body.kind](body, project_id, tables)

@@ -138,22 +138,26 @@ def condition(params: Params, lab: str, op: str, value) -> str:
     return f"coalesce({number(lab)} {sign} {params.add(float(value), 'Float64')}, 0)"
 
 
-def filter_sql(params: Params, f: dict | None) -> str:
-    """A filter as written by the client, as a ClickHouse condition (0 or 1, never NULL)."""
+def filter_sql(params: Params, f: dict | None, props: dict[str, str] | None = None) -> str:
+    """A filter as written by the client, as a ClickHouse condition (0 or 1, never NULL).
+    `props`: a value expression for some `prop` names, read instead of the event's (web queries
+    read a visit's dimensions so)."""
     if f is None:
         return "1"
     (key, value), = f.items()
     if key == "all":
-        return "(" + " AND ".join(filter_sql(params, x) for x in value) + ")"
+        return "(" + " AND ".join(filter_sql(params, x, props) for x in value) + ")"
     if key == "any":
-        return "(" + " OR ".join(filter_sql(params, x) for x in value) + ")"
+        return "(" + " OR ".join(filter_sql(params, x, props) for x in value) + ")"
     if key == "not":
-        return f"NOT ({filter_sql(params, value)})"
+        return f"NOT ({filter_sql(params, value, props)})"
     if key == "event":
         (op, operand), = value.items()
         return condition(params, "event", op, operand)
     (name, cond), = value.items()
     (op, operand), = cond.items()
+    if key == "prop" and props and name in props:
+        return condition(params, props[name], op, operand)
     return condition(params, label(params, key, name), op, operand)
 
 

@@ -136,12 +136,18 @@ class ClickHouseStore:
         def run():
             client = self.client()
             self._forwarder.sync()
-            return client.query(translation.sql, parameters=translation.params, settings=settings)
+            result = client.query(translation.sql, parameters=translation.params, settings=settings)
+            earlier = translation.comparison
+            if earlier is None:
+                return result, None
+            return result, client.query(earlier.sql, parameters=earlier.params, settings=settings)
 
-        result = self._run(run, query=True)
-        scanned = int((result.summary or {}).get("read_rows", 0))
+        result, earlier = self._run(run, query=True)
+        scanned = sum(int((r.summary or {}).get("read_rows", 0)) for r in (result, earlier) if r is not None)
         rows = translation.shape(result.result_rows)
-        return plan.kind, json.dumps(rows, separators=(",", ":"), ensure_ascii=False).encode(), scanned, None
+        comparison = translation.comparison.shape(earlier.result_rows) if earlier is not None else None
+        return (plan.kind, json.dumps(rows, separators=(",", ":"), ensure_ascii=False).encode(), scanned,
+                comparison)
 
     def erase(self, project_id: str, ids: list[str], seqs: list[int]) -> dict:
         """Forget the rows and the ids, waiting for the mutations to finish on every replica (so the
