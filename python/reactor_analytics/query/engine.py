@@ -247,6 +247,7 @@ class EngineServer:
         while True:
             try:
                 if self.sealer is not None:
+                    log.info("engine opening segments", process_age_s=round(_process_age_s(), 3))
                     self.sealer.open()
                     self.opened_rows = self.engine.stats()["rows"]
                     log.info("engine segments opened", rows=self.opened_rows)

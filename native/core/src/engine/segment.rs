@@ -175,26 +175,38 @@ impl PieceWriter {
     }
 }
 
-/// The CRC-32 of a file of `bytes` bytes, its stretches read and summed on every core.
+/// The CRC-32 of a file of `bytes` bytes, read through a read-only mapping (its pages are the
+/// page cache's, which the columns map next) in stretches summed on every core.
 fn checksum(path: &Path, bytes: u64) -> io::Result<u32> {
     use rayon::prelude::*;
-    use std::os::unix::fs::FileExt;
-    const STRETCH: u64 = 16 << 20;
+    use std::os::fd::AsRawFd;
+    const STRETCH: usize = 16 << 20;
     let file = File::open(path)?;
     if file.metadata()?.len() != bytes {
         return Err(bad(format!("{} has the wrong size", path.display())));
     }
-    let parts: Vec<crc32fast::Hasher> = (0..bytes.div_ceil(STRETCH))
-        .into_par_iter()
-        .map(|k| {
-            let start = k * STRETCH;
-            let mut buf = vec![0u8; (bytes - start).min(STRETCH) as usize];
-            file.read_exact_at(&mut buf, start)?;
+    if bytes == 0 {
+        return Ok(crc32fast::hash(&[]));
+    }
+    let len = bytes as usize;
+    // SAFETY: a fresh read-only mapping of the whole file; segment files are never written in
+    // place (see `col`), so its bytes do not change while they are read.
+    let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED | libc::MAP_POPULATE, file.as_raw_fd(), 0) };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `len` bytes mapped just above, unmapped only after the last read below.
+    let data = unsafe { std::slice::from_raw_parts(ptr as *const u8, len) };
+    let parts: Vec<crc32fast::Hasher> = data
+        .par_chunks(STRETCH)
+        .map(|stretch| {
             let mut crc = crc32fast::Hasher::new();
-            crc.update(&buf);
-            Ok(crc)
+            crc.update(stretch);
+            crc
         })
-        .collect::<io::Result<_>>()?;
+        .collect();
+    // SAFETY: the mapping made above; `data` is not used past here.
+    unsafe { libc::munmap(ptr, len) };
     let mut crc = crc32fast::Hasher::new();
     for part in &parts {
         crc.combine(part);
@@ -234,7 +246,11 @@ impl Project {
         };
         let (strings_to, ids_to) = (self.strings.len() as u32, self.ids.len() as u32);
         let len = self.len();
-        if first_row == len && strings_from == strings_to && ids_from == ids_to && !short_last {
+        let unchanged = match self.pieces.last() {
+            Some(last) => last.first_row + last.rows == len && last.strings_to == strings_to && last.ids_to == ids_to,
+            None => len == 0 && strings_to == 1 && ids_to == 1,
+        };
+        if unchanged {
             return Ok(Vec::new());
         }
         let whole = (len - first_row) / ALIGN * ALIGN;
@@ -346,7 +362,7 @@ fn read_strings(file: &File, (offset, bytes): (u64, usize), into: &mut Interner)
     for i in 0..count {
         let len = word(4 + 4 * i)?;
         let text = blob.get(at..at + len).ok_or_else(|| bad("strings truncated"))?;
-        into.push_loaded(std::str::from_utf8(text).map_err(|_| bad("strings not UTF-8"))?);
+        into.push_unindexed(std::str::from_utf8(text).map_err(|_| bad("strings not UTF-8"))?);
         at += len;
     }
     Ok(())
@@ -438,14 +454,34 @@ impl Store {
                 missing: pos.missing.iter().map(|&s| (s, now)).collect(),
             };
         }
-        for (project_id, state) in manifest.projects {
+        // Every piece's checksum on every core, while this thread reads the strings.
+        let (sums, projects) = rayon::join(
+            || {
+                use rayon::prelude::*;
+                let pieces: Vec<&PieceMeta> = manifest.projects.values().flat_map(|s| &s.pieces).collect();
+                pieces.into_par_iter().try_for_each(|piece| {
+                    if checksum(&dir.join(&piece.file), piece.file_bytes)? != piece.crc {
+                        return Err(bad(format!("{} fails its checksum", piece.file)));
+                    }
+                    Ok(())
+                })
+            },
+            || Store::open_projects(dir, &manifest, map_min_rows),
+        );
+        sums?;
+        store.projects = projects?;
+        store.segments = Some(Segments { dir: dir.to_path_buf(), generation: manifest.generation, mark: manifest.mark });
+        Ok(Some(store))
+    }
+
+    /// Each project of the manifest: its strings and ids read back, its columns mapped.
+    fn open_projects(dir: &Path, manifest: &Manifest, map_min_rows: usize) -> io::Result<HashMap<String, Project>> {
+        let mut projects = HashMap::new();
+        for (project_id, state) in &manifest.projects {
             let mut project = Project::default();
             let mut expected = (0usize, 0u64, 1u32, 1u32);
             for piece in &state.pieces {
                 let path = dir.join(&piece.file);
-                if checksum(&path, piece.file_bytes)? != piece.crc {
-                    return Err(bad(format!("{} fails its checksum", piece.file)));
-                }
                 if (piece.first_row, piece.props_start, piece.strings_from, piece.ids_from) != expected
                     || piece.layout.len() != 8 + HOT_COLUMNS.len()
                     || piece.layout.iter().any(|&(o, b)| o % PAGE as u64 != 0 || o + b as u64 > piece.file_bytes)
@@ -468,15 +504,16 @@ impl Store {
             {
                 return Err(bad(format!("segments of {project_id} disagree with the manifest")));
             }
-            project.pieces = state.pieces;
-            project.person_of = state.person_of;
-            project.users = state.users.into_iter().collect::<HashSet<u32>>();
-            project.traits = state.traits.into_iter().collect::<HashMap<u32, String>>();
+            project.strings.reindex();
+            project.ids.reindex();
+            project.pieces = state.pieces.clone();
+            project.person_of = state.person_of.clone();
+            project.users = state.users.iter().copied().collect::<HashSet<u32>>();
+            project.traits = state.traits.iter().cloned().collect::<HashMap<u32, String>>();
             project.map_columns(dir, map_min_rows)?;
-            store.projects.insert(project_id, project);
+            projects.insert(project_id.clone(), project);
         }
-        store.segments = Some(Segments { dir: dir.to_path_buf(), generation: manifest.generation, mark: manifest.mark });
-        Ok(Some(store))
+        Ok(projects)
     }
 
     /// Rows were forgotten: the segments hold them, so they must never be read again. The

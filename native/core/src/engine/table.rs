@@ -121,6 +121,41 @@ impl Interner {
         self.insert_code(self.spans.len() as u32 - 1);
     }
 
+    /// Append a string known to differ from every one held (as read back from segments) without
+    /// indexing it; `reindex` must follow before the interner is searched.
+    pub fn push_unindexed(&mut self, s: &str) {
+        assert!(self.bytes.len() + s.len() < u32::MAX as usize, "over 4 GiB of interned text");
+        let start = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(s.as_bytes());
+        self.spans.push((start, s.len() as u32));
+    }
+
+    /// Index every code at once (after `push_unindexed`): each text is distinct, so a code goes
+    /// in the first free slot of its probe sequence with no comparison. The only repeated text
+    /// is the empty one (an interned "" and forgotten codes read back alike): its first code is
+    /// indexed, as interning them one by one would.
+    pub fn reindex(&mut self) {
+        self.table = vec![EMPTY; (self.spans.len() * 4).next_power_of_two().max(8)];
+        self.used = 0;
+        let mask = self.table.len() - 1;
+        let mut empty_seen = false;
+        for code in 1..self.spans.len() as u32 {
+            let text = self.text(code);
+            if text.is_empty() {
+                if empty_seen {
+                    continue;
+                }
+                empty_seen = true;
+            }
+            let mut at = hash(text) as usize & mask;
+            while self.table[at] != EMPTY {
+                at = (at + 1) & mask;
+            }
+            self.table[at] = code;
+            self.used += 1;
+        }
+    }
+
     /// Drop a string: its code stays reserved (columns keep their meaning) but resolves to "",
     /// and its text is overwritten.
     pub fn forget(&mut self, code: u32) {
@@ -542,6 +577,29 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_read_back_unindexed_then_reindexed_are_found_as_interned() {
+        let mut held = Interner::new();
+        for n in 0..3000 {
+            held.intern(&format!("s-{n}"));
+        }
+        held.forget(7);
+        let mut back = Interner::new();
+        for code in 1..held.len() as u32 {
+            back.push_unindexed(held.resolve(code));
+        }
+        back.reindex();
+        for n in 0..3000 {
+            let text = format!("s-{n}");
+            assert_eq!(back.get(&text), held.get(&text), "{text}");
+        }
+        assert_eq!(back.get("s-6"), None);
+        assert_eq!(back.get(""), Some(7));
+        assert_eq!(back.intern("s-100"), 101);
+        assert_eq!(back.intern("new"), 3001);
+        assert_eq!(back.get("new"), Some(3001));
+    }
 
     #[test]
     fn interned_strings_are_found_resolved_and_forgotten() {
