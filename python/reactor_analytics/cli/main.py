@@ -53,16 +53,23 @@ def cmd_serve(args) -> int:
 
 
 def cmd_engine(args) -> int:
+    from .. import _native
+    from ..query.opening import Opening
+
+    config = config_module.load()
+    # The segments open while the rest is imported.
+    segments = Path(config.data_dir).resolve() / "segments"
+    engine = _native.Engine()
+    opening = Opening(engine, segments)
+
+    from ..observability import logging as reactor_logging
+    from ..observability.logging import log_path
     from ..query.engine import EngineServer, socket_path
     from ..store.db import database_url
 
-    config = config_module.load()
-    from ..observability import logging as reactor_logging
-    from ..observability.logging import log_path
-
     reactor_logging.configure(config.tracing.fmt, config.tracing.filter, log_path(config))
     EngineServer(database_url(config), socket_path(config.data_dir), config.analytics.retention_interval_s,
-                 segments_dir=Path(config.data_dir).resolve() / "segments").serve_forever()
+                 segments_dir=segments, engine=engine, opening=opening).serve_forever()
     return 0
 
 

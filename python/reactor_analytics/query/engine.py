@@ -30,6 +30,7 @@ from .. import _native
 from ..errors import AppError, unavailable
 from ..governance.retention import Retention
 from ..store import queries
+from .opening import Opening
 from .sealing import Sealer
 
 log = structlog.get_logger(target="reactor_analytics.engine")
@@ -109,10 +110,14 @@ def _process_age_s() -> float:
 
 class EngineServer:
     def __init__(self, db_url: str, socket_path: Path, retention_interval_s: float = 0,
-                 segments_dir: Path | None = None) -> None:
+                 segments_dir: Path | None = None, engine: _native.Engine | None = None,
+                 opening: Opening | None = None) -> None:
+        """`engine` and `opening`: an engine whose segments (in `segments_dir`) are being opened
+        already (see `opening`)."""
         self.db_url = db_url
         self.socket_path = socket_path
-        self.engine = _native.Engine()
+        self.engine = engine if engine is not None else _native.Engine()
+        self._opening = opening
         self.sealer = Sealer(self.engine, db_url, segments_dir) if segments_dir else None
         #: Rows the segments held when the engine started, and the seconds from the process's start
         #: to answering.
@@ -247,10 +252,11 @@ class EngineServer:
         while True:
             try:
                 if self.sealer is not None:
-                    log.info("engine opening segments", process_age_s=round(_process_age_s(), 3))
-                    self.sealer.open()
+                    opening, self._opening = self._opening, None
+                    self.sealer.open(opening)
                     self.opened_rows = self.engine.stats()["rows"]
-                    log.info("engine segments opened", rows=self.opened_rows)
+                    log.info("engine segments opened", rows=self.opened_rows,
+                             process_age_s=round(_process_age_s(), 3))
                 loaded = self.sync()
                 break
             except (ConnectionError, psycopg.OperationalError):

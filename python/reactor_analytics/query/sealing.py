@@ -23,6 +23,7 @@ import psycopg
 import structlog
 
 from .. import _native
+from .opening import Opening
 from ..store import queries
 
 log = structlog.get_logger(target="reactor_analytics.engine")
@@ -48,11 +49,12 @@ class Sealer:
         with psycopg.connect(self.db_url, autocommit=True, connect_timeout=5) as conn:
             return queries.forget_mark(conn)
 
-    def open(self) -> bool:
-        """Open the segments into the engine (before anything is read); True when they were used."""
+    def open(self, opening: Opening | None = None) -> bool:
+        """Open the segments into the engine (before anything is read), or take those `opening`
+        opened already; True when they were used."""
         self.directory.mkdir(parents=True, exist_ok=True)
         try:
-            opened = self.engine.open_segments(self.directory)
+            opened = opening.result() if opening is not None else self.engine.open_segments(self.directory)
         except OSError as exc:
             log.warning("engine segments unusable; reading every row again", error=str(exc))
             opened = False
