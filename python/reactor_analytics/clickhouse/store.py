@@ -111,7 +111,11 @@ class ClickHouseStore:
     # --- EventStore ----------------------------------------------------------------------------
 
     def sync(self) -> None:
-        self._run(lambda: self.client() and self._forwarder.sync())
+        def run():
+            self.client()
+            self._forwarder.sync()
+
+        self._run(run)
 
     def query(self, body: bytes, project_id: str, now_us: int, limits: dict[str, int],
               timeout_s: float | None = None) -> tuple[str, bytes, int, list | None]:
