@@ -142,3 +142,32 @@ def test_a_store_that_does_not_answer_raises_503_for_every_operation(ch_config):
         with pytest.raises(AppError) as refused:
             call()
         assert (refused.value.status, refused.value.code) == (503, "analytics.unavailable")
+
+
+def test_the_service_under_gunicorn_answers_from_clickhouse(postgres, clickhouse, tmp_path):
+    """`reactor serve` with REACTOR_EVENTS_STORE=clickhouse and REACTOR_CLICKHOUSE_URL: events
+    sent over HTTP are answered from ClickHouse (and are there), by any worker."""
+    import requests
+
+    from clickhouse_fixtures import raw_client
+    from conftest import LiveServer, make_project
+
+    server = LiveServer(postgres, tmp_path / "data", workers=2, REACTOR_EVENTS_STORE="clickhouse",
+                        REACTOR_CLICKHOUSE_URL=clickhouse.url).start()
+    try:
+        project_id, key = make_project(server.url, "ch")
+        sent = requests.post(f"{server.url}/analytics/v1/batch", headers={"X-Reactor-Project-Key": key}, timeout=10,
+                             json={"batch": [{"event": "served", "anonymous_id": f"s{i}", "timestamp": at(60 + i)}
+                                             for i in range(7)]})
+        assert sent.status_code == 200
+        for _ in range(4):  # whichever worker answers
+            answer = requests.post(f"{server.url}/analytics/v1/query", headers=ADMIN, timeout=30,
+                                   json={"project_id": project_id, "kind": "aggregate", "measure": "unique_users",
+                                         "time_range": WINDOW})
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["data"]["rows"] == [{"value": 7}]
+        held = raw_client(clickhouse).query("SELECT count() FROM events FINAL WHERE project_id = {p:String}",
+                                            parameters={"p": project_id}).result_rows[0][0]
+        assert held == 7
+    finally:
+        server.stop()
