@@ -442,6 +442,15 @@ def present_seqs(conn, name: str, seqs: list[int]) -> set[int]:
     return {row[0] for row in conn.execute(f"SELECT seq FROM {_FORWARD_TABLES[name]} WHERE seq = ANY(%s)", (seqs,))}
 
 
+def retention_sweeps_since(conn, after_id: int) -> list[tuple[int, str, Any]]:
+    """Retention sweeps recorded after audit record `after_id`: per project its newest, (audit id,
+    project id, the instant before which the sweep's events had expired)."""
+    return [tuple(row) for row in conn.execute(
+        "SELECT DISTINCT ON (project_id) id, project_id, "
+        "created_at - make_interval(days => (detail->>'retention_days')::int) "
+        "FROM audit_log WHERE action = 'retention' AND id > %s ORDER BY project_id, id DESC", (after_id,))]
+
+
 # Migration 0015's triggers notify this channel, with the tail's name, when a tail has new rows,
 # and (0016) only while an engine holds TAIL_LOCK: while it sleeps on the channel.
 TAIL_CHANNEL = "reactor_tail"
