@@ -285,3 +285,29 @@ def test_reactor_clickhouse_load_without_a_url_is_a_configuration_error(tmp_path
     done = subprocess.run([str(VENV_BIN / "reactor"), "clickhouse-load"], env=env, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 2 and "needs [clickhouse] url" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_retention_sweep_run_elsewhere_reaches_clickhouse(ch_client, ch_store, clickhouse, postgres):
+    """The sweep that runs on schedule (in the engine process, on PostgreSQL) records itself in
+    the audit log; the forwarder's next sync removes the same expired events from ClickHouse,
+    and keeps what PostgreSQL kept."""
+    from reactor_analytics.governance.retention import Retention
+
+    project = Project(ch_client)
+    old = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 50 * DAY))
+    send(ch_client, project, {"event": "old", "anonymous_id": "a", "timestamp": old},
+         {"event": "new", "anonymous_id": "a", "timestamp": at(60)})
+    ch_store.sync()
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute("UPDATE projects SET retention_days = 45 WHERE id = %s", (project.id,))
+
+    class Elsewhere:  # the native engine's part of the sweep, not this store's
+        def drop_before(self, project_id, cutoff_us):
+            return 0
+
+    assert Retention(postgres.url, Elsewhere(), 0).sweep() >= 1
+    assert stored(clickhouse, "events", project.id, final=True) == 2  # not yet...
+    ch_store.sync()
+    names = raw_client(clickhouse).query("SELECT groupArray(event) FROM events WHERE project_id = {p:String}",
+                                         parameters={"p": project.id}).result_rows[0][0]
+    assert names == ["new"]  # ...then gone, without a copy left

@@ -24,6 +24,10 @@ tables make it exactly once for every query:
   (the audit log's mark) before it reads a batch and again after it inserted it; when it moved,
   the rows just sent that PostgreSQL no longer holds are deleted from ClickHouse before the
   position moves past them.
+* A retention sweep (whoever runs it: the audit log records each) removed a project's expired
+  events from PostgreSQL; the next sync deletes from ClickHouse the project's rows from before the
+  sweep's cutoff that PostgreSQL no longer holds. (ClickHouse's TTL drops rows past the retention
+  they were forwarded with on its own; this applies a retention made shorter since.)
 """
 
 from __future__ import annotations
@@ -89,6 +93,7 @@ class Forwarder:
         self.lock = threading.Lock()
         self._conn: psycopg.Connection | None = None
         self._tails: dict[str, Tail] | None = None
+        self._sweeps_seen = 0  # the newest retention sweep applied (an audit record's id)
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
@@ -140,7 +145,21 @@ class Forwarder:
                                        column_names=["tail", "position", "at"])
                 if len(found) < BATCH:
                     break
+        for record, project_id, expired_before in queries.retention_sweeps_since(conn, self._sweeps_seen):
+            self._apply_retention(conn, project_id, expired_before)
+            self._sweeps_seen = max(self._sweeps_seen, record)
         return sent
+
+    def _apply_retention(self, conn, project_id: str, expired_before: datetime) -> None:
+        old = self.client.query(f"SELECT DISTINCT seq FROM {self.tables['events']} WHERE project_id = {{p:String}} "
+                                "AND ts < {t:DateTime64(6, 'UTC')}",
+                                parameters={"p": project_id, "t": expired_before}).result_rows
+        seqs = [row[0] for row in old]
+        for start in range(0, len(seqs), BATCH):
+            chunk = seqs[start:start + BATCH]
+            gone = sorted(set(chunk) - queries.present_seqs(conn, "events", chunk))
+            if gone:
+                self.delete("events", gone)
 
     def forget_positions(self) -> None:
         """Read the positions from ClickHouse again at the next sync (as after a restart)."""
