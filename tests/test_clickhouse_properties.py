@@ -12,7 +12,8 @@ import time
 from hypothesis import given, settings, strategies as st
 
 from clickhouse_fixtures import LIMITS, ch_app, ch_config, ch_store, clickhouse  # noqa: F401
-from test_query_properties import BASE, DAY, FILTERS, NAMES, PAGES, SETTINGS, body_st, load, maybe, normal, stamp, stream_st
+from test_query_properties import (BASE, DAY, FILTERS, NAMES, PAGES, SETTINGS, body_st, load, maybe, normal, stamp,
+                                   stream_st)
 from test_web_properties import web_body, web_stream
 
 # Few examples (each loads a project through the API and asks three bodies of both stores), so
@@ -176,8 +177,10 @@ def test_realtime_matches_the_native_engine(client, engine, ch_store):
                          **({"context": {"page": {"path": page}}} if page else {})})
               for name, who, ago, page in [("$pageview", {"anonymous_id": "a0"}, 10, "/a"),
                                            ("$pageview", {"anonymous_id": "a1"}, 20, "/a/"),
-                                           ("$pageview", {"user_id": "u0"}, 30, "/b"), ("$pageview", {"anonymous_id": "a2"}, 40, None),
-                                           ("A", {"anonymous_id": "a3"}, 50, None), ("$pageview", {"anonymous_id": "a4"}, 400, "/c")]]
+                                           ("$pageview", {"user_id": "u0"}, 30, "/b"),
+                                           ("$pageview", {"anonymous_id": "a2"}, 40, None),
+                                           ("A", {"anonymous_id": "a3"}, 50, None),
+                                           ("$pageview", {"anonymous_id": "a4"}, 400, "/c")]]
     recent.append(("identify", {"user_id": "u0", "anonymous_id": "a0", "timestamp": stamp(int(now) - 60, 0)}))
     project, _ = load(client, recent)
     for body in ({"kind": "realtime"}, {"kind": "realtime", "filter": {"event": {"eq": "$pageview"}}}):

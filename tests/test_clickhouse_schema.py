@@ -16,7 +16,8 @@ DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "clickhouse" / "schema
 
 def test_the_deploy_file_is_rendered_from_the_declaration():
     assert DEPLOY.read_text() == schema.deploy_sql(), (
-        "deploy/clickhouse/schema.sql is stale: python -m reactor_analytics.clickhouse.schema > deploy/clickhouse/schema.sql")
+        "deploy/clickhouse/schema.sql is stale: "
+        "python -m reactor_analytics.clickhouse.schema > deploy/clickhouse/schema.sql")
 
 
 def test_the_cluster_file_is_clickhouse_sql_with_replicated_sharded_tables():
