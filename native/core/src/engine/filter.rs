@@ -107,6 +107,14 @@ impl Compiled {
         match self {
             Compiled::Event(table) => table[project.event[row] as usize],
             Compiled::Prop(col, table) => table[col.text.get(row) as usize],
+            Compiled::HotOrProp(i, hot_table, col, prop_table) => {
+                let code = project.hot[*i][row];
+                if code != 0 {
+                    hot_table[code as usize]
+                } else {
+                    prop_table[col.text.get(row) as usize]
+                }
+            }
             _ => self.matches_composed(project, row),
         }
     }

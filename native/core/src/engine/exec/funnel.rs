@@ -28,13 +28,26 @@ pub(super) fn run(scan: &Scan, q: &FunnelQuery) -> Result<(Value, u64), QueryErr
         .iter()
         .map(|s| s.filter.as_ref().map(|f| scan.compile(f)))
         .collect();
+    // The steps each event name can fill, by its code; then the filters of those that have one.
+    let mut by_event = vec![0u32; project.strings.len()];
+    for (i, event) in step_events.iter().enumerate() {
+        if let Some(code) = event {
+            by_event[*code as usize] |= 1 << i;
+        }
+    }
+    let filtered: u32 = step_filters
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.is_some())
+        .fold(0, |m, (i, _)| m | 1 << i);
     let mask_of = |r: usize| -> u32 {
-        let mut mask = 0u32;
-        for (i, (event, filter)) in step_events.iter().zip(&step_filters).enumerate() {
-            if *event == Some(project.event[r])
-                && filter.as_ref().is_none_or(|f| f.matches(project, r))
-            {
-                mask |= 1 << i;
+        let mut mask = by_event[project.event[r] as usize];
+        let mut check = mask & filtered;
+        while check != 0 {
+            let i = check.trailing_zeros() as usize;
+            check &= check - 1;
+            if !step_filters[i].as_ref().is_some_and(|f| f.matches(project, r)) {
+                mask &= !(1 << i);
             }
         }
         mask
