@@ -408,15 +408,23 @@ _EVENT_ROW = f"seq, {EVENT_COLUMNS}"
 # Each tail's rows as the ClickHouse tables hold them (clickhouse/schema.py), seq-ordered: the
 # columns named, JSON as text, an event with its project's retention.
 
+# A JSON object's members as text the way queries read a value (a string as is, anything else as
+# PostgreSQL writes it: `2.0`, `[1, 2]`), nulls left out.
+def _member_texts(column: str) -> str:
+    return ("(SELECT coalesce(jsonb_object_agg(m.k, CASE jsonb_typeof(m.v) WHEN 'string' THEN m.v #>> '{}' "
+            f"ELSE m.v::text END) FILTER (WHERE jsonb_typeof(m.v) <> 'null'), '{{}}') FROM jsonb_each({column}) AS m(k, v))")
+
+
 _FORWARD_COLUMNS = {
-    "events": (("seq", "retention_days", *(c for c in _native.EVENT_COLUMNS)),
+    "events": (("seq", "retention_days", *(c for c in _native.EVENT_COLUMNS), "props"),
                "e.seq, p.retention_days, " + ", ".join(
-                   f"e.{c}::text" if c in ("properties", "context") else f"e.{c}" for c in _native.EVENT_COLUMNS),
+                   f"e.{c}::text" if c in ("properties", "context") else f"e.{c}" for c in _native.EVENT_COLUMNS)
+               + f", {_member_texts('e.properties')}",
                "events e JOIN projects p ON p.id = e.project_id", "e.seq"),
     "links": (("seq", "project_id", "anonymous_id", "user_id"), "seq, project_id, anonymous_id, user_id",
               "identity_links", "seq"),
-    "traits": (("seq", "project_id", "user_id", "traits"), "seq, project_id, user_id, traits::text",
-               "person_traits", "seq"),
+    "traits": (("seq", "project_id", "user_id", "traits", "trait_values"),
+               f"seq, project_id, user_id, traits::text, {_member_texts('traits')}", "person_traits", "seq"),
 }
 
 
