@@ -99,14 +99,21 @@ class Front:
 def _decoded(body: bytes, encoding: str | None) -> bytes:
     if not encoding or not body:
         return body
+    # clickhouse-connect compresses each block of an insert as a frame of its own: every frame
+    # of the body is read, not only the first.
     if encoding == "lz4":
         import lz4.frame
 
-        return lz4.frame.decompress(body)
+        out = []
+        while body:
+            frame = lz4.frame.LZ4FrameDecompressor()
+            out.append(frame.decompress(body))
+            body = frame.unused_data
+        return b"".join(out)
     if encoding == "zstd":
         from backports import zstd
 
-        return zstd.decompress(body)
+        return zstd.decompress(body)  # reads every frame
     if encoding == "gzip":
         return gzip.decompress(body)
     raise ValueError(f"Content-Encoding {encoding} is not supported here")

@@ -208,3 +208,25 @@ def test_web_matches_the_native_engine(client, engine, ch_store, stream, body):
         clickhouse = ch_store.query(raw, project.id, now_us, LIMITS)
         assert normal(json.loads(clickhouse[1])) == normal(json.loads(native[1])), b
         assert normal(clickhouse[3]) == normal(native[3]), b
+
+
+def test_values_read_as_the_native_engine_reads_them(client, engine, ch_store):
+    """A property's value is its stored text: numbers as PostgreSQL writes them (`2.0`, `100.0`,
+    `0.00000015`), objects and arrays as JSON text, in keys, groups, filters and measures."""
+    values = [2.0, 100.0, 1e20, -0.0, 0.1, 3, "x", True, None, {"a": 1}, [1, 2], 1.5e-7, 12345678901234567890, "2.0",
+              " 7 ", "1e3", "nan", "-inf"]
+    items = [("batch", {"event": "A", "anonymous_id": f"a{i}", "properties": {"v": v, "w": {"v": 9}},
+                        "timestamp": stamp(BASE + 60 * i, 0)}) for i, v in enumerate(values)]
+    items.append(("identify", {"user_id": "u", "anonymous_id": "a0", "traits": {"v": 2.0}, "timestamp": stamp(BASE, 0)}))
+    project, _ = load(client, items)
+    window = {"from": stamp(BASE, 0), "to": stamp(BASE + DAY, 0)}
+    for body in ({"kind": "breakdown", "prop": "v", "limit": 30}, {"kind": "aggregate", "group_by": [{"prop": "v"}]},
+                 {"kind": "aggregate", "group_by": [{"trait": "v"}]}, {"kind": "aggregate", "measure": {"sum": "v"}},
+                 {"kind": "aggregate", "measure": {"max": "v"}}, {"kind": "aggregate", "filter": {"prop": {"v": {"eq": 2}}}},
+                 {"kind": "aggregate", "filter": {"prop": {"v": {"eq": "2.0"}}}},
+                 {"kind": "aggregate", "filter": {"prop": {"v": {"gt": 1}}}},
+                 {"kind": "aggregate", "filter": {"prop": {"v": {"contains": ", "}}}},
+                 {"kind": "aggregate", "filter": {"trait": {"v": {"eq": "2.0"}}}}):
+        body["time_range"] = window
+        native, clickhouse = both(engine, ch_store, project.id, body)
+        assert clickhouse == native, body

@@ -171,3 +171,16 @@ def test_the_service_under_gunicorn_answers_from_clickhouse(postgres, clickhouse
         assert held == 7
     finally:
         server.stop()
+
+
+def test_the_front_takes_an_insert_of_many_blocks_whole(clickhouse):
+    """clickhouse-connect sends a large insert as several blocks, each compressed on its own."""
+    import clickhouse_connect
+
+    for compress in ("lz4", "zstd", False):
+        client = clickhouse_connect.get_client(dsn=clickhouse.url, autogenerate_session_id=False, compress=compress)
+        table = f"front_blocks_{compress or 'plain'}"
+        client.command(f"CREATE TABLE IF NOT EXISTS {table} (n UInt64, s String, m Map(String, String)) "
+                       "ENGINE = MergeTree ORDER BY n")
+        client.insert(table, [(n, "x" * 50, {"k": str(n)}) for n in range(60_000)], column_names=["n", "s", "m"])
+        assert client.query(f"SELECT count(), sum(n) FROM {table}").result_rows == [(60_000, sum(range(60_000)))]

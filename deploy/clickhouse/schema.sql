@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS reactor.events_local ON CLUSTER '{cluster}'
     properties String,
     context Nullable(String),
     fingerprint Nullable(String),
-    retention_days UInt16
+    retention_days UInt16,
+    props Map(String, String)
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/reactor/events', '{replica}', seq)
 PARTITION BY toYYYYMM(ts)
@@ -63,6 +64,7 @@ CREATE TABLE IF NOT EXISTS reactor.person_traits ON CLUSTER '{cluster}'
     project_id LowCardinality(String),
     user_id String,
     traits String,
+    trait_values Map(String, String),
     seq UInt64
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/reactor/person_traits', '{replica}', seq)

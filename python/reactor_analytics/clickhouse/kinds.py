@@ -106,9 +106,9 @@ def measure_sql(params: Params, measure: tuple) -> str:
 
 def _prop_text(params: Params, name: str) -> str:
     """A measure reads the event's property itself (no hot column)."""
-    from .sql import json_text
+    from .sql import member_text
 
-    return json_text("properties", params.add(name, "String"))
+    return member_text("props", params.add(name, "String"))
 
 
 def _number_out(kind: str, value):

@@ -47,11 +47,13 @@ EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("context", "Nullable(String)"),
     ("fingerprint", "Nullable(String)"),
     ("retention_days", "UInt16"),
+    # `properties`' members as the text queries read (a string as is, a number as written).
+    ("props", "Map(String, String)"),
 )
 LINK_COLUMNS = (("project_id", "LowCardinality(String)"), ("anonymous_id", "String"), ("user_id", "String"),
                 ("seq", "UInt64"))
 TRAIT_COLUMNS = (("project_id", "LowCardinality(String)"), ("user_id", "String"), ("traits", "String"),
-                 ("seq", "UInt64"))
+                 ("trait_values", "Map(String, String)"), ("seq", "UInt64"))
 POSITION_COLUMNS = (("tail", "String"), ("position", "UInt64"), ("at", "DateTime64(6, 'UTC')"))
 
 

@@ -79,20 +79,20 @@ def read_body(raw: dict, now_us: int) -> Body:
 
 # --- values ----------------------------------------------------------------------------------------
 
-def json_text(document: str, key: str) -> str:
-    """The text of `document`'s member `key` (a JSON text column), NULL when missing or null."""
-    return (f"multiIf(JSONType({document}, {key}) = 'String', JSONExtractString({document}, {key}), "
-            f"JSONType({document}, {key}) IN ('Null', ''), NULL, JSONExtractRaw({document}, {key}))")
+def member_text(members: str, key: str) -> str:
+    """The text of member `key` of a `Map(String, String)` of a JSON object's members (`props`,
+    `traits`), NULL when missing or null."""
+    return f"if(mapContains({members}, {key}), {members}[{key}], NULL)"
 
 
 def label(params: Params, source: str, name: str) -> str:
     """A row's value of `{"prop": name}` or `{"trait": name}` as Nullable(String)."""
     key = params.add(name, "String")
     if source == "trait":
-        return json_text("traits", key)
+        return member_text("traits", key)
     if name in HOT:
-        return f"coalesce(nullIf({name}, ''), {json_text('properties', key)})"
-    return json_text("properties", key)
+        return f"coalesce(nullIf({name}, ''), {member_text('props', key)})"
+    return member_text("props", key)
 
 
 def number(text_sql: str) -> str:
@@ -188,7 +188,7 @@ def rows(params: Params, tables: Tables, project_id: str, lo: int | None, hi: in
         where.append(f"e.ts < fromUnixTimestamp64Micro({params.add(hi, 'Int64')}, 'UTC')")
     columns = ", ".join(f"e.{name} AS {name}" for name in HOT)
     base = (f"SELECT e.seq AS seq, e.event AS event, e.ts AS ts, toUnixTimestamp64Micro(e.ts) AS ts_us, "
-            f"e.distinct_id AS distinct_id, e.properties AS properties, {columns}, "
+            f"e.distinct_id AS distinct_id, e.props AS props, {columns}, "
             f"if(m.user_id = '', e.distinct_id, m.user_id) AS person "
             f"FROM {tables.events} AS e FINAL "
             f"LEFT JOIN (SELECT anonymous_id, argMax(user_id, seq) AS user_id FROM {tables.person_map} "
@@ -197,5 +197,5 @@ def rows(params: Params, tables: Tables, project_id: str, lo: int | None, hi: in
     if not traits:
         return f"({base})"
     return (f"(SELECT b.*, t.traits AS traits FROM ({base}) AS b "
-            f"LEFT JOIN (SELECT user_id, argMax(traits, seq) AS traits FROM {tables.person_traits} "
+            f"LEFT JOIN (SELECT user_id, argMax(trait_values, seq) AS traits FROM {tables.person_traits} "
             f"WHERE project_id = {project} GROUP BY user_id) AS t ON t.user_id = b.person)")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 from .kinds import NONE_KEY, Translation, _instant, _local, bucket_start, iso, next_bucket_start
-from .sql import US, Body, Params, Tables, filter_sql, json_text, label, number, rows, uses_traits
+from .sql import US, Body, Params, Tables, filter_sql, label, member_text, number, rows, uses_traits
 
 METRICS = ["visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration", "time_on_page"]
 DIMENSIONS = ["page", "entry_page", "exit_page", "hostname", "referrer", "source", "utm_source", "utm_medium",
@@ -78,7 +78,7 @@ def web_range(body: Body, project_id: str, tables: Tables, lo: int, hi: int) -> 
     first = f"argMin(tuple({', '.join(_FIRST)}), (ts_us, seq)) OVER {visit}"
     first_src = f"argMin(tuple({', '.join(_SOURCE)}), (ts_us, seq)) OVER {visit}"
     pv_src = f"argMinIf(tuple({', '.join(_SOURCE)}), (ts_us, seq), {pv}) OVER {visit}"
-    duration_ms = number(json_text("properties", params.add("duration_ms", "String")))
+    duration_ms = number(member_text("props", params.add("duration_ms", "String")))
     attributes = (
         f"SELECT *, min(ts_us) OVER {visit} AS v_start, max(ts_us) OVER {visit} AS v_end, "
         f"countIf({pv}) OVER {visit} AS v_pv, countIf(NOT startsWith(event, '$')) OVER {visit} AS v_custom, "
