@@ -202,7 +202,7 @@ KILLED_FORWARDER = """
 import sys
 from reactor_analytics.clickhouse import forward
 from reactor_analytics.clickhouse.store import ClickHouseStore
-forward.BATCH = 2000
+forward.BATCH = 1000
 ClickHouseStore(sys.argv[1], sys.argv[2], 60.0).sync()
 print("done", flush=True)
 """
@@ -220,7 +220,7 @@ def test_a_forwarder_killed_mid_backlog_loses_nothing_and_counts_nothing_twice(c
     from conftest import wait_for
 
     project = Project(ch_client)
-    total = 30_000
+    total = 20_000
     with psycopg.connect(postgres.url) as conn:
         conn.execute(
             "INSERT INTO events (project_id, message_id, event, ts, received_at, distinct_id, properties) "
@@ -232,7 +232,7 @@ def test_a_forwarder_killed_mid_backlog_loses_nothing_and_counts_nothing_twice(c
     proc = subprocess.Popen([sys.executable, str(script), clickhouse.url, postgres.url],
                             stdout=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: stored(clickhouse, "events", project.id) >= 4000 or proc.poll() is not None, timeout=120,
+        wait_for(lambda: stored(clickhouse, "events", project.id) >= 2000 or proc.poll() is not None, timeout=120,
                  what="the forwarder's first inserts")
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
