@@ -84,12 +84,15 @@ class Forwarder:
     """Copies what PostgreSQL committed into ClickHouse (`client`: a clickhouse-connect client)."""
 
     def __init__(self, client, db_url: str, delete: Callable[[str, list[int]], None],
-                 tables: dict[str, str] | None = None) -> None:
-        """`delete(table, seqs)` forgets rows of a table by seq (the store's mutation)."""
+                 tables: dict[str, str] | None = None, cluster: bool = False) -> None:
+        """`delete(table, seqs)` forgets rows of a table by seq (the store's mutation). On a
+        cluster an insert into the Distributed table returns once every shard holds its rows
+        (`distributed_foreground_insert`), so the next query counts them."""
         self.client = client
         self.db_url = db_url
         self.delete = delete
         self.tables = tables or {name: name for name in TABLE}
+        self.settings = {"distributed_foreground_insert": 1} if cluster else {}
         self.lock = threading.Lock()
         self._conn: psycopg.Connection | None = None
         self._tails: dict[str, Tail] | None = None
@@ -132,7 +135,7 @@ class Forwarder:
                 names, found = queries.forward_rows(conn, name, tail.position, sorted(tail.missing), BATCH)
                 seqs = [row[0] for row in found]
                 if found:
-                    self.client.insert(self.tables[target], found, column_names=list(names))
+                    self.client.insert(self.tables[target], found, column_names=list(names), settings=self.settings)
                     sent += len(found)
                     if queries.forget_mark(conn) != mark:
                         gone = sorted(set(seqs) - queries.present_seqs(conn, name, seqs))

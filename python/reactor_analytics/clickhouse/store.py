@@ -70,7 +70,7 @@ class ClickHouseStore:
                     log.warning("clickhouse unreachable", error=type(exc).__name__)
                     raise unavailable("the event store is unavailable; retry shortly") from None
                 self._client = client
-                self._forwarder = Forwarder(client, self.db_url, self._delete_seqs)
+                self._forwarder = Forwarder(client, self.db_url, self._delete_seqs, cluster=self.cluster is not None)
             return self._client
 
     def _run(self, call, *, query: bool = False):
