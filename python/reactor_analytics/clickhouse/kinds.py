@@ -187,7 +187,8 @@ def aggregate(body: Body, project_id: str, tables: Tables) -> Translation:
     unit = body.get("time_bucket")
     group_by = [next(iter(g.items())) for g in body.get("group_by", [])]
     params = Params()
-    source = rows(params, tables, project_id, body.lo, body.hi, uses_traits(body.filter, body.raw.get("group_by")))
+    source = rows(params, tables, project_id, body.lo, body.hi, uses_traits(body.filter, body.raw.get("group_by")),
+                  persons=measure[0] == "unique_users")
     where = filter_sql(params, body.filter)
     keys = ([f"{bucket_sql(params, unit, body.tz)} AS b"] if unit else []) + \
         [f"{label(params, s, n)} AS g{i}" for i, (s, n) in enumerate(group_by)]
@@ -235,7 +236,8 @@ def aggregate(body: Body, project_id: str, tables: Tables) -> Translation:
 def breakdown(body: Body, project_id: str, tables: Tables) -> Translation:
     measure = measure_of(body.get("measure"))
     params = Params()
-    source = rows(params, tables, project_id, body.lo, body.hi, uses_traits(body.filter))
+    source = rows(params, tables, project_id, body.lo, body.hi, uses_traits(body.filter),
+                  persons=measure[0] == "unique_users")
     where = filter_sql(params, body.filter)
     key = label(params, "prop", body.get("prop"))
     value = measure_sql(params, measure)
@@ -253,7 +255,7 @@ def events(body: Body, project_id: str, tables: Tables) -> Translation:
     """The seqs of the newest `limit` events, newest first (the service reads them from
     PostgreSQL, as it does the native engine's)."""
     params = Params()
-    source = rows(params, tables, project_id, body.lo, body.hi, uses_traits(body.filter))
+    source = rows(params, tables, project_id, body.lo, body.hi, uses_traits(body.filter), persons=False)
     where = filter_sql(params, body.filter)
     limit = params.add(int(body.get("limit", 100)), "UInt32")
     sql = f"SELECT seq FROM {source} WHERE {where} ORDER BY ts_us DESC, seq DESC LIMIT {limit}"

@@ -177,9 +177,10 @@ class Tables:
 
 
 def rows(params: Params, tables: Tables, project_id: str, lo: int | None, hi: int | None,
-         traits: bool = False) -> str:
+         traits: bool = False, persons: bool = True) -> str:
     """A subquery of the project's events with `lo <= ts < hi` (µs; None: unbounded): each with
-    its `person` (and its `traits` when asked), deduplicated (`FINAL`)."""
+    its `person` (unless `persons` is False and no trait is read: the person map is not joined
+    then), and its `traits` when asked, deduplicated (`FINAL`)."""
     project = params.add(project_id, "String")
     where = [f"e.project_id = {project}"]
     if lo is not None:
@@ -187,6 +188,10 @@ def rows(params: Params, tables: Tables, project_id: str, lo: int | None, hi: in
     if hi is not None:
         where.append(f"e.ts < fromUnixTimestamp64Micro({params.add(hi, 'Int64')}, 'UTC')")
     columns = ", ".join(f"e.{name} AS {name}" for name in HOT)
+    if not persons and not traits:
+        return (f"(SELECT e.seq AS seq, e.event AS event, e.ts AS ts, toUnixTimestamp64Micro(e.ts) AS ts_us, "
+                f"e.distinct_id AS distinct_id, e.props AS props, {columns} FROM {tables.events} AS e FINAL "
+                f"WHERE {' AND '.join(where)})")
     base = (f"SELECT e.seq AS seq, e.event AS event, e.ts AS ts, toUnixTimestamp64Micro(e.ts) AS ts_us, "
             f"e.distinct_id AS distinct_id, e.props AS props, {columns}, "
             f"if(m.user_id = '', e.distinct_id, m.user_id) AS person "
