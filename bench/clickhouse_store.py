@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-from reactor_analytics.clickhouse import kinds, schema  # noqa: E402
+from reactor_analytics.clickhouse import schema, translate  # noqa: E402
 from reactor_analytics.clickhouse.sql import Tables, read_body  # noqa: E402
 
 PROJECT = "p_bench"
@@ -86,7 +86,7 @@ def ours(start_us: int, end_us: int) -> dict[str, tuple[str, dict]]:
     }
     out = {}
     for name, body in bodies.items():
-        translation = kinds.translate(read_body({**body, "time_range": window}, end_us), PROJECT, Tables())
+        translation = translate.translate(read_body({**body, "time_range": window}, end_us), PROJECT, Tables())
         out[name] = (translation.sql, {k: v for k, v in translation.params.items()})
     return out
 

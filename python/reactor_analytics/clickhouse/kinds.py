@@ -460,14 +460,3 @@ TRANSLATED: dict[str, Callable[[Body, str, Tables], Translation]] = {
     "aggregate": aggregate, "breakdown": breakdown, "events": events, "funnel": funnel, "retention": retention,
     "summary": summary, "realtime": realtime, "path": path,
 }
-
-
-def translate(body: Body, project_id: str, tables: Tables) -> Translation:
-    """The SQL of a validated body; raises Untranslated for a kind or measure not translated."""
-    if body.kind == "web":
-        from .web import web
-
-        return web(body, project_id, tables)
-    if body.kind not in TRANSLATED:
-        raise Untranslated(f"kind {body.kind!r}")
-    return TRANSLATED[body.kind](body, project_id, tables)

@@ -21,7 +21,7 @@ import structlog
 
 from .. import _native
 from ..errors import AppError, unavailable
-from . import kinds, schema
+from . import kinds, schema, translate
 from .forward import Forwarder
 from .sql import Tables, read_body
 
@@ -127,7 +127,7 @@ class ClickHouseStore:
             raise AppError(400, exc.code, exc.message, **exc.extra) from None
         parsed = read_body(json.loads(body), now_us)
         try:
-            translation = kinds.translate(parsed, project_id, self.tables)
+            translation = translate.translate(parsed, project_id, self.tables)
         except kinds.Untranslated as exc:
             raise AppError(400, UNSUPPORTED, f"the ClickHouse event store does not answer {exc} yet",
                            kind=plan.kind, store="clickhouse") from None
