@@ -55,11 +55,16 @@ pub(super) fn run(scan: &Scan, q: &FunnelQuery) -> Result<(Value, u64), QueryErr
     // One pass: each row of the range (and the window past it) with its step mask, keyed by
     // person and time. Strict funnels need every row of the person (any other event ends an
     // attempt); the others only rows of some step.
-    let (mut keys, scanned) =
-        scan.scan_map(scan.from_us, scan.to_us.saturating_add(window_us), |r| {
+    let some_step = |r: usize| by_event[project.event[r] as usize] != 0;
+    let (mut keys, scanned) = scan.scan_map_where(
+        scan.from_us,
+        scan.to_us.saturating_add(window_us),
+        (!strict).then_some(some_step),
+        |r| {
             let mask = mask_of(r);
             (strict || mask != 0).then(|| (scan.person(r), project.ts[r], r as u32, mask))
-        })?;
+        },
+    )?;
     keys.par_sort_unstable();
     let mut groups = Groups::new(scan, &q.group_by.0);
     let group: Vec<u32> = if groups.active() {

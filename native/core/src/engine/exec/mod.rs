@@ -112,10 +112,22 @@ impl Scan<'_> {
         hi: i64,
         take: impl Fn(usize) -> Option<T> + Sync + Send,
     ) -> Result<(Vec<T>, u64), QueryError> {
+        self.scan_map_where(lo, hi, None::<fn(usize) -> bool>, take)
+    }
+
+    /// `scan_map` of the rows `keep` also takes (see `fold_where`).
+    fn scan_map_where<T: Send, K: Fn(usize) -> bool + Sync + Send>(
+        &self,
+        lo: i64,
+        hi: i64,
+        keep: Option<K>,
+        take: impl Fn(usize) -> Option<T> + Sync + Send,
+    ) -> Result<(Vec<T>, u64), QueryError> {
         // Rayon folds stretches of blocks in order and reduces neighbours in order.
-        self.fold(
+        self.fold_where(
             lo,
             hi,
+            keep,
             Vec::new,
             |out, row| out.extend(take(row)),
             |mut a, b| {
@@ -132,6 +144,20 @@ impl Scan<'_> {
         &self,
         lo: i64,
         hi: i64,
+        init: impl Fn() -> A + Sync + Send,
+        step: impl Fn(&mut A, usize) + Sync + Send,
+        merge: impl Fn(A, A) -> A + Sync + Send,
+    ) -> Result<(A, u64), QueryError> {
+        self.fold_where(lo, hi, None::<fn(usize) -> bool>, init, step, merge)
+    }
+
+    /// `fold` of the rows `keep` also takes (a kind's own cheap test, such as "one of these
+    /// events"), tested with the range and the filter, without a branch, before any step.
+    fn fold_where<A: Send, K: Fn(usize) -> bool + Sync + Send>(
+        &self,
+        lo: i64,
+        hi: i64,
+        keep: Option<K>,
         init: impl Fn() -> A + Sync + Send,
         step: impl Fn(&mut A, usize) + Sync + Send,
         merge: impl Fn(A, A) -> A + Sync + Send,
@@ -159,6 +185,15 @@ impl Scan<'_> {
                             let row = selected[i];
                             selected[kept] = row;
                             kept += usize::from(filter.matches(project, row as usize));
+                        }
+                        k = kept;
+                    }
+                    if let Some(keep) = &keep {
+                        let mut kept = 0;
+                        for i in 0..k {
+                            let row = selected[i];
+                            selected[kept] = row;
+                            kept += usize::from(keep(row as usize));
                         }
                         k = kept;
                     }

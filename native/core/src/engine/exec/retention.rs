@@ -49,9 +49,15 @@ pub(super) fn run(scan: &Scan, q: &RetentionQuery) -> Result<(Value, u64), Query
     // One pass on every core: each cohort or return row's person, period and flags, straight
     // into the kernel's three columns.
     type Columns = (Vec<u32>, Vec<i32>, Vec<u8>);
-    let ((person, period, flags), scanned) = scan.fold(
+    let (cohort, back) = (cohort_code.unwrap_or(u32::MAX), return_code.unwrap_or(u32::MAX));
+    let either = |r: usize| {
+        let event = project.event[r];
+        (event == cohort) | (event == back)
+    };
+    let ((person, period, flags), scanned) = scan.fold_where(
         scan.from_us,
         hi,
+        Some(either),
         Columns::default,
         |(person, period, flags): &mut Columns, r| {
             let f = flag(r);
