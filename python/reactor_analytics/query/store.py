@@ -3,10 +3,9 @@
 `EventStore` names what the rest of the service asks of stored events: run a query, forget a
 person, say whether anything still mentions a value, sweep expired events, read what was
 committed, and report its state. The in-process columnar engine (`[events] store = "native"`,
-reached through `engine.EngineClient`) implements it; a store on a ClickHouse cluster
-(`"clickhouse"`, SPEC "Scale-out on ClickHouse") is to implement the same, and is not in this
-build. PostgreSQL stays the system of record either way: a store holds a derived copy it reads by
-`seq`.
+reached through `engine.EngineClient`) implements it, and so does the store on a ClickHouse
+server or cluster (`"clickhouse"`, SPEC "Scale-out on ClickHouse", `clickhouse.store`).
+PostgreSQL stays the system of record either way: a store holds a derived copy it reads by `seq`.
 """
 
 from __future__ import annotations
