@@ -17,7 +17,28 @@ pub(super) fn run(scan: &Scan, q: &PathQuery) -> Result<(Value, u64), QueryError
         Anchor::End(name) => (name, Direction::Before),
     };
     let anchor_code = project.strings.get(anchor.as_str());
-    let (rows, scanned) = scan.select_range()?;
+    // Only a person with an anchor event (passing the filter) in the range has a session to
+    // count: mark them first, then take only their rows.
+    let anchor_event = anchor_code.unwrap_or(u32::MAX);
+    let (marked, _) = scan.fold_where(
+        scan.from_us,
+        scan.to_us,
+        Some(|r: usize| project.event[r] == anchor_event),
+        || vec![0u64; project.ids.len().div_ceil(64)],
+        |bits: &mut Vec<u64>, r| {
+            let person = scan.person(r) as usize;
+            bits[person >> 6] |= 1 << (person & 63);
+        },
+        |mut a, b| {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
+            a
+        },
+    )?;
+    let has_anchor = |r: usize| {
+        let person = scan.person(r) as usize;
+        marked[person >> 6] & (1 << (person & 63)) != 0
+    };
+    let (rows, scanned) = scan.scan_map_where(scan.from_us, scan.to_us, Some(has_anchor), |r| Some(r as u32))?;
     let rows: Vec<u32> = scan
         .sort_by_person_time(rows.into_iter().map(|r| (r, ())))
         .into_iter()
