@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::plan::{Cond, Filter, Named, Scalar};
-use super::table::{hot_index, Interner, Project, PropColumn, TraitColumn};
+use super::table::{hot_index, Codes, Interner, Project, PropColumn, TraitColumn};
 
 pub enum Compiled {
     All(Vec<Compiled>),
@@ -116,6 +116,29 @@ impl Compiled {
                 }
             }
             _ => self.matches_composed(project, row),
+        }
+    }
+
+    /// Keep the rows that pass at the front of `rows`, in order; returns how many. A condition
+    /// on one column runs as its own loop over the rows, without a branch.
+    pub fn retain(&self, project: &Project, rows: &mut [u32]) -> usize {
+        fn keep(rows: &mut [u32], pass: impl Fn(usize) -> bool) -> usize {
+            let mut kept = 0;
+            for i in 0..rows.len() {
+                let row = rows[i];
+                rows[kept] = row;
+                kept += usize::from(pass(row as usize));
+            }
+            kept
+        }
+        match self {
+            Compiled::Event(table) => keep(rows, |r| table[project.event[r] as usize]),
+            Compiled::Prop(col, table) => match &col.text {
+                Codes::U8(codes) => keep(rows, |r| table[codes[r] as usize]),
+                Codes::U16(codes) => keep(rows, |r| table[codes[r] as usize]),
+                Codes::U32(codes) => keep(rows, |r| table[codes[r] as usize]),
+            },
+            _ => keep(rows, |r| self.matches(project, r)),
         }
     }
 

@@ -180,13 +180,7 @@ impl Scan<'_> {
                     }
                     in_range += k as u64;
                     if let Some(filter) = &self.filter {
-                        let mut kept = 0;
-                        for i in 0..k {
-                            let row = selected[i];
-                            selected[kept] = row;
-                            kept += usize::from(filter.matches(project, row as usize));
-                        }
-                        k = kept;
+                        k = filter.retain(project, &mut selected[..k]);
                     }
                     if let Some(keep) = &keep {
                         let mut kept = 0;
