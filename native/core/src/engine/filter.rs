@@ -148,16 +148,7 @@ impl Compiled {
             Compiled::All(items) => items.iter().all(|c| c.matches(project, row)),
             Compiled::Any(items) => items.iter().any(|c| c.matches(project, row)),
             Compiled::Not(inner) => !inner.matches(project, row),
-            Compiled::Event(table) => table[project.event[row] as usize],
-            Compiled::Prop(col, table) => table[col.text.get(row) as usize],
-            Compiled::HotOrProp(i, hot_table, col, prop_table) => {
-                let code = project.hot[*i][row];
-                if code != 0 {
-                    hot_table[code as usize]
-                } else {
-                    prop_table[col.text.get(row) as usize]
-                }
-            }
+            Compiled::Event(..) | Compiled::Prop(..) | Compiled::HotOrProp(..) => self.matches(project, row),
             Compiled::Trait(col, table) => {
                 let person = project.person_of[project.distinct[row] as usize];
                 table[col.text.get(&person).copied().unwrap_or(0) as usize]
