@@ -70,6 +70,19 @@ pub fn accept(labels: &Interner, cond: &Cond) -> Vec<bool> {
     }
 }
 
+/// Keep the rows `pass` takes at the front of `rows`, in order, without a branch on the test;
+/// returns how many.
+#[inline(always)]
+pub fn keep(rows: &mut [u32], pass: impl Fn(usize) -> bool) -> usize {
+    let mut kept = 0;
+    for i in 0..rows.len() {
+        let row = rows[i];
+        rows[kept] = row;
+        kept += usize::from(pass(row as usize));
+    }
+    kept
+}
+
 impl Compiled {
     /// `filter` against the project's columns (a property or trait named by the filter is
     /// extracted on first use).
@@ -122,15 +135,6 @@ impl Compiled {
     /// Keep the rows that pass at the front of `rows`, in order; returns how many. A condition
     /// on one column runs as its own loop over the rows, without a branch.
     pub fn retain(&self, project: &Project, rows: &mut [u32]) -> usize {
-        fn keep(rows: &mut [u32], pass: impl Fn(usize) -> bool) -> usize {
-            let mut kept = 0;
-            for i in 0..rows.len() {
-                let row = rows[i];
-                rows[kept] = row;
-                kept += usize::from(pass(row as usize));
-            }
-            kept
-        }
         match self {
             Compiled::Event(table) => keep(rows, |r| table[project.event[r] as usize]),
             Compiled::Prop(col, table) => match &col.text {

@@ -183,13 +183,7 @@ impl Scan<'_> {
                         k = filter.retain(project, &mut selected[..k]);
                     }
                     if let Some(keep) = &keep {
-                        let mut kept = 0;
-                        for i in 0..k {
-                            let row = selected[i];
-                            selected[kept] = row;
-                            kept += usize::from(keep(row as usize));
-                        }
-                        k = kept;
+                        k = crate::engine::filter::keep(&mut selected[..k], keep);
                     }
                     for &row in &selected[..k] {
                         step(&mut acc, row as usize);
