@@ -455,29 +455,38 @@ impl Store {
             };
         }
         // Every piece's checksum on every core, while this thread reads the strings.
-        let (sums, projects) = rayon::join(
+        let sums: Vec<(String, u64, u32)> = manifest
+            .projects
+            .values()
+            .flat_map(|s| &s.pieces)
+            .map(|p| (p.file.clone(), p.file_bytes, p.crc))
+            .collect();
+        store.segments = Some(Segments { dir: dir.to_path_buf(), generation: manifest.generation, mark: manifest.mark });
+        let (summed, projects) = rayon::join(
             || {
                 use rayon::prelude::*;
-                let pieces: Vec<&PieceMeta> = manifest.projects.values().flat_map(|s| &s.pieces).collect();
-                pieces.into_par_iter().try_for_each(|piece| {
-                    if checksum(&dir.join(&piece.file), piece.file_bytes)? != piece.crc {
-                        return Err(bad(format!("{} fails its checksum", piece.file)));
+                sums.par_iter().try_for_each(|(file, bytes, crc)| {
+                    if checksum(&dir.join(file), *bytes)? != *crc {
+                        return Err(bad(format!("{file} fails its checksum")));
                     }
                     Ok(())
                 })
             },
-            || Store::open_projects(dir, &manifest, map_min_rows),
+            || Store::open_projects(dir, manifest.projects, map_min_rows),
         );
-        sums?;
+        summed?;
         store.projects = projects?;
-        store.segments = Some(Segments { dir: dir.to_path_buf(), generation: manifest.generation, mark: manifest.mark });
         Ok(Some(store))
     }
 
     /// Each project of the manifest: its strings and ids read back, its columns mapped.
-    fn open_projects(dir: &Path, manifest: &Manifest, map_min_rows: usize) -> io::Result<HashMap<String, Project>> {
+    fn open_projects(
+        dir: &Path,
+        states: BTreeMap<String, ProjectState>,
+        map_min_rows: usize,
+    ) -> io::Result<HashMap<String, Project>> {
         let mut projects = HashMap::new();
-        for (project_id, state) in &manifest.projects {
+        for (project_id, state) in states {
             let mut project = Project::default();
             let mut expected = (0usize, 0u64, 1u32, 1u32);
             for piece in &state.pieces {
@@ -506,12 +515,12 @@ impl Store {
             }
             project.strings.reindex();
             project.ids.reindex();
-            project.pieces = state.pieces.clone();
-            project.person_of = state.person_of.clone();
-            project.users = state.users.iter().copied().collect::<HashSet<u32>>();
-            project.traits = state.traits.iter().cloned().collect::<HashMap<u32, String>>();
+            project.pieces = state.pieces;
+            project.person_of = state.person_of;
+            project.users = state.users.into_iter().collect::<HashSet<u32>>();
+            project.traits = state.traits.into_iter().collect::<HashMap<u32, String>>();
             project.map_columns(dir, map_min_rows)?;
-            projects.insert(project_id.clone(), project);
+            projects.insert(project_id, project);
         }
         Ok(projects)
     }
