@@ -6,8 +6,10 @@ erasure and retention reach ClickHouse, and an unreachable ClickHouse is a 503."
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -145,21 +147,30 @@ def test_a_store_that_does_not_answer_raises_503_for_every_operation(ch_config):
 
 
 def test_the_service_under_gunicorn_answers_from_clickhouse(postgres, clickhouse, tmp_path):
-    """`reactor serve` with REACTOR_EVENTS_STORE=clickhouse and REACTOR_CLICKHOUSE_URL: events
-    sent over HTTP are answered from ClickHouse (and are there), by any worker."""
+    """`reactor serve` with REACTOR_EVENTS_STORE=clickhouse and REACTOR_CLICKHOUSE_URL runs the
+    forwarder where the engine would run (no engine process, no engine socket): events sent over
+    HTTP reach ClickHouse with no query asking for them, and are answered from it by any worker."""
     import requests
 
     from clickhouse_fixtures import raw_client
-    from conftest import LiveServer, make_project
+    from conftest import LiveServer, make_project, wait_for
 
     server = LiveServer(postgres, tmp_path / "data", workers=2, REACTOR_EVENTS_STORE="clickhouse",
                         REACTOR_CLICKHOUSE_URL=clickhouse.url).start()
     try:
+        parts = _commands_in_group(server.proc.pid)
+        assert any(c[-1:] == ["forward"] for c in parts), parts
+        assert not any(c[-1:] == ["engine"] for c in parts), parts
+        assert not (tmp_path / "data" / "engine.sock").exists()
         project_id, key = make_project(server.url, "ch")
         sent = requests.post(f"{server.url}/analytics/v1/batch", headers={"X-Reactor-Project-Key": key}, timeout=10,
                              json={"batch": [{"event": "served", "anonymous_id": f"s{i}", "timestamp": at(60 + i)}
                                              for i in range(7)]})
         assert sent.status_code == 200
+        held = raw_client(clickhouse)
+        wait_for(lambda: held.query("SELECT count() FROM events FINAL WHERE project_id = {p:String}",
+                                    parameters={"p": project_id}).result_rows[0][0] == 7,
+                 what="the forwarder's delivery", timeout=30)
         for _ in range(4):  # whichever worker answers
             answer = requests.post(f"{server.url}/analytics/v1/query", headers=ADMIN, timeout=30,
                                    json={"project_id": project_id, "kind": "aggregate", "measure": "unique_users",
@@ -171,6 +182,18 @@ def test_the_service_under_gunicorn_answers_from_clickhouse(postgres, clickhouse
         assert held == 7
     finally:
         server.stop()
+
+
+def _commands_in_group(group: int) -> list[list[str]]:
+    """The command lines of the processes of a process group."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.getpgid(int(entry.name)) == group:
+                found.append((entry / "cmdline").read_bytes().decode().split("\0")[:-1])
+        except (OSError, ProcessLookupError):
+            continue
+    return found
 
 
 def test_the_front_takes_an_insert_of_many_blocks_whole(clickhouse):

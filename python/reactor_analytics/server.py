@@ -212,10 +212,15 @@ class DatabaseKeeper:
 
 
 def children(config: Config) -> list[ChildProcess]:
-    from .query.engine import EngineClient, socket_path
+    """The engine (or, with events on ClickHouse, the forwarder in its place) and the gRPC servers."""
+    if config.events.store == "clickhouse":
+        # Ready once launched: while ClickHouse is away it waits and retries, and queries answer 503.
+        parts = [ChildProcess("ClickHouse forwarder", "forward", lambda: None)]
+    else:
+        from .query.engine import EngineClient, socket_path
 
-    engine = EngineClient(socket_path(config.data_dir), 2.0)
-    parts = [ChildProcess("query engine", "engine", engine.ping)]
+        engine = EngineClient(socket_path(config.data_dir), 2.0)
+        parts = [ChildProcess("query engine", "engine", engine.ping)]
     if config.grpc.enabled:
         from .rpc.probe import probe
 

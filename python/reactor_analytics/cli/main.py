@@ -73,6 +73,20 @@ def cmd_engine(args) -> int:
     return 0
 
 
+def cmd_forward(args) -> int:
+    """The ClickHouse forwarder's process (`[events] store = "clickhouse"`): `reactor serve` runs it
+    in place of the engine."""
+    from ..clickhouse.forwarding import ForwardProcess
+    from ..observability import logging as reactor_logging
+    from ..observability.logging import log_path
+    from ..query import store as event_store
+
+    config = config_module.load()
+    reactor_logging.configure(config.tracing.fmt, config.tracing.filter, log_path(config))
+    ForwardProcess(event_store.for_config(config), config.analytics.retention_interval_s).serve_forever()
+    return 0
+
+
 def cmd_clickhouse_load(args) -> int:
     """Copy what PostgreSQL holds into the ClickHouse store ([clickhouse] url), from where its
     forwarder stood: how an install moves its events to ClickHouse before switching
@@ -261,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("engine", help="run the query engine process (reactor serve starts it)").set_defaults(
         func=cmd_engine)
     sub.add_parser("grpc", help="run the gRPC server (reactor serve starts it)").set_defaults(func=cmd_grpc)
+    sub.add_parser("forward", help="run the ClickHouse forwarder process (reactor serve starts it with "
+                   "[events] store = \"clickhouse\")").set_defaults(func=cmd_forward)
     sub.add_parser("clickhouse-load", help="copy the events PostgreSQL holds into the ClickHouse store "
                    "([clickhouse] url)").set_defaults(func=cmd_clickhouse_load)
 

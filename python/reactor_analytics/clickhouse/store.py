@@ -110,12 +110,13 @@ class ClickHouseStore:
 
     # --- EventStore ----------------------------------------------------------------------------
 
-    def sync(self) -> None:
+    def sync(self) -> int:
+        """Deliver what PostgreSQL committed; returns the rows sent."""
         def run():
             self.client()
-            self._forwarder.sync()
+            return self._forwarder.sync()
 
-        self._run(run)
+        return self._run(run)
 
     def query(self, body: bytes, project_id: str, now_us: int, limits: dict[str, int],
               timeout_s: float | None = None) -> tuple[str, bytes, int, list | None]:

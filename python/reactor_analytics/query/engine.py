@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import socket
 import socketserver
 import struct
@@ -30,6 +29,7 @@ from .. import _native
 from ..errors import AppError, unavailable
 from ..governance.retention import Retention
 from ..store import queries
+from ..store.tail_wake import TailWake
 from .opening import Opening
 from .sealing import Sealer
 
@@ -40,23 +40,10 @@ MAX_FRAME = 64 * 1024 * 1024
 # size; TAIL_CONNECTION_OPTIONS keeps every read on the seq index.
 TAIL_BATCH = 20_000
 TAILS = ("links", "traits", "events")
-# The engine reads what was committed since its last read when PostgreSQL notifies it (migration
-# 0015's triggers), then every FRESH_EVERY_S for as long as rows keep coming: under heavy ingest
-# the tail reads come as a steady trickle instead of a burst every half second that makes ingest
-# requests queue behind it, and an idle install does no work at all. A query reads the tails itself first, so an
-# acknowledged event is counted by the next query whatever the notifications do.
+# The engine reads what was committed since its last read when PostgreSQL notifies it, then every
+# FRESH_EVERY_S for as long as rows keep coming (store/tail_wake.py). A query reads the tails
+# itself first, so an acknowledged event is counted by the next query whatever the notifications do.
 FRESH_EVERY_S = 0.1
-# Without a notification (one lost with its connection) the tails are still read this often, and
-# the listening connection is checked.
-FALLBACK_SYNC_S = 30.0
-# Going to sleep, the engine takes the tails' lock (store/queries.py arm_tails), granted once the
-# transactions that added rows without notifying have ended; it waits at most this long for one
-# that runs on, reads, and asks again.
-ARM_WAIT_S = 1.0
-# While the database is away the listening connection is tried again after RECONNECT_FIRST_S,
-# then twice as long each time, up to RECONNECT_MAX_S.
-RECONNECT_FIRST_S = 0.5
-RECONNECT_MAX_S = 10.0
 
 
 # A tail read is a short scan of the seq index, ten times a second. With no or stale statistics
@@ -230,7 +217,10 @@ class EngineServer:
         loaded = self._initial_load()
         self.load_seconds = round(_process_age_s(), 2)
         log.info("engine loaded", rows=loaded, seconds=self.load_seconds)
-        keep_fresh = self._poll if wake == "poll" else self._keep_fresh
+        if wake == "poll":
+            keep_fresh = self._poll
+        else:
+            keep_fresh = TailWake(self.db_url, self.sync, lambda: self.last_sync).run_forever
         threading.Thread(target=keep_fresh, args=(poll_seconds,), daemon=True, name="engine-tail").start()
         self.retention.start()
         with Server(str(self.socket_path), Handler) as server:
@@ -266,57 +256,6 @@ class EngineServer:
             self._reseal()
             self.sealer.start()
         return loaded
-
-    def _keep_fresh(self, min_gap_s: float) -> None:
-        """Read the tails when PostgreSQL says they have new rows, on a connection of its own that
-        LISTENs. When that connection or a read fails (the database is away), the notification that
-        asked for the read may be spent: open the connection again and read, waiting longer each
-        time the database is still away."""
-        delay = RECONNECT_FIRST_S
-        while True:
-            opened = time.monotonic()
-            try:
-                with psycopg.connect(self.db_url, autocommit=True, connect_timeout=5) as conn:
-                    queries.listen_tails(conn, ARM_WAIT_S)
-                    self._wake_on_notify(conn, min_gap_s)
-            except Exception as exc:  # noqa: BLE001 - the tail must keep waking: log, read again
-                log.warning("engine tail notifications lost; reconnecting", error=type(exc).__name__)
-            if time.monotonic() - opened >= RECONNECT_MAX_S:
-                delay = RECONNECT_FIRST_S
-            time.sleep(delay)
-            delay = min(delay * 2, RECONNECT_MAX_S)
-
-    def _wake_on_notify(self, conn: psycopg.Connection, min_gap_s: float) -> None:
-        """Sleep until a notification (or FALLBACK_SYNC_S), then read the tails every `min_gap_s`
-        for as long as rows keep coming, then sleep again. Ingest notifies only while the engine
-        sleeps (migration 0016): going to sleep it takes the tails' lock and reads what was
-        committed before; waking it gives the lock back. Returns only by raising, when the
-        connection or a read fails."""
-        while True:
-            if queries.arm_tails(conn):
-                if not self.sync():  # what was committed before the lock: nothing, so sleep
-                    self._sleep_until_notified(conn)
-                queries.disarm_tails(conn)
-            for _ in conn.notifies(timeout=0):  # what came meanwhile: the reads below cover it
-                pass
-            while True:
-                wait = self.last_sync + min_gap_s - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
-                if not self.sync():
-                    break
-
-    @staticmethod
-    def _sleep_until_notified(conn: psycopg.Connection) -> None:
-        # Notifications that came during a statement on the connection (taking the lock, the ping)
-        # wait in psycopg's backlog, where select() does not see them.
-        if list(conn.notifies(timeout=0)):
-            return
-        # Asleep in the kernel until the connection has something to read: psycopg's own
-        # `notifies(timeout=…)` wakes every 0.1 s to look for signals, which an idle install would
-        # pay for.
-        if not select.select([conn.fileno()], [], [], FALLBACK_SYNC_S)[0]:
-            queries.ping(conn)  # a connection lost without a word raises here
 
     def _poll(self, poll_seconds: float) -> None:
         while True:
