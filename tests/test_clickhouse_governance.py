@@ -63,6 +63,25 @@ def test_a_forwarder_that_starts_again_from_an_old_position_sends_copies_that_no
     assert after == before  # ...and no answer counts them
 
 
+def test_a_forwarder_does_not_send_again_what_another_process_delivered(ch_client, ch_store, ch_config, clickhouse):
+    """The service's forwarder process and every worker forward; each moves up to the positions
+    the others wrote before it reads, so a row is sent once, not once per process."""
+    from reactor_analytics.query import store as event_store
+
+    other = event_store.for_config(ch_config)  # as in another process
+    other.sync()
+    ch_store.sync()
+    project = Project(ch_client)
+    send(ch_client, project, *({"event": "A", "anonymous_id": f"o{i}", "timestamp": at(60 * i)} for i in range(5)))
+    assert ch_store.sync() == 5
+    assert other.sync() == 0
+    assert stored(clickhouse, "events", project.id) == 5
+    send(ch_client, project, {"event": "B", "anonymous_id": "o9", "timestamp": at(900)})
+    assert other.sync() == 1
+    assert ch_store.sync() == 0
+    assert count(ch_store, project.id) == [{"value": 6}]
+
+
 def _now():
     from datetime import datetime, timezone
 

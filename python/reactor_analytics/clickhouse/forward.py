@@ -64,6 +64,12 @@ class Tail:
         """Every seq up to this one is delivered (or never will be)."""
         return min(self.missing) - 1 if self.missing else self.position
 
+    def skip_to(self, delivered: int) -> None:
+        """Every seq up to `delivered` is delivered (or never will be)."""
+        if delivered > self.position:
+            self.position = delivered
+        self.missing = {seq: since for seq, since in self.missing.items() if seq > delivered}
+
     def take(self, seqs: list[int], now: float) -> None:
         for seq in seqs:
             self.missing.pop(seq, None)
@@ -104,11 +110,16 @@ class Forwarder:
         return self._conn
 
     def _positions(self) -> dict[str, Tail]:
+        """The tails, moved up to the positions written in ClickHouse: another process's forwarder
+        (the service's forwarder process, another worker) may have delivered past this one's, and
+        what it delivered is not sent again."""
+        result = self.client.query(f"SELECT tail, argMax(position, at) FROM {self.tables['forward_positions']} "
+                                   "GROUP BY tail")
+        written = {tail: int(position) for tail, position in result.result_rows}
         if self._tails is None:
-            result = self.client.query(f"SELECT tail, argMax(position, at) FROM {self.tables['forward_positions']} "
-                                       "GROUP BY tail")
-            written = {tail: int(position) for tail, position in result.result_rows}
-            self._tails = {name: Tail(written.get(name, 0)) for name in TARGETS}
+            self._tails = {name: Tail(0) for name in TARGETS}
+        for name, tail in self._tails.items():
+            tail.skip_to(written.get(name, 0))
         return self._tails
 
     def sync(self) -> int:
