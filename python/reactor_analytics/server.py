@@ -239,6 +239,22 @@ def make_data_dir(config: Config) -> None:
                      database_user_enters=config.embedded_database and os.geteuid() == 0)
 
 
+def _await_ready(parts: list[ChildProcess], config: Config, failed: list[str]) -> None:
+    """Wait for `parts` to be ready, then supervise them and say the service is up. A part that
+    exits while starting stops the service (its reason in `failed`)."""
+    for part in parts:
+        try:
+            part.wait_ready()
+        except RuntimeError as exc:
+            failed.append(str(exc))
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        part.supervise()
+    grpc_note = f", gRPC on {config.grpc.bind}" if config.grpc.enabled else ""
+    print(f"reactor analytics listening on http://{config.analytics.bind}{grpc_note}"
+          f" (admin token in {Path(config.data_dir) / 'admin_token'} unless configured)", file=sys.stderr, flush=True)
+
+
 def serve(config: Config) -> None:
     from .query import store as event_store
 
@@ -262,20 +278,34 @@ def serve(config: Config) -> None:
         for part in parts:
             part.launch()
         from . import app  # noqa: F401
+        # The web workers start while the engine is still opening its segments: ingest is taken
+        # at once, and /health and queries answer 503 until the engine answers. gRPC is waited for
+        # here (it is up by now), so that no gRPC call of the readiness probe runs while the
+        # arbiter forks its workers.
+        late = [part for part in parts if part.command == "engine"]
         for part in parts:
-            part.wait_ready()
-            part.supervise()
-        grpc_note = f", gRPC on {config.grpc.bind}" if config.grpc.enabled else ""
-        print(f"reactor analytics listening on http://{config.analytics.bind}{grpc_note}"
-              f" (admin token in {Path(config.data_dir) / 'admin_token'} unless configured)", file=sys.stderr,
-              flush=True)
+            if part not in late:
+                part.wait_ready()
+                part.supervise()
+        failed: list[str] = []
+        # Until the arbiter takes the stop signals over, one ends the start here with the cleanup
+        # below (by default it would kill this process and leave the parts running).
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+        threading.Thread(target=_await_ready, args=(late, config, failed), daemon=True, name="parts-ready").start()
+
         def stopping() -> None:
             if keeper is not None:
                 keeper.stop()
             for part in parts:
                 part.mark_stopping()
 
-        _Gunicorn(gunicorn_settings(config), on_stop=stopping).run()
+        try:
+            _Gunicorn(gunicorn_settings(config), on_stop=stopping).run()
+        except SystemExit:
+            if failed:
+                print(f"reactor: {failed[0]}", file=sys.stderr, flush=True)
+                sys.exit(1)
+            raise
     finally:
         # A gunicorn worker unwinds through here from its fork; only the master cleans up.
         if os.getpid() == master:
