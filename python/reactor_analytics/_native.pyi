@@ -210,5 +210,12 @@ class Engine:
         kept with them."""
     def segments_mark(self) -> int | None:
         """The mark the segments were last sealed or opened with."""
+    @staticmethod
+    def keep_one_heap() -> None:
+        """Have every thread of the process allocate from one heap, whose free pages
+        `release_free_memory` can give back (call first thing in the engine's process)."""
+    @staticmethod
+    def release_free_memory() -> None:
+        """Give the heap's free pages back to the system (a query's working memory, once freed)."""
     def unsealed_rows(self) -> int:
         """Rows held in memory only."""

@@ -429,6 +429,19 @@ impl Engine {
         self.store.read().unwrap().segments.as_ref().map(|s| s.mark)
     }
 
+    /// Have every thread of the process allocate from one heap, whose free pages
+    /// `release_free_memory` can give back (call first thing in the engine's process).
+    #[staticmethod]
+    fn keep_one_heap() {
+        core::engine::keep_one_heap();
+    }
+
+    /// Give the heap's free pages back to the system (a query's working memory, once freed).
+    #[staticmethod]
+    fn release_free_memory(py: Python<'_>) {
+        py.detach(core::engine::release_free_memory);
+    }
+
     /// Rows held in memory only (not yet in a segment).
     fn unsealed_rows(&self) -> usize {
         self.store.read().unwrap().unsealed_rows()

@@ -56,6 +56,7 @@ def cmd_engine(args) -> int:
     from .. import _native
     from ..query.opening import Opening
 
+    _native.Engine.keep_one_heap()  # before any thread allocates (query/engine.py MemoryReleaser)
     config = config_module.load()
     # The segments open while the rest is imported.
     segments = Path(config.data_dir).resolve() / "segments"

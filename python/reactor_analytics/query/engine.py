@@ -44,6 +44,8 @@ TAILS = ("links", "traits", "events")
 # FRESH_EVERY_S for as long as rows keep coming (store/tail_wake.py). A query reads the tails
 # itself first, so an acknowledged event is counted by the next query whatever the notifications do.
 FRESH_EVERY_S = 0.1
+# Once no query has run for this long, the heap's free pages go back to the system.
+RELEASE_AFTER_S = 1.0
 
 
 # A tail read is a short scan of the seq index, ten times a second. With no or stale statistics
@@ -95,6 +97,30 @@ def _process_age_s() -> float:
     return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
 
 
+class MemoryReleaser:
+    """Gives the heap's free pages back to the system once no query has run for `idle_s`: a
+    query's working memory (selections, per-person state, sorted rows) is freed when it answers
+    but kept by the allocator, so without this the process would stay as large as its largest
+    query. Back-to-back queries keep reusing it; releasing costs a few milliseconds, off their path."""
+
+    def __init__(self, idle_s: float) -> None:
+        self.idle_s = idle_s
+        self._last = 0.0
+        self._pending = threading.Event()
+
+    def queried(self) -> None:
+        self._last = time.monotonic()
+        self._pending.set()
+
+    def run_forever(self) -> None:
+        while True:
+            self._pending.wait()
+            while (wait := self._last + self.idle_s - time.monotonic()) > 0:
+                time.sleep(wait)
+            self._pending.clear()
+            _native.Engine.release_free_memory()
+
+
 class EngineServer:
     def __init__(self, db_url: str, socket_path: Path, retention_interval_s: float = 0,
                  segments_dir: Path | None = None, engine: _native.Engine | None = None,
@@ -114,6 +140,7 @@ class EngineServer:
         self._sync_lock = threading.Lock()
         self._conn: psycopg.Connection | None = None
         self.last_sync = 0.0
+        self.releaser = MemoryReleaser(RELEASE_AFTER_S)
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
@@ -153,7 +180,10 @@ class EngineServer:
         try:
             plan = _native.plan_query(body, request["project"], now_us=request["now_us"], **request["limits"])
             self.sync()
-            rows, scanned, comparison = self.engine.execute(plan)
+            try:
+                rows, scanned, comparison = self.engine.execute(plan)
+            finally:
+                self.releaser.queried()
         except _native.QueryError as exc:
             return {"ok": False, "code": exc.code, "message": exc.message, "extra": exc.extra}, b""
         except ConnectionError:
@@ -222,6 +252,7 @@ class EngineServer:
         else:
             keep_fresh = TailWake(self.db_url, self.sync, lambda: self.last_sync).run_forever
         threading.Thread(target=keep_fresh, args=(poll_seconds,), daemon=True, name="engine-tail").start()
+        threading.Thread(target=self.releaser.run_forever, daemon=True, name="engine-memory").start()
         self.retention.start()
         with Server(str(self.socket_path), Handler) as server:
             os.chmod(self.socket_path, 0o600)

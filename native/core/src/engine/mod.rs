@@ -22,3 +22,26 @@ pub use error::{Code, QueryError};
 pub use exec::{execute, Answer};
 pub use plan::{Limits, Plan};
 pub use table::Store;
+
+/// Have every thread allocate from one heap. glibc gives threads heaps of their own, and gives a
+/// thread heap's free top back to the system only when it shrinks past a threshold (never on
+/// `malloc_trim`), so the scan threads' working memory would stay resident after every query.
+/// Called once, first thing in the engine's process.
+pub fn keep_one_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes the allocator's settings.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+/// Give the heap's free pages back to the system: a query's working memory (selections, per-person
+/// state, sorted rows) is freed when it answers but kept by the allocator, and would otherwise stay
+/// resident between queries. The engine process calls this once queries go quiet.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free heap memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

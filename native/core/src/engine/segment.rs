@@ -422,11 +422,7 @@ impl Store {
         }
         if remapped {
             // The columns just left the heap: give its free pages back to the system.
-            #[cfg(all(target_os = "linux", target_env = "gnu"))]
-            // SAFETY: malloc_trim only releases free heap memory.
-            unsafe {
-                libc::malloc_trim(0);
-            }
+            super::release_free_memory();
         }
         self.segments = Some(Segments { dir: dir.to_path_buf(), generation, mark });
         remove_unnamed(dir, &manifest);
