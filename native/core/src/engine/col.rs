@@ -22,6 +22,7 @@ pub const PAGE: usize = 4096;
 /// Implement only for types where every byte pattern is a valid value.
 pub unsafe trait Pod: Copy + Default + Send + Sync + 'static {}
 unsafe impl Pod for u8 {}
+unsafe impl Pod for u16 {}
 unsafe impl Pod for u32 {}
 unsafe impl Pod for i64 {}
 unsafe impl Pod for u64 {}

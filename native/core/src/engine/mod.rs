@@ -13,6 +13,7 @@ pub mod exec;
 pub mod filter;
 pub mod load;
 pub mod plan;
+pub mod prop_file;
 pub mod segment;
 pub mod table;
 pub mod tail;

@@ -26,6 +26,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::col::{as_bytes, Col, Piece, Pod, PAGE};
+use super::prop_file::{self, PropFile};
 use super::table::{Interner, Project, Store, HOT_COLUMNS};
 use super::tail::Tail;
 
@@ -36,6 +37,9 @@ pub const ALIGN: usize = 1024;
 /// `Store::map_min_rows`).
 pub const MAP_MIN_ROWS: usize = 16 * ALIGN;
 const MANIFEST: &str = "manifest";
+/// A saved property column is written again once this many rows (or an eighth of its rows) were
+/// extracted past its file.
+const SAVE_ROWS: usize = 64 * ALIGN;
 const MAGIC: &[u8; 8] = b"RXMAN001";
 const VERSION: u32 = 1;
 
@@ -67,6 +71,9 @@ struct TailPos {
 #[derive(Serialize, Deserialize)]
 struct ProjectState {
     pieces: Vec<PieceMeta>,
+    /// Property columns extracted from the pieces' rows (older manifests have none).
+    #[serde(default)]
+    props: Vec<PropFile>,
     person_of: Vec<u32>,
     users: Vec<u32>,
     traits: Vec<(u32, String)>,
@@ -310,6 +317,53 @@ impl Project {
     }
 
     /// Read the columns from the pieces (mapped, or copied when the project is small).
+    /// Save the property columns queries extracted (`prop_file`) whose file is missing or has
+    /// fallen behind by an eighth of its rows (and at least `SAVE_ROWS`): the rows past a file are
+    /// extracted again after a restart, so that bounds the work, while a column is not written
+    /// again at every seal.
+    fn save_prop_columns(&mut self, dir: &Path, name: &str) -> io::Result<()> {
+        let mut cached: Vec<(String, Arc<super::table::PropColumn>)> =
+            self.prop_cache.lock().unwrap().iter().map(|(k, c)| (k.clone(), c.clone())).collect();
+        cached.sort_by(|a, b| a.0.cmp(&b.0));
+        for (n, (key, column)) in cached.into_iter().enumerate() {
+            let rows = column.text.len();
+            let saved = self.prop_files.iter().position(|f| f.key == key);
+            let due = match saved {
+                None => rows > 0,
+                Some(i) => {
+                    let behind = self.prop_files[i].rows;
+                    rows >= behind + SAVE_ROWS.max(behind / 8)
+                }
+            };
+            if !due || rows > self.len() {
+                continue;
+            }
+            // The seal's generation is in `name`: no file the manifest in use names is overwritten.
+            let file = format!("{name}-p{n}.prop");
+            let meta = prop_file::write(dir, &file, &key, &column)?;
+            match saved {
+                Some(i) => self.prop_files[i] = meta,
+                None => self.prop_files.push(meta),
+            }
+        }
+        Ok(())
+    }
+
+    /// The saved property columns of `props` whose files are whole, into the column cache (the
+    /// rows past each are extracted when it is next asked for); the others are dropped.
+    fn load_prop_columns(&mut self, dir: &Path, props: Vec<PropFile>) {
+        let mut cache = self.prop_cache.lock().unwrap();
+        for meta in props {
+            if meta.rows > self.sealed_rows() {
+                continue;
+            }
+            if let Ok(column) = prop_file::read(dir, &meta) {
+                cache.insert(meta.key.clone(), Arc::new(column));
+                self.prop_files.push(meta);
+            }
+        }
+    }
+
     fn map_columns(&mut self, dir: &Path, map_min_rows: usize) -> io::Result<()> {
         let files: Vec<Arc<File>> = self
             .pieces
@@ -391,10 +445,14 @@ impl Store {
             if !written.is_empty() {
                 remap.push(project_id.clone());
             }
+            if project.len() >= self.map_min_rows {
+                project.save_prop_columns(dir, &format!("{}-{generation}", hex(project_id)))?;
+            }
             states.insert(
                 project_id.clone(),
                 ProjectState {
                     pieces: project.pieces.clone(),
+                    props: project.prop_files.clone(),
                     person_of: project.person_of.clone(),
                     users: project.users.iter().copied().collect(),
                     traits: project.traits.iter().map(|(k, v)| (*k, v.clone())).collect(),
@@ -512,6 +570,7 @@ impl Store {
             project.strings.reindex();
             project.ids.reindex();
             project.pieces = state.pieces;
+            project.load_prop_columns(dir, state.props);
             project.person_of = state.person_of;
             project.users = state.users.into_iter().collect::<HashSet<u32>>();
             project.traits = state.traits.into_iter().collect::<HashMap<u32, String>>();
@@ -526,6 +585,7 @@ impl Store {
     pub fn segments_forget(&mut self, project_id: &str) -> io::Result<()> {
         if let Some(project) = self.projects.get_mut(project_id) {
             project.pieces.clear();
+            project.prop_files.clear();
         }
         if let Some(segments) = &self.segments {
             match fs::remove_file(segments.dir.join(MANIFEST)) {
@@ -573,18 +633,18 @@ fn read_manifest(dir: &Path) -> io::Result<Option<Manifest>> {
     serde_json::from_slice(&bytes[12..]).map(Some).map_err(|e| bad(e.to_string()))
 }
 
-/// Remove piece files the manifest does not name (older generations, a seal cut short).
+/// Remove piece and property files the manifest does not name (older generations, a seal cut short).
 fn remove_unnamed(dir: &Path, manifest: &Manifest) {
     let named: HashSet<&str> = manifest
         .projects
         .values()
-        .flat_map(|s| s.pieces.iter().map(|p| p.file.as_str()))
+        .flat_map(|s| s.pieces.iter().map(|p| p.file.as_str()).chain(s.props.iter().map(|p| p.file.as_str())))
         .collect();
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.ends_with(".seg") && !named.contains(name.as_ref()) {
+        if (name.ends_with(".seg") || name.ends_with(".prop")) && !named.contains(name.as_ref()) {
             let _ = fs::remove_file(entry.path());
         }
     }
@@ -596,7 +656,7 @@ pub fn clear(dir: &Path) -> io::Result<()> {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.ends_with(".seg") || name.starts_with(MANIFEST) {
+        if name.ends_with(".seg") || name.ends_with(".prop") || name.starts_with(MANIFEST) {
             fs::remove_file(entry.path())?;
         }
     }
@@ -698,9 +758,49 @@ mod tests {
         let reopened = Store::open(&dir, MAP_MIN_ROWS).unwrap().unwrap();
         assert_eq!(reopened.segments.as_ref().unwrap().mark, 8);
         same(&store, &reopened);
-        // The old generation's pieces are gone.
+        // The old generation's pieces are gone; the property columns the queries extracted are
+        // saved beside them.
+        let props = store.projects["p"].prop_files.len();
+        assert!(props >= 2, "plan and the path fallback");
         let files = fs::read_dir(&dir).unwrap().count();
-        assert_eq!(files, pieces + 1);
+        assert_eq!(files, pieces + props + 1);
+    }
+
+    #[test]
+    fn saved_property_columns_are_used_after_a_restart_and_extended_with_new_rows() {
+        let dir = tempdir("props");
+        let mut store = rows(0, MAP_MIN_ROWS + 300).store();
+        let plan = json!({"kind": "aggregate", "time_range": between(T0, T0 + 30 * DAY), "group_by": [{"prop": "plan"}]});
+        let before = answer(&store, "p", plan.clone());
+        store.seal(&dir, 1).unwrap();
+        let saved = store.projects["p"].prop_files.clone();
+        assert_eq!(saved.iter().map(|f| f.key.as_str()).collect::<Vec<_>>(), ["plan"]);
+        assert_eq!(saved[0].rows, MAP_MIN_ROWS + 300);
+
+        let mut opened = Store::open(&dir, MAP_MIN_ROWS).unwrap().unwrap();
+        let column = opened.projects["p"].prop_cache.lock().unwrap().get("plan").cloned().expect("loaded");
+        assert_eq!(column.text.len(), MAP_MIN_ROWS + 300);
+        assert_eq!(answer(&opened, "p", plan.clone()), before);
+        // Rows past the file are extracted when the column is next asked for.
+        for s in [&mut store, &mut opened] {
+            let r = rows(MAP_MIN_ROWS + 300, MAP_MIN_ROWS + 900).store();
+            s.append_events(&copy_back(&r)).unwrap();
+        }
+        assert_eq!(answer(&opened, "p", plan.clone()), answer(&store, "p", plan.clone()));
+        // Too few new rows to write the column again; a file that fails its checksum is left out.
+        opened.seal(&dir, 2).unwrap();
+        assert_eq!(opened.projects["p"].prop_files, saved);
+        let mut bytes = fs::read(dir.join(&saved[0].file)).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x20;
+        fs::write(dir.join(&saved[0].file), &bytes).unwrap();
+        let damaged = Store::open(&dir, MAP_MIN_ROWS).unwrap().unwrap();
+        assert!(damaged.projects["p"].prop_files.is_empty());
+        assert!(damaged.projects["p"].prop_cache.lock().unwrap().is_empty());
+        assert_eq!(answer(&damaged, "p", plan.clone()), answer(&store, "p", plan));
+        // Forgetting rows forgets the saved columns with the pieces.
+        opened.segments_forget("p").unwrap();
+        assert!(opened.projects["p"].prop_files.is_empty());
     }
 
     /// Events of a store as the tail would read them again (to append the same rows elsewhere).

@@ -303,6 +303,8 @@ pub struct Project {
     pub visits: Mutex<Option<Arc<super::visits::Visits>>>,
     /// The segment pieces holding the first rows (see `segment`).
     pub pieces: Vec<super::segment::PieceMeta>,
+    /// The property columns saved beside the pieces (see `prop_file`).
+    pub prop_files: Vec<super::prop_file::PropFile>,
 }
 
 impl Default for Project {
@@ -326,6 +328,7 @@ impl Default for Project {
             moved_persons: Vec::new(),
             visits: Mutex::new(None),
             pieces: Vec::new(),
+            prop_files: Vec::new(),
         }
     }
 }
