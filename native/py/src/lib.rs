@@ -442,6 +442,11 @@ impl Engine {
         py.detach(core::engine::release_free_memory);
     }
 
+    /// Property columns queries extracted that the next seal would save.
+    fn unsaved_prop_columns(&self) -> usize {
+        self.store.read().unwrap().unsaved_prop_columns()
+    }
+
     /// Rows held in memory only (not yet in a segment).
     fn unsealed_rows(&self) -> usize {
         self.store.read().unwrap().unsealed_rows()

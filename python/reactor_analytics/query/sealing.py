@@ -9,6 +9,8 @@ maps them; this decides when).
 - Rows are sealed every `BACKLOG_SEAL_ROWS` during a long read (the first, or after a long
   stop), after it, then whenever `SEAL_ROWS` rows wait in memory only, or any have waited
   `SEAL_AFTER_S`.
+- The property columns queries extract are saved by the next seal (checked every
+  `SEAL_CHECK_S`), so a restart reads them back instead of parsing every row's JSON again.
 - Forgetting rows (erasure, retention) removes the manifest at once (the native core does it
   with the rows), and the rows are sealed again before the erasure answers.
 """
@@ -84,7 +86,8 @@ class Sealer:
 
     def due(self) -> bool:
         waiting = self.engine.unsealed_rows()
-        return waiting >= SEAL_ROWS or (waiting > 0 and time.monotonic() - self._last >= SEAL_AFTER_S)
+        return (waiting >= SEAL_ROWS or (waiting > 0 and time.monotonic() - self._last >= SEAL_AFTER_S)
+                or self.engine.unsaved_prop_columns() > 0)
 
     def run_forever(self) -> None:
         while True:

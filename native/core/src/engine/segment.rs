@@ -326,18 +326,10 @@ impl Project {
             self.prop_cache.lock().unwrap().iter().map(|(k, c)| (k.clone(), c.clone())).collect();
         cached.sort_by(|a, b| a.0.cmp(&b.0));
         for (n, (key, column)) in cached.into_iter().enumerate() {
-            let rows = column.text.len();
-            let saved = self.prop_files.iter().position(|f| f.key == key);
-            let due = match saved {
-                None => rows > 0,
-                Some(i) => {
-                    let behind = self.prop_files[i].rows;
-                    rows >= behind + SAVE_ROWS.max(behind / 8)
-                }
-            };
-            if !due || rows > self.len() {
+            if !self.prop_save_due(&key, &column) {
                 continue;
             }
+            let saved = self.prop_files.iter().position(|f| f.key == key);
             // The seal's generation is in `name`: no file the manifest in use names is overwritten.
             let file = format!("{name}-p{n}.prop");
             let meta = prop_file::write(dir, &file, &key, &column)?;
@@ -347,6 +339,16 @@ impl Project {
             }
         }
         Ok(())
+    }
+
+    /// Whether the cached column `key` is to be saved by the next seal.
+    fn prop_save_due(&self, key: &str, column: &super::table::PropColumn) -> bool {
+        let rows = column.text.len();
+        let due = match self.prop_files.iter().find(|f| f.key == key) {
+            None => rows > 0,
+            Some(saved) => rows >= saved.rows + SAVE_ROWS.max(saved.rows / 8),
+        };
+        due && rows <= self.len()
     }
 
     /// The saved property columns of `props` whose files are whole, into the column cache (the
@@ -597,6 +599,18 @@ impl Store {
         Ok(())
     }
 
+    /// Property columns the next seal would save (see `Project::save_prop_columns`).
+    pub fn unsaved_prop_columns(&self) -> usize {
+        self.projects
+            .values()
+            .filter(|p| p.len() >= self.map_min_rows)
+            .map(|p| {
+                let cache = p.prop_cache.lock().unwrap();
+                cache.iter().filter(|(key, column)| p.prop_save_due(key, column)).count()
+            })
+            .sum()
+    }
+
     /// Rows held in memory and not yet in a piece.
     pub fn unsealed_rows(&self) -> usize {
         self.projects.values().map(|p| p.len() - p.sealed_rows().min(p.len())).sum()
@@ -771,8 +785,11 @@ mod tests {
         let dir = tempdir("props");
         let mut store = rows(0, MAP_MIN_ROWS + 300).store();
         let plan = json!({"kind": "aggregate", "time_range": between(T0, T0 + 30 * DAY), "group_by": [{"prop": "plan"}]});
+        assert_eq!(store.unsaved_prop_columns(), 0);
         let before = answer(&store, "p", plan.clone());
+        assert_eq!(store.unsaved_prop_columns(), 1);
         store.seal(&dir, 1).unwrap();
+        assert_eq!(store.unsaved_prop_columns(), 0);
         let saved = store.projects["p"].prop_files.clone();
         assert_eq!(saved.iter().map(|f| f.key.as_str()).collect::<Vec<_>>(), ["plan"]);
         assert_eq!(saved[0].rows, MAP_MIN_ROWS + 300);
