@@ -306,6 +306,10 @@ def timed(calls: list[Callable[[], object]], repeat: int) -> tuple[list[float], 
     return [statistics.median(times) * 1000 for times in runs], answers
 
 
+def peak_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def normal(value):
     if isinstance(value, float):
         return round(value, 9)
@@ -343,7 +347,7 @@ def main() -> None:
               f"each the whole answer in Python")
         print(f"loading: ClickHouse {ch_load:.1f} s ({int(ch_bytes) / 2**20:.0f} MiB on disk), native engine "
               f"{native_load:.1f} s ({stats['rows']:,} rows, {stats['bytes'] / 2**20:.0f} MiB in memory); "
-              f"process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB")
+              f"process peak RSS {peak_gib():.1f} GiB")
         print("| kind | native store (ms) | ClickHouse store (ms) | hand-written ClickHouse (ms) | "
               "ClickHouse store / hand-written |")
         print("|---|---|---|---|---|")
@@ -371,6 +375,7 @@ def main() -> None:
                           f"  {who} {answer!r:.600}", file=sys.stderr)
             print(f"| {name} | {native_ms:.1f} | {ours_ms:.1f} | {peer_ms:.1f} | {ours_ms / peer_ms:.2f} |", flush=True)
         db.close()
+    print(f"process peak RSS over the queries {peak_gib():.1f} GiB")
     if differ:
         print(f"answers differ: {', '.join(dict.fromkeys(differ))}")
         sys.exit(1)
