@@ -66,13 +66,102 @@ pub(super) fn run(scan: &Scan, q: &AggregateQuery) -> Result<(Value, u64), Query
     if let Some(days) = q.measure.active_days() {
         return super::actives::run(scan, q, days);
     }
-    let (rows, scanned) = scan.select_range()?;
     let unit = q.time_bucket.map(|b| b.unit());
     let mut groups = Groups::new(scan, &q.group_by.0);
-    let group_ids: Vec<u32> = groups.ids(&rows);
     let starts = unit.map_or_else(Vec::new, |unit| {
         buckets(scan, unit, scan.from_us, scan.to_us)
     });
+    let measure = kernel(&q.measure);
+    let (results, scanned) =
+        match ungrouped(scan, &q.group_by.0, unit.is_some(), &starts, &measure)? {
+            Some(folded) => folded,
+            None => grouped(scan, q, &mut groups, unit, &starts)?,
+        };
+    let out = answer(scan, &groups, unit, &starts, &results);
+    Ok((Value::Array(out), scanned))
+}
+
+/// Count or unique users per bucket of a query with no group, folded block by block into a count
+/// (or a bitmap of persons) per bucket: no list of rows, keys or persons is made. None when the
+/// query groups, measures a property, or its bitmaps would be large (many buckets of many persons).
+fn ungrouped(
+    scan: &Scan,
+    group_by: &[crate::engine::plan::GroupBy],
+    bucketed: bool,
+    starts: &[i64],
+    measure: &Kernel,
+) -> Result<Option<(HashMap<u64, Option<f64>>, u64)>, QueryError> {
+    const MAX_BITMAPS: usize = 16 << 20;
+    if !group_by.is_empty()
+        || !matches!(measure, Kernel::Count | Kernel::UniqueUsers)
+        || (bucketed && starts.is_empty())
+    {
+        return Ok(None);
+    }
+    let buckets = starts.len().max(1);
+    let bucket = |row: usize| {
+        if starts.is_empty() {
+            0
+        } else {
+            boundary_index(starts, scan.project.ts[row])
+        }
+    };
+    if matches!(measure, Kernel::Count) {
+        let (counts, scanned) = scan.fold(
+            scan.from_us,
+            scan.to_us,
+            || vec![0u64; buckets],
+            |c, row| c[bucket(row)] += 1,
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            },
+        )?;
+        return Ok(Some((to_results(counts), scanned)));
+    }
+    let words = scan.project.person_of.len().div_ceil(64);
+    if buckets * words * 8 > MAX_BITMAPS {
+        return Ok(None);
+    }
+    let (seen, scanned) = scan.fold(
+        scan.from_us,
+        scan.to_us,
+        || vec![0u64; buckets * words],
+        |bits, row| {
+            let p = scan.person(row) as usize;
+            bits[bucket(row) * words + p / 64] |= 1 << (p % 64);
+        },
+        |mut a, b| {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
+            a
+        },
+    )?;
+    let uniques = seen
+        .chunks(words)
+        .map(|c| c.iter().map(|w| u64::from(w.count_ones())).sum())
+        .collect();
+    Ok(Some((to_results(uniques), scanned)))
+}
+
+/// A value per bucket (group 0) as the answer's cells.
+fn to_results(per_bucket: Vec<u64>) -> HashMap<u64, Option<f64>> {
+    per_bucket
+        .into_iter()
+        .enumerate()
+        .map(|(b, n)| ((b as u64) << 32, Some(n as f64)))
+        .collect()
+}
+
+/// Any measure, any groups: the rows listed, each given a key (bucket and group), then the kernel.
+fn grouped(
+    scan: &Scan,
+    q: &AggregateQuery,
+    groups: &mut Groups,
+    unit: Option<Unit>,
+    starts: &[i64],
+) -> Result<(HashMap<u64, Option<f64>>, u64), QueryError> {
+    let (rows, scanned) = scan.select_range()?;
+    let group_ids: Vec<u32> = groups.ids(&rows);
     // A row's key: its bucket (a binary search over the bucket starts, no time zone math per
     // row) and its group.
     let keys: Vec<u64> = rows
@@ -109,10 +198,20 @@ pub(super) fn run(scan: &Scan, q: &AggregateQuery) -> Result<(Value, u64), Query
             }
         }
     }
+    Ok((results, scanned))
+}
+
+/// The answer's rows: by bucket, then group.
+fn answer(
+    scan: &Scan,
+    groups: &Groups,
+    unit: Option<Unit>,
+    starts: &[i64],
+    results: &HashMap<u64, Option<f64>>,
+) -> Vec<Value> {
     let mut keys: Vec<u64> = results.keys().copied().collect();
     keys.sort_by_key(|&k| (k >> 32, groups.labels((k & 0xffff_ffff) as u32)));
-    let out = keys
-        .into_iter()
+    keys.into_iter()
         .map(|k| {
             let mut row = Map::new();
             if unit.is_some() {
@@ -124,8 +223,7 @@ pub(super) fn run(scan: &Scan, q: &AggregateQuery) -> Result<(Value, u64), Query
             row.insert("value".into(), number(results[&k]));
             Value::Object(row)
         })
-        .collect();
-    Ok((Value::Array(out), scanned))
+        .collect()
 }
 
 #[cfg(test)]

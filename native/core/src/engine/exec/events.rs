@@ -1,5 +1,8 @@
 //! `events`: the newest rows of the range, as seqs (the service reads them from PostgreSQL).
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use serde_json::{json, Value};
 
 use super::Scan;
@@ -8,13 +11,33 @@ use crate::engine::plan::EventsQuery;
 
 pub(super) fn run(scan: &Scan, q: &EventsQuery) -> Result<(Value, u64), QueryError> {
     let project = scan.project;
-    let (mut rows, scanned) = scan.select_range()?;
-    // Newest first; rows of one instant by arrival, the latest first.
-    rows.sort_unstable_by_key(|&r| {
-        std::cmp::Reverse((project.ts[r as usize], project.seq[r as usize]))
-    });
-    rows.truncate(q.limit.get());
-    let seqs: Vec<i64> = rows.iter().map(|&r| project.seq[r as usize]).collect();
+    let limit = q.limit.get();
+    // Newest first; rows of one instant by arrival, the latest first. Each core keeps the newest
+    // `limit` of its rows (the oldest of them on top of a heap), then the heaps are merged: no
+    // row list is made or sorted.
+    let keep = |heap: &mut BinaryHeap<Reverse<(i64, i64)>>, item: Reverse<(i64, i64)>| {
+        if heap.len() < limit {
+            heap.push(item);
+        } else if heap.peek().is_some_and(|oldest| item < *oldest) {
+            heap.pop();
+            heap.push(item);
+        }
+    };
+    let (newest, scanned) = scan.fold(
+        scan.from_us,
+        scan.to_us,
+        || BinaryHeap::with_capacity(limit + 1),
+        |heap, row| keep(heap, Reverse((project.ts[row], project.seq[row]))),
+        |mut a, b| {
+            for item in b {
+                keep(&mut a, item);
+            }
+            a
+        },
+    )?;
+    let mut newest: Vec<(i64, i64)> = newest.into_iter().map(|Reverse(key)| key).collect();
+    newest.sort_unstable_by(|a, b| b.cmp(a));
+    let seqs: Vec<i64> = newest.into_iter().map(|(_, seq)| seq).collect();
     Ok((json!(seqs), scanned))
 }
 
