@@ -233,6 +233,26 @@ class Service:
                 raise RuntimeError("reactor serve exited")
             time.sleep(0.1)
 
+    def start_to_answer(self, project_id: str, body: dict) -> tuple[float, float]:
+        """Start the service and ask `body` every 0.1 s from the moment it is launched: (seconds to
+        the first answer, seconds to /health 200, which also waits for the gRPC servers)."""
+        started = time.perf_counter()
+        self.proc = subprocess.Popen([str(Path(sys.executable).parent / "reactor"), "serve"], env=self.env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        answered = None
+        while True:
+            try:
+                if answered is None:
+                    if self.call("POST", "/analytics/v1/query", {"project_id": project_id, **body})[0] == 200:
+                        answered = time.perf_counter() - started
+                if answered is not None and self.call("GET", "/health")[0] == 200:
+                    return answered, time.perf_counter() - started
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError("reactor serve exited")
+            time.sleep(0.1)
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
@@ -468,10 +488,7 @@ def main() -> None:
         # Cold: restart the whole service (the engine maps its segments and reads what is newer),
         # then the first funnel.
         service.stop()
-        cold_start = time.perf_counter()
-        service.start()
-        first_t, _ = service.query("p_bench", funnel_body)
-        cold_total = time.perf_counter() - cold_start
+        cold_total, cold_health = service.start_to_answer("p_bench", funnel_body)
         cold_stats = service.engine_stats()
         cold_memory = service.engine_memory()
         cold_firsts = [service.query("p_bench", body)[0] for body in (retention_body, dau_body, top_body, path_body)]
@@ -490,7 +507,8 @@ def main() -> None:
             funnel_t = results[0][1]
             print(f"{'funnel in hand-written PostgreSQL SQL':40}{pg_funnel * 1000:>10.0f}ms"
                   f"{'':12}  reactor is {pg_funnel / funnel_t:.1f}x faster")
-        print(f"cold: service restart to first funnel answer {cold_total:.1f} s (first query {first_t * 1000:.0f} ms; "
+        print(f"cold: service restart to the first funnel answer {cold_total:.2f} s (asked every 0.1 s from the launch; "
+              f"/health 200 after {cold_health:.2f} s; "
               f"{cold_stats['opened_rows']:,} rows mapped from segments, {cold_stats['rows'] - cold_stats['opened_rows']:,} "
               f"read from PostgreSQL; the engine answered {cold_stats['load_seconds']:.2f} s after it started)")
         per = lambda m: (f"{m['anon'] / total:.1f} B/event own memory (RSS {m['rss'] / 2**20:.0f} MiB, of which "  # noqa: E731

@@ -130,9 +130,15 @@ class ChildProcess:
         self.ready = ready
         self.proc: subprocess.Popen | None = None
         self._stopping = False
+        self._lock = threading.Lock()
 
     def launch(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "reactor_analytics.cli.main", self.command])
+        """Start the process (not once the service is stopping: a part launched late, by the
+        thread that waits for the engine, must not outlive the stop)."""
+        with self._lock:
+            if self._stopping:
+                raise RuntimeError(f"the {self.name} was not started: the service is stopping")
+            self.proc = subprocess.Popen([sys.executable, "-m", "reactor_analytics.cli.main", self.command])
 
     def start(self, timeout: float = 600.0) -> None:
         self.launch()
@@ -170,11 +176,17 @@ class ChildProcess:
 
         threading.Thread(target=watch, daemon=True, name=f"{self.command}-supervisor").start()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     def mark_stopping(self) -> None:
-        self._stopping = True
+        with self._lock:
+            self._stopping = True
 
     def stop(self) -> None:
-        self._stopping = True
+        with self._lock:
+            self._stopping = True
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -239,17 +251,27 @@ def make_data_dir(config: Config) -> None:
                      database_user_enters=config.embedded_database and os.geteuid() == 0)
 
 
-def _await_ready(parts: list[ChildProcess], config: Config, failed: list[str]) -> None:
-    """Wait for `parts` to be ready, then supervise them and say the service is up. A part that
-    exits while starting stops the service (its reason in `failed`)."""
-    for part in parts:
-        try:
-            part.wait_ready()
-        except RuntimeError as exc:
-            failed.append(str(exc))
-            os.kill(os.getpid(), signal.SIGTERM)
-            return
-        part.supervise()
+def _await_ready(first: list[ChildProcess], then: list[ChildProcess], config: Config, failed: list[str]) -> None:
+    """Wait for `first` to be ready, then launch `then` and wait for them; supervise each once
+    ready, then say the service is up. A part that exits while starting stops the service (its
+    reason in `failed`)."""
+    for group, launch in ((first, False), (then, True)):
+        for part in group:
+            try:
+                if launch:
+                    part.launch()
+            except RuntimeError:  # stopping
+                return
+        for part in group:
+            try:
+                part.wait_ready()
+            except RuntimeError as exc:
+                if part.stopping:  # stopped while starting: a stop, not a failure
+                    return
+                failed.append(str(exc))
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            part.supervise()
     grpc_note = f", gRPC on {config.grpc.bind}" if config.grpc.enabled else ""
     print(f"reactor analytics listening on http://{config.analytics.bind}{grpc_note}"
           f" (admin token in {Path(config.data_dir) / 'admin_token'} unless configured)", file=sys.stderr, flush=True)
@@ -272,26 +294,23 @@ def serve(config: Config) -> None:
     try:
         if keeper is not None:
             keeper.start()
-        # Launched together, so the engine opens its segments while the others import; meanwhile
-        # this process imports the web app's modules, which every worker then has from its fork
-        # (each worker still builds its own app and connections after the fork).
-        for part in parts:
+        # The engine (or the forwarder) first: opening its segments is what the first answer
+        # waits for. Meanwhile this process imports the web app's modules, which every worker then
+        # has from its fork (each worker still builds its own app and connections after the fork),
+        # and the web workers start: ingest is taken at once, and /health and queries answer 503
+        # until the engine answers. The gRPC servers are launched once it has, so that their
+        # start does not take the cores from it (the workers were forked long before their
+        # readiness probe runs here).
+        first = parts[:1]
+        for part in first:
             part.launch()
         from . import app  # noqa: F401
-        # The web workers start while the engine is still opening its segments: ingest is taken
-        # at once, and /health and queries answer 503 until the engine answers. gRPC is waited for
-        # here (it is up by now), so that no gRPC call of the readiness probe runs while the
-        # arbiter forks its workers.
-        late = [part for part in parts if part.command == "engine"]
-        for part in parts:
-            if part not in late:
-                part.wait_ready()
-                part.supervise()
         failed: list[str] = []
         # Until the arbiter takes the stop signals over, one ends the start here with the cleanup
         # below (by default it would kill this process and leave the parts running).
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-        threading.Thread(target=_await_ready, args=(late, config, failed), daemon=True, name="parts-ready").start()
+        threading.Thread(target=_await_ready, args=(first, parts[1:], config, failed), daemon=True,
+                         name="parts-ready").start()
 
         def stopping() -> None:
             if keeper is not None:
