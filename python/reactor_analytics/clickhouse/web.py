@@ -134,8 +134,10 @@ def web_range(body: Body, project_id: str, tables: Tables, lo: int, hi: int) -> 
     lo_p, hi_p = params.add(lo, "Int64"), params.add(hi, "Int64")
     visit = _Visit(params)
     ts, seq, kind = visit.field("ts_us"), visit.field("seq"), visit.field(_KIND)
-    duration_ms = number(member_text("props", params.add("duration_ms", "String")))
-    dur = visit.field(f"if(event = '$pageleave', coalesce({duration_ms}, nan), nan)") if want_time else None
+    dur = None
+    if want_time:
+        duration_ms = number(member_text("props", params.add("duration_ms", "String")))
+        dur = visit.field(f"if(event = '$pageleave', coalesce({duration_ms}, nan), nan)")
     path = visit.field("path") if dim == "page" else None
     if unit:
         zone = params.add(body.tz, "String")
@@ -184,8 +186,11 @@ def web_range(body: Body, project_id: str, tables: Tables, lo: int, hi: int) -> 
         """The elements of `array` (one per event) at the pageviews that pass."""
         return f"arrayFilter({lanes} -> k = {PAGEVIEW}{' AND c = 1' if chosen is not None else ''}, {array}, {views})"
 
-    if want_time:
-        median = ("(quantileExactLow{0}(0.5)(t{1}) + quantileExactHigh{0}(0.5)(t{1})) / 2")
+    def median(combinator: str, condition: str = "") -> str:
+        """The median of `t`: the mean of its lower and upper middle values."""
+        return (f"(quantileExactLow{combinator}(0.5)(t{condition}) + "
+                f"quantileExactHigh{combinator}(0.5)(t{condition})) / 2")
+
     if dim == "page":
         # One row per pageview that passes: its path, whether it is the visit's first with that
         # path (the visit counts once per path), its time on page.
@@ -193,13 +198,13 @@ def web_range(body: Body, project_id: str, tables: Tables, lo: int, hi: int) -> 
         if want_time:
             per_view.append(f"{pick('tops_all')} AS times")
         joined = "paths AS key, nth AS n" + (", times AS t" if want_time else "")
-        m = (f"{median.format('If', ', NOT isNaN(t)')}, countIf(NOT isNaN(t))" if want_time else "0, 0")
+        m = (f"{median('If', ', NOT isNaN(t)')}, countIf(NOT isNaN(t))" if want_time else "0, 0")
         sql = (f"SELECT key, uniqExact(person), countIf(n = 1), count(), countIf(n = 1 AND bounce), "
                f"sumIf(duration, n = 1), {m} "
                f"FROM (SELECT person, bounce, duration, {', '.join(per_view)} FROM ({visits})) "
                f"ARRAY JOIN {joined} GROUP BY key")
     else:
-        m = f"{median.format('Array', '')}, sum(length(t))" if want_time else "0, 0"
+        m = f"{median('Array')}, sum(length(t))" if want_time else "0, 0"
         times = f", arrayFilter(t -> NOT isNaN(t), {pick('tops_all')}) AS t" if want_time else ""
         sql = (f"SELECT key, uniqExact(person), count(), sum(pvs), countIf(bounce), sum(duration), {m} "
                f"FROM (SELECT person, key, bounce, duration, arrayCount({passes}) AS pvs{times} "
