@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -234,11 +235,14 @@ def children(config: Config) -> list[ChildProcess]:
         engine = EngineClient(socket_path(config.data_dir), 2.0)
         parts = [ChildProcess("query engine", "engine", engine.ping)]
     if config.grpc.enabled:
-        from .rpc.probe import probe
+        host, _, port = config.grpc.bind.rpartition(":")
+        target = ("127.0.0.1" if host in ("", "0.0.0.0", "[::]", "::") else host.strip("[]"), int(port))
 
         def grpc_ready() -> None:
-            if probe(config.grpc.bind) != "SERVING":
-                raise RuntimeError("gRPC is not serving yet")
+            # A plain connection, not a gRPC call: gRPC's threads must never run in this process,
+            # which forks the web workers (a worker forked while one ran would hang in gRPC).
+            # /health asks the gRPC health service itself, from the workers.
+            socket.create_connection(target, timeout=1.0).close()
 
         parts.extend(ChildProcess(f"gRPC server {n + 1}", "grpc", grpc_ready)
                      for n in range(max(1, config.grpc.workers)))
