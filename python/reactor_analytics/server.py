@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# The codec `socket` and `werkzeug` look host names up with, imported before any thread of this
+# process runs: a web worker forked while another thread was importing it would never find it.
+import encodings.idna  # noqa: F401
 import os
 import shutil
 import signal
