@@ -5,6 +5,7 @@
 //! one hash lookup per row. Values are `f64` with NaN standing for null / non-numeric
 //! (ClickHouse `accurateCastOrNull`), which value measures skip.
 
+use super::bitsets::Bitsets;
 use super::FxHashMap;
 use std::cmp::Ordering;
 
@@ -236,17 +237,13 @@ fn unique<F: Fn(usize) -> usize>(n: usize, nslots: usize, slot: &F, person: &[u3
         }
     };
     let max_person = person.iter().copied().max().unwrap_or(0) as usize;
-    let words = max_person / 64 + 1;
-    if n >= BITMAP_MIN_ROWS && nslots.saturating_mul(words) <= BITMAP_MAX_WORDS {
+    if n >= BITMAP_MIN_ROWS && nslots.saturating_mul(Bitsets::words(max_person + 1)) <= BITMAP_MAX_WORDS {
         // One bit per (slot, person): a row sets one, in a table small enough to stay in cache.
-        let mut bits = vec![0u64; nslots * words];
+        let mut bits = Bitsets::new(nslots, max_person + 1);
         for (r, &p) in person.iter().enumerate() {
-            bits[slot(r) * words + p as usize / 64] |= 1 << (p % 64);
+            bits.insert(slot(r), p as usize);
         }
-        for (s, u) in uniq.iter_mut().enumerate() {
-            *u = bits[s * words..(s + 1) * words].iter().map(|w| u64::from(w.count_ones())).sum();
-        }
-        return uniq;
+        return bits.counts();
     }
     if person.windows(2).all(|w| w[0] <= w[1]) {
         // Rows already grouped by person (the engine's usual (person, ts) order).

@@ -8,6 +8,7 @@
 //! implements (README "Semantics" summarises them).
 
 pub mod aggregate;
+pub mod bitsets;
 pub mod funnel;
 pub mod paths;
 pub mod retention;

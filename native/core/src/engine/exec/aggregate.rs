@@ -14,6 +14,7 @@ use super::{boundary_index, bucket_span, number, Scan};
 use crate::engine::error::QueryError;
 use crate::engine::plan::{AggregateQuery, Measure};
 use crate::query::aggregate::{aggregate, Measure as Kernel};
+use crate::query::bitsets::Bitsets;
 use crate::query::timebucket::{bucket_start, next_bucket_start, Unit};
 
 /// The kernel's measure.
@@ -119,28 +120,18 @@ fn ungrouped(
         )?;
         return Ok(Some((to_results(counts), scanned)));
     }
-    let words = scan.project.person_of.len().div_ceil(64);
-    if buckets * words * 8 > MAX_BITMAPS {
+    let persons = scan.project.person_of.len();
+    if buckets * Bitsets::words(persons) * 8 > MAX_BITMAPS {
         return Ok(None);
     }
     let (seen, scanned) = scan.fold(
         scan.from_us,
         scan.to_us,
-        || vec![0u64; buckets * words],
-        |bits, row| {
-            let p = scan.person(row) as usize;
-            bits[bucket(row) * words + p / 64] |= 1 << (p % 64);
-        },
-        |mut a, b| {
-            a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
-            a
-        },
+        || Bitsets::new(buckets, persons),
+        |bits, row| bits.insert(bucket(row), scan.person(row) as usize),
+        Bitsets::union,
     )?;
-    let uniques = seen
-        .chunks(words)
-        .map(|c| c.iter().map(|w| u64::from(w.count_ones())).sum())
-        .collect();
-    Ok(Some((to_results(uniques), scanned)))
+    Ok(Some((to_results(seen.counts()), scanned)))
 }
 
 /// A value per bucket (group 0) as the answer's cells.

@@ -8,6 +8,7 @@ use super::{Scan, SESSION_GAP_US};
 use crate::engine::error::QueryError;
 use crate::engine::plan::{Anchor, PathQuery};
 use crate::engine::table::hot_index;
+use crate::query::bitsets::Bitsets;
 use crate::query::paths::{paths, Direction, PathInput};
 
 pub(super) fn run(scan: &Scan, q: &PathQuery) -> Result<(Value, u64), QueryError> {
@@ -24,20 +25,11 @@ pub(super) fn run(scan: &Scan, q: &PathQuery) -> Result<(Value, u64), QueryError
         scan.from_us,
         scan.to_us,
         Some(|r: usize| project.event[r] == anchor_event),
-        || vec![0u64; project.ids.len().div_ceil(64)],
-        |bits: &mut Vec<u64>, r| {
-            let person = scan.person(r) as usize;
-            bits[person >> 6] |= 1 << (person & 63);
-        },
-        |mut a, b| {
-            a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
-            a
-        },
+        || Bitsets::new(1, project.ids.len()),
+        |bits: &mut Bitsets, r| bits.insert(0, scan.person(r) as usize),
+        Bitsets::union,
     )?;
-    let has_anchor = |r: usize| {
-        let person = scan.person(r) as usize;
-        marked[person >> 6] & (1 << (person & 63)) != 0
-    };
+    let has_anchor = |r: usize| marked.contains(0, scan.person(r) as usize);
     let (rows, scanned) = scan.scan_map_where(scan.from_us, scan.to_us, Some(has_anchor), |r| Some(r as u32))?;
     let rows: Vec<u32> = scan
         .sort_by_person_time(rows.into_iter().map(|r| (r, ())))
