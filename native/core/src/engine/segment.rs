@@ -316,7 +316,6 @@ impl Project {
         Ok(written)
     }
 
-    /// Read the columns from the pieces (mapped, or copied when the project is small).
     /// Save the property columns queries extracted (`prop_file`) whose file is missing or has
     /// fallen behind by an eighth of its rows (and at least `SAVE_ROWS`): the rows past a file are
     /// extracted again after a restart, so that bounds the work, while a column is not written
@@ -366,6 +365,7 @@ impl Project {
         }
     }
 
+    /// Read the columns from the pieces (mapped, or copied when the project is small).
     fn map_columns(&mut self, dir: &Path, map_min_rows: usize) -> io::Result<()> {
         let files: Vec<Arc<File>> = self
             .pieces
