@@ -7,12 +7,12 @@ acknowledged event is counted by the next query whatever this process is doing."
 
 from __future__ import annotations
 
-import threading
 import time
 
 import structlog
 
 from ..errors import AppError
+from ..governance.retention import Retention
 from ..store.tail_wake import TailWake
 from .store import ClickHouseStore
 
@@ -42,15 +42,6 @@ class ForwardProcess:
             log.info("forwarded", rows=sent)
         return sent
 
-    def _sweep_forever(self) -> None:
-        while True:
-            try:
-                self.store.sweep_retention()
-            except AppError:
-                log.warning("retention sweep failed; will retry")
-            time.sleep(self.retention_interval_s)
-
     def serve_forever(self, min_gap_s: float = FORWARD_EVERY_S) -> None:
-        if self.retention_interval_s > 0:
-            threading.Thread(target=self._sweep_forever, daemon=True, name="retention").start()
+        Retention(self.store.db_url, self.store, self.retention_interval_s).start()
         TailWake(self.store.db_url, self.sync, lambda: self.last_sync).run_forever(min_gap_s)

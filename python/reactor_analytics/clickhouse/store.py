@@ -200,16 +200,19 @@ class ClickHouseStore:
     def drop_before(self, project_id: str, cutoff_us: int) -> int:
         """Retention (governance/retention.py calls it after deleting from PostgreSQL): forget the
         project's events before `cutoff_us`, waiting for the mutation."""
-        client = self.client()
-        params = {"p": project_id, "c": int(cutoff_us)}
-        match = "project_id = {p:String} AND ts < fromUnixTimestamp64Micro({c:Int64}, 'UTC')"
-        with self._forwarder.lock:
-            count = client.query(f"SELECT count() FROM {self.tables.events} WHERE {match}",
-                                 parameters=params).result_rows[0][0]
-            if count:
-                client.command(f"ALTER TABLE {self._local('events')} DELETE WHERE {match}", parameters=params,
-                               settings={"mutations_sync": 2})
-        return int(count)
+        def run():
+            client = self.client()
+            params = {"p": project_id, "c": int(cutoff_us)}
+            match = "project_id = {p:String} AND ts < fromUnixTimestamp64Micro({c:Int64}, 'UTC')"
+            with self._forwarder.lock:
+                count = client.query(f"SELECT count() FROM {self.tables.events} WHERE {match}",
+                                     parameters=params).result_rows[0][0]
+                if count:
+                    client.command(f"ALTER TABLE {self._local('events')} DELETE WHERE {match}", parameters=params,
+                                   settings={"mutations_sync": 2})
+            return int(count)
+
+        return self._run(run)
 
     def sweep_retention(self) -> int:
         from ..governance.retention import Retention

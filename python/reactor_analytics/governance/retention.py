@@ -14,6 +14,7 @@ import time
 import psycopg
 import structlog
 
+from ..errors import AppError
 from ..store import queries
 
 log = structlog.get_logger(target="reactor_analytics.retention")
@@ -52,7 +53,7 @@ class Retention:
         while True:
             try:
                 self.sweep()
-            except psycopg.Error as exc:
+            except (psycopg.Error, AppError) as exc:  # the database or the event store is away
                 log.warning("retention sweep failed; will retry", error_type=type(exc).__name__)
             time.sleep(self.interval_s)
 
