@@ -166,6 +166,14 @@ class ConfigError(Exception):
     pass
 
 
+def local_address(bind: str) -> tuple[str, str]:
+    """(host, port) where this machine reaches a `bind` address (`host:port`): a wildcard host
+    (empty, 0.0.0.0, ::) is 127.0.0.1; an IPv6 host comes without its brackets."""
+    host, _, port = bind.rpartition(":")
+    host = host.strip("[]")
+    return ("127.0.0.1" if host in ("", "0.0.0.0", "::") else host), port
+
+
 def _coerce(kind: type, raw: Any, where: str) -> Any:
     if kind is bool:
         if isinstance(raw, bool):

@@ -21,7 +21,7 @@ from gunicorn.arbiter import Arbiter
 
 from .auth import oidc
 from .auth.bootstrap import with_secrets
-from .config import Config
+from .config import Config, local_address
 from .governance import ratelimit
 from .ingest import geoip
 from .store import migrate
@@ -238,8 +238,8 @@ def children(config: Config) -> list[ChildProcess]:
         engine = EngineClient(socket_path(config.data_dir), 2.0)
         parts = [ChildProcess("query engine", "engine", engine.ping)]
     if config.grpc.enabled:
-        host, _, port = config.grpc.bind.rpartition(":")
-        target = ("127.0.0.1" if host in ("", "0.0.0.0", "[::]", "::") else host.strip("[]"), int(port))
+        host, port = local_address(config.grpc.bind)
+        target = (host, int(port))
 
         def grpc_ready() -> None:
             # A plain connection, not a gRPC call: gRPC's threads must never run in this process,

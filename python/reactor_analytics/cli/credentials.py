@@ -156,10 +156,7 @@ def url_of_bind(env=None) -> str:
         bind = config_module.load(env).analytics.bind
     except config_module.ConfigError:
         return DEFAULT_URL
-    host, _, port = bind.rpartition(":")
-    host = host.strip("[]")
+    host, port = config_module.local_address(bind)
     if not port.isdigit():
         return DEFAULT_URL
-    if host in ("", "0.0.0.0", "::"):
-        host = "127.0.0.1"
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

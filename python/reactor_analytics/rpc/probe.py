@@ -5,13 +5,14 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from ..config import local_address
 from .service import SERVICE
 
 
 def probe(bind: str, timeout_s: float = 1.0) -> str:
     """The health status the server reports for the Analytics service."""
-    host, _, port = bind.rpartition(":")
-    target = f"{'127.0.0.1' if host in ('', '0.0.0.0', '[::]', '::') else host}:{port}"
+    host, port = local_address(bind)
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     with grpc.insecure_channel(target) as channel:
         answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=SERVICE),
                                                            timeout=timeout_s)
