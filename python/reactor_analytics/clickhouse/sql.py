@@ -188,13 +188,11 @@ def rows(params: Params, tables: Tables, project_id: str, lo: int | None, hi: in
     if hi is not None:
         where.append(f"e.ts < fromUnixTimestamp64Micro({params.add(hi, 'Int64')}, 'UTC')")
     columns = ", ".join(f"e.{name} AS {name}" for name in HOT)
+    head = (f"SELECT e.seq AS seq, e.event AS event, e.ts AS ts, toUnixTimestamp64Micro(e.ts) AS ts_us, "
+            f"e.distinct_id AS distinct_id, e.props AS props, {columns}")
     if not persons and not traits:
-        return (f"(SELECT e.seq AS seq, e.event AS event, e.ts AS ts, toUnixTimestamp64Micro(e.ts) AS ts_us, "
-                f"e.distinct_id AS distinct_id, e.props AS props, {columns} FROM {tables.events} AS e FINAL "
-                f"WHERE {' AND '.join(where)})")
-    base = (f"SELECT e.seq AS seq, e.event AS event, e.ts AS ts, toUnixTimestamp64Micro(e.ts) AS ts_us, "
-            f"e.distinct_id AS distinct_id, e.props AS props, {columns}, "
-            f"if(m.user_id = '', e.distinct_id, m.user_id) AS person "
+        return f"({head} FROM {tables.events} AS e FINAL WHERE {' AND '.join(where)})"
+    base = (f"{head}, if(m.user_id = '', e.distinct_id, m.user_id) AS person "
             f"FROM {tables.events} AS e FINAL "
             f"LEFT JOIN (SELECT anonymous_id, argMax(user_id, seq) AS user_id FROM {tables.person_map} "
             f"WHERE project_id = {project} GROUP BY anonymous_id) AS m ON m.anonymous_id = e.distinct_id "
