@@ -258,30 +258,35 @@ def make_data_dir(config: Config) -> None:
                      database_user_enters=config.embedded_database and os.geteuid() == 0)
 
 
-def _await_ready(first: list[ChildProcess], then: list[ChildProcess], config: Config, failed: list[str]) -> None:
-    """Wait for `first` to be ready, then launch `then` and wait for them; supervise each once
-    ready, then say the service is up. A part that exits while starting stops the service (its
-    reason in `failed`)."""
-    for group, launch in ((first, False), (then, True)):
-        for part in group:
-            try:
-                if launch:
-                    part.launch()
-            except RuntimeError:  # stopping
-                return
-        for part in group:
-            try:
-                part.wait_ready()
-            except RuntimeError as exc:
-                if part.stopping:  # stopped while starting: a stop, not a failure
-                    return
-                failed.append(str(exc))
-                os.kill(os.getpid(), signal.SIGTERM)
-                return
-            part.supervise()
-    grpc_note = f", gRPC on {config.grpc.bind}" if config.grpc.enabled else ""
-    print(f"reactor analytics listening on http://{config.analytics.bind}{grpc_note}"
-          f" (admin token in {Path(config.data_dir) / 'admin_token'} unless configured)", file=sys.stderr, flush=True)
+def _await_ready(first: ChildProcess, then: list[ChildProcess], config: Config, failed: list[str]) -> None:
+    """Wait for `first` (the engine, or the forwarder), then launch `then` (the gRPC servers) and
+    wait for them, then say the service is up."""
+    if not _ready(first, failed):
+        return
+    try:
+        for part in then:
+            part.launch()
+    except RuntimeError:  # the service is stopping
+        return
+    if all(_ready(part, failed) for part in then):
+        grpc_note = f", gRPC on {config.grpc.bind}" if config.grpc.enabled else ""
+        print(f"reactor analytics listening on http://{config.analytics.bind}{grpc_note}"
+              f" (admin token in {Path(config.data_dir) / 'admin_token'} unless configured)", file=sys.stderr,
+              flush=True)
+
+
+def _ready(part: ChildProcess, failed: list[str]) -> bool:
+    """Wait for a launched part, then supervise it. False when it exited while starting, which
+    stops the service (its reason in `failed`), unless the service was stopping anyway."""
+    try:
+        part.wait_ready()
+    except RuntimeError as exc:
+        if not part.stopping:
+            failed.append(str(exc))
+            os.kill(os.getpid(), signal.SIGTERM)
+        return False
+    part.supervise()
+    return True
 
 
 def serve(config: Config) -> None:
@@ -308,15 +313,13 @@ def serve(config: Config) -> None:
         # until the engine answers. The gRPC servers are launched once it has, so that their
         # start does not take the cores from it (the workers were forked long before their
         # readiness probe runs here).
-        first = parts[:1]
-        for part in first:
-            part.launch()
+        parts[0].launch()
         from . import app  # noqa: F401
         failed: list[str] = []
         # Until the arbiter takes the stop signals over, one ends the start here with the cleanup
         # below (by default it would kill this process and leave the parts running).
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-        threading.Thread(target=_await_ready, args=(first, parts[1:], config, failed), daemon=True,
+        threading.Thread(target=_await_ready, args=(parts[0], parts[1:], config, failed), daemon=True,
                          name="parts-ready").start()
 
         def stopping() -> None:
