@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 
+use super::props::Props;
 use super::table::{Interner, Project, Store};
 
 #[derive(Debug, Default, PartialEq)]
@@ -62,10 +63,13 @@ impl Store {
         let Some(p) = self.projects.get(project_id) else {
             return false;
         };
-        let props = String::from_utf8_lossy(&p.props);
+        let mut in_props = false;
+        p.props.for_each(0..p.props.len(), |_, json| {
+            in_props = in_props || String::from_utf8_lossy(json).contains(needle);
+        });
         p.ids.mentions(needle)
             || p.strings.mentions(needle)
-            || props.contains(needle)
+            || in_props
             || p.traits.values().any(|t| t.contains(needle))
             || p.prop_cache
                 .lock()
@@ -107,14 +111,14 @@ impl Project {
         self.seq = keep.iter().map(|&row| self.seq[row]).collect();
         self.ts = keep.iter().map(|&row| self.ts[row]).collect();
         self.distinct = keep.iter().map(|&row| self.distinct[row]).collect();
-        let mut props = Vec::with_capacity(self.props.len());
-        let mut ends = Vec::with_capacity(keep.len());
-        for &row in keep {
-            props.extend_from_slice(self.row_props(row));
-            ends.push(props.len() as u64);
-        }
-        self.props = props.into();
-        self.props_end = ends.into();
+        let mut props = Props::new();
+        let mut kept = keep.iter().peekable();
+        self.props.for_each(0..self.props.len(), |row, json| {
+            if kept.next_if_eq(&&row).is_some() {
+                props.push(json);
+            }
+        });
+        self.props = props;
         self.prop_cache.lock().unwrap().clear();
         self.trait_cache.lock().unwrap().clear();
         self.revision += 1;

@@ -120,8 +120,7 @@ impl Store {
                 project.hot[i].push(code);
             }
             let props = unescape(fields[EVENT_FIELDS - 1]).unwrap_or(Cow::Borrowed("{}"));
-            project.props.extend_from_slice(props.as_bytes());
-            project.props_end.push(project.props.len() as u64);
+            project.props.push(props.as_bytes());
             count += 1;
         }
         Ok(count)

@@ -5,8 +5,9 @@
 //! A directory holds piece files and one manifest. A piece holds a project's rows
 //! `[first_row, first_row + rows)`: each column as a plain little-endian array starting on a page
 //! (so pieces map one after another into one column, see `col`; an array of zeros, such as a hot
-//! column nothing in the piece sets, is not written and maps as zeros), the properties' JSON padded with
-//! spaces to whole pages, and the strings and ids the project interned since the piece before.
+//! column nothing in the piece sets, is not written and maps as zeros), the properties' JSON in
+//! compressed frames with their index (see `props`), and the strings and ids the project
+//! interned since the piece before.
 //! Every piece but a project's last holds a multiple of `ALIGN` rows, so its arrays fill whole
 //! pages; a seal rewrites a short last piece together with the rows that arrived since.
 //!
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::col::{as_bytes, Col, Piece, Pod, PAGE};
 use super::prop_file::{self, PropFile};
+use super::props::Props;
 use super::table::{Interner, Project, Store, HOT_COLUMNS};
 use super::tail::Tail;
 
@@ -41,17 +43,13 @@ const MANIFEST: &str = "manifest";
 /// extracted past its file.
 const SAVE_ROWS: usize = 64 * ALIGN;
 const MAGIC: &[u8; 8] = b"RXMAN001";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct PieceMeta {
     pub file: String,
     pub first_row: usize,
     pub rows: usize,
-    /// Where the piece's properties start in the project's properties column, and their bytes
-    /// in the file (whole pages).
-    pub props_start: u64,
-    pub props_bytes: usize,
     pub strings_from: u32,
     pub strings_to: u32,
     pub ids_from: u32,
@@ -241,15 +239,10 @@ impl Project {
     /// point past the padding in the file (and in memory, once `map_columns` reads them back).
     fn write_pieces(&mut self, dir: &Path, name: &str) -> io::Result<Vec<PieceMeta>> {
         let short_last = self.pieces.last().is_some_and(|p| p.rows % ALIGN != 0 || p.rows == 0);
-        let (first_row, props_start, strings_from, ids_from) = match self.pieces.last() {
-            Some(last) if short_last => (last.first_row, last.props_start, last.strings_from, last.ids_from),
-            Some(last) => (
-                last.first_row + last.rows,
-                last.props_start + last.props_bytes as u64,
-                last.strings_to,
-                last.ids_to,
-            ),
-            None => (0, 0, 1, 1),
+        let (first_row, strings_from, ids_from) = match self.pieces.last() {
+            Some(last) if short_last => (last.first_row, last.strings_from, last.ids_from),
+            Some(last) => (last.first_row + last.rows, last.strings_to, last.ids_to),
+            None => (0, 1, 1),
         };
         let (strings_to, ids_to) = (self.strings.len() as u32, self.ids.len() as u32);
         let len = self.len();
@@ -269,8 +262,6 @@ impl Project {
             splits.push(first_row + whole..len);
         }
         let mut written = Vec::new();
-        // Where the next piece's properties start, in the file's terms and in memory's.
-        let (mut logical, mut memory) = (props_start, props_start);
         let mut strings = (strings_from, ids_from);
         for (k, rows) in splits.into_iter().enumerate() {
             let file = format!("{name}-{k}.seg");
@@ -282,12 +273,9 @@ impl Project {
             for hot in &self.hot {
                 w.column(as_bytes(&hot[rows.clone()]))?;
             }
-            let shift = logical.wrapping_sub(memory);
-            let ends: Vec<u64> = self.props_end[rows.clone()].iter().map(|e| e.wrapping_add(shift)).collect();
-            w.column(as_bytes(&ends))?;
-            let memory_end = if rows.end == len { self.props.len() as u64 } else { self.props_end[rows.end - 1] };
-            w.array(&self.props[memory as usize..memory_end as usize], b' ')?;
-            let props_bytes = w.layout.last().expect("props written").1;
+            let (frames, index) = self.props.encode(rows.clone());
+            w.array(as_bytes(&index), 0)?;
+            w.array(&frames, 0)?;
             w.strings(&self.strings, strings.0, strings_to)?;
             w.strings(&self.ids, strings.1, ids_to)?;
             let (layout, file_bytes, crc) = w.finish()?;
@@ -295,8 +283,6 @@ impl Project {
                 file,
                 first_row: rows.start,
                 rows: rows.len(),
-                props_start: logical,
-                props_bytes,
                 strings_from: strings.0,
                 strings_to,
                 ids_from: strings.1,
@@ -306,8 +292,6 @@ impl Project {
                 crc,
             });
             strings = (strings_to, ids_to);
-            logical += props_bytes as u64;
-            memory = memory_end;
         }
         if short_last {
             self.pieces.pop();
@@ -388,7 +372,6 @@ impl Project {
             let col = Col::mapped(pieces, len, &[])?;
             Ok(if map { col } else { col.to_vec().into() })
         }
-        let props_len: usize = self.pieces.iter().map(|p| p.props_bytes).sum();
         self.seq = build(column(0), rows, map)?;
         self.ts = build(column(1), rows, map)?;
         self.event = build(column(2), rows, map)?;
@@ -396,11 +379,37 @@ impl Project {
         for i in 0..HOT_COLUMNS.len() {
             self.hot[i] = build(column(4 + i), rows, map)?;
         }
-        let props_end = 4 + HOT_COLUMNS.len();
-        self.props_end = build(column(props_end), rows, map)?;
-        self.props = build(column(props_end + 1), props_len, map)?;
+        let props = 4 + HOT_COLUMNS.len();
+        let frames = self
+            .pieces
+            .iter()
+            .zip(&files)
+            .map(|(p, f)| Ok((f.clone(), p.layout[props + 1], read_frame_index(f, p.layout[props], p.rows)?)))
+            .collect::<io::Result<Vec<_>>>()?;
+        self.props = Props::mapped(&frames)?;
         Ok(())
     }
+}
+
+/// A piece's index of properties frames: `(rows, bytes)` pairs up to its `rows` rows.
+fn read_frame_index(file: &File, (offset, bytes): (u64, usize), rows: usize) -> io::Result<Vec<u32>> {
+    use std::os::unix::fs::FileExt;
+    let mut raw = vec![0u8; bytes];
+    file.read_exact_at(&mut raw, offset)?;
+    let mut index = Vec::new();
+    let mut covered = 0;
+    for pair in raw.chunks_exact(8) {
+        if covered == rows {
+            break;
+        }
+        let n = u32::from_le_bytes(pair[..4].try_into().unwrap());
+        index.extend([n, u32::from_le_bytes(pair[4..].try_into().unwrap())]);
+        covered += n as usize;
+    }
+    if covered != rows {
+        return Err(bad("a properties index that does not cover its piece"));
+    }
+    Ok(index)
 }
 
 /// The strings of a piece's blob (count, lengths, bytes).
@@ -544,27 +553,22 @@ impl Store {
         let mut projects = HashMap::new();
         for (project_id, state) in states {
             let mut project = Project::default();
-            let mut expected = (0usize, 0u64, 1u32, 1u32);
+            let mut expected = (0usize, 1u32, 1u32);
             for piece in &state.pieces {
                 let path = dir.join(&piece.file);
-                if (piece.first_row, piece.props_start, piece.strings_from, piece.ids_from) != expected
+                if (piece.first_row, piece.strings_from, piece.ids_from) != expected
                     || piece.layout.len() != 8 + HOT_COLUMNS.len()
                     || piece.layout.iter().any(|&(o, b)| o % PAGE as u64 != 0 || o + b as u64 > piece.file_bytes)
                 {
                     return Err(bad(format!("{} does not follow the piece before", piece.file)));
                 }
-                expected = (
-                    piece.first_row + piece.rows,
-                    piece.props_start + piece.props_bytes as u64,
-                    piece.strings_to,
-                    piece.ids_to,
-                );
+                expected = (piece.first_row + piece.rows, piece.strings_to, piece.ids_to);
                 let file = File::open(&path)?;
                 read_strings(&file, piece.layout[6 + HOT_COLUMNS.len()], &mut project.strings)?;
                 read_strings(&file, piece.layout[7 + HOT_COLUMNS.len()], &mut project.ids)?;
             }
-            if project.strings.len() as u32 != expected.2
-                || project.ids.len() as u32 != expected.3
+            if project.strings.len() as u32 != expected.1
+                || project.ids.len() as u32 != expected.2
                 || state.person_of.len() != project.ids.len()
             {
                 return Err(bad(format!("segments of {project_id} disagree with the manifest")));
@@ -721,7 +725,7 @@ mod tests {
                     p.ids.resolve(p.person_of[p.distinct[r] as usize]),
                     p.ids.resolve(p.distinct[r]),
                     hot,
-                    String::from_utf8_lossy(p.row_props(r)).trim()
+                    String::from_utf8_lossy(&p.row_props(r)).trim()
                 )
             })
             .collect()
@@ -834,7 +838,7 @@ mod tests {
                     out.push_str(if h[r] == 0 { "\\N" } else { p.strings.resolve(h[r]) });
                 }
                 out.push('\t');
-                out.push_str(&String::from_utf8_lossy(p.row_props(r)).trim().replace('\\', "\\\\").replace('\t', "\\t"));
+                out.push_str(&String::from_utf8_lossy(&p.row_props(r)).trim().replace('\\', "\\\\").replace('\t', "\\t"));
                 out.push('\n');
             }
         }

@@ -279,10 +279,8 @@ pub struct Project {
     pub event: Col<u32>,
     pub distinct: Col<u32>,
     pub hot: Vec<Col<u32>>,
-    /// Raw JSON of each row's properties: `props[end[i-1]..end[i]]` (from 0 for the first row;
-    /// a row may start with whitespace that pads a segment to whole pages).
-    pub props: Col<u8>,
-    pub props_end: Col<u64>,
+    /// Raw JSON of each row's properties.
+    pub props: super::props::Props,
     pub strings: Interner,
     /// Distinct ids (anonymous and user ids), and the person each resolves to.
     pub ids: Interner,
@@ -315,8 +313,7 @@ impl Default for Project {
             event: Col::new(),
             distinct: Col::new(),
             hot: (0..HOT_COLUMNS.len()).map(|_| Col::new()).collect(),
-            props: Col::new(),
-            props_end: Col::new(),
+            props: super::props::Props::new(),
             strings: Interner::new(),
             ids: Interner::new(),
             person_of: vec![0],
@@ -368,9 +365,11 @@ impl Project {
         }
     }
 
-    pub fn row_props(&self, row: usize) -> &[u8] {
-        let start = if row == 0 { 0 } else { self.props_end[row - 1] as usize };
-        &self.props[start..self.props_end[row] as usize]
+    /// One row's properties JSON (decompresses the frame holding it: for tests and single rows).
+    pub fn row_props(&self, row: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.props.for_each(row..row + 1, |_, json| out.extend_from_slice(json));
+        out
     }
 
     /// The column of one top-level property, extracted once, cached, and extended as rows arrive.
@@ -407,20 +406,17 @@ impl Project {
         let key = Key::new(name);
         let hot = hot.map(|i| &self.hot[i]);
         let start = column.text.len();
-        let blocks: Vec<(Vec<u32>, Interner)> = (start..self.len())
-            .step_by(BLOCK)
-            .collect::<Vec<_>>()
+        let blocks: Vec<(Vec<u32>, Interner)> = self
+            .props
+            .stretches(start, BLOCK)
             .into_par_iter()
-            .map(|from| {
+            .map(|rows| {
                 let mut local = Interner::new();
-                let codes = (from..(from + BLOCK).min(self.len()))
-                    .map(|row| {
-                        if hot.is_some_and(|h| h[row] != 0) {
-                            return 0;
-                        }
-                        key.text(self.row_props(row)).map_or(0, |t| local.intern(&t))
-                    })
-                    .collect();
+                let mut codes = Vec::with_capacity(rows.len());
+                self.props.for_each(rows, |row, json| {
+                    let skip = hot.is_some_and(|h| h[row] != 0);
+                    codes.push(if skip { 0 } else { key.text(json).map_or(0, |t| local.intern(&t)) });
+                });
                 (codes, local)
             })
             .collect();
@@ -556,15 +552,13 @@ impl Project {
             + self.distinct.owned_bytes()
             + self.hot.iter().map(|h| h.owned_bytes()).sum::<usize>()
             + self.props.owned_bytes()
-            + self.props_end.owned_bytes()
             + self.person_of.capacity() * 4;
         let mapped = self.seq.mapped_bytes()
             + self.ts.mapped_bytes()
             + self.event.mapped_bytes()
             + self.distinct.mapped_bytes()
             + self.hot.iter().map(|h| h.mapped_bytes()).sum::<usize>()
-            + self.props.mapped_bytes()
-            + self.props_end.mapped_bytes();
+            + self.props.mapped_bytes();
         (owned, mapped)
     }
 }
