@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use super::props::Props;
+use super::cold::{Props, Seqs};
 use super::table::{Interner, Project, Store};
 
 #[derive(Debug, Default, PartialEq)]
@@ -33,8 +33,15 @@ impl Store {
                 .filter(|&code| persons.contains(&project.person_of[code as usize])),
         );
         let seqs: HashSet<i64> = seqs.iter().copied().collect();
-        let rows = project
-            .forget_rows(|p, row| codes.contains(&p.distinct[row]) || seqs.contains(&p.seq[row]));
+        let mut by_seq = HashSet::new();
+        if !seqs.is_empty() {
+            project.seq.for_each(0..project.len(), |row, seq| {
+                if seqs.contains(&seq) {
+                    by_seq.insert(row);
+                }
+            });
+        }
+        let rows = project.forget_rows(|p, row| codes.contains(&p.distinct[row]) || by_seq.contains(&row));
         for &code in &codes {
             project.person_of[code as usize] = code;
             project.users.remove(&code);
@@ -108,7 +115,14 @@ impl Project {
             *column = keep.iter().map(|&row| recode(column[row])).collect();
         }
         self.strings = strings;
-        self.seq = keep.iter().map(|&row| self.seq[row]).collect();
+        let mut seqs = Seqs::new();
+        let mut kept = keep.iter().peekable();
+        self.seq.for_each(0..self.len(), |row, seq| {
+            if kept.next_if_eq(&&row).is_some() {
+                seqs.push(seq);
+            }
+        });
+        self.seq = seqs;
         self.ts = keep.iter().map(|&row| self.ts[row]).collect();
         self.distinct = keep.iter().map(|&row| self.distinct[row]).collect();
         let mut props = Props::new();
@@ -173,7 +187,7 @@ mod tests {
         assert_eq!(erased, Erased { rows: 2, ids: 2 });
         let p = &store.projects["p"];
         assert_eq!(p.len(), 2);
-        assert_eq!(p.seq, vec![3, 4]);
+        assert_eq!(p.seq.to_vec(), vec![3, 4]);
         for needle in ["u_42", "anon_a", "secret-a", "a@x.io", "Ada Secret"] {
             assert!(!store.mentions("p", needle), "{needle} is still held");
         }
@@ -206,7 +220,7 @@ mod tests {
     fn seqs_of_other_ids_are_forgotten_too() {
         let mut store = store();
         assert_eq!(store.erase_person("p", &["nobody"], &[4]).rows, 1);
-        assert_eq!(store.projects["p"].seq, vec![1, 2, 3]);
+        assert_eq!(store.projects["p"].seq.to_vec(), vec![1, 2, 3]);
     }
 
     #[test]
@@ -217,6 +231,6 @@ mod tests {
         assert!(!store.mentions("p", "secret-a"));
         assert_eq!(store.drop_before("missing", 100), 0);
         assert_eq!(store.erase_person("p", &[], &[3]).rows, 1);
-        assert_eq!(store.projects["p"].seq, vec![4]);
+        assert_eq!(store.projects["p"].seq.to_vec(), vec![4]);
     }
 }

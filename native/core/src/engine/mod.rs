@@ -14,7 +14,7 @@ pub mod filter;
 pub mod load;
 pub mod plan;
 pub mod prop_file;
-pub mod props;
+pub mod cold;
 pub mod segment;
 pub mod table;
 pub mod tail;

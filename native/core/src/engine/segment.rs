@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::col::{as_bytes, Col, Piece, Pod, PAGE};
 use super::prop_file::{self, PropFile};
-use super::props::Props;
+use super::cold::{Props, Seqs};
 use super::table::{Interner, Project, Store, HOT_COLUMNS};
 use super::tail::Tail;
 
@@ -43,6 +43,9 @@ const MANIFEST: &str = "manifest";
 /// extracted past its file.
 const SAVE_ROWS: usize = 64 * ALIGN;
 const MAGIC: &[u8; 8] = b"RXMAN001";
+/// Where the cold columns (seqs, then properties: each an index and its frames) are in a piece's
+/// layout: after `ts`, `event`, `distinct` and the hot columns; the strings and ids follow them.
+const COLD: usize = 3 + HOT_COLUMNS.len();
 const VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -54,7 +57,8 @@ pub struct PieceMeta {
     pub strings_to: u32,
     pub ids_from: u32,
     pub ids_to: u32,
-    /// (offset, bytes) of each array, in `COLUMNS` order, then the strings and the ids.
+    /// (offset, bytes) of each array: `ts`, `event`, `distinct`, the hot columns, the cold
+    /// columns (see `COLD`), the strings and the ids.
     pub layout: Vec<(u64, usize)>,
     pub file_bytes: u64,
     pub crc: u32,
@@ -266,16 +270,16 @@ impl Project {
         for (k, rows) in splits.into_iter().enumerate() {
             let file = format!("{name}-{k}.seg");
             let mut w = PieceWriter::create(&dir.join(&file))?;
-            w.column(as_bytes(&self.seq[rows.clone()]))?;
             w.column(as_bytes(&self.ts[rows.clone()]))?;
             w.column(as_bytes(&self.event[rows.clone()]))?;
             w.column(as_bytes(&self.distinct[rows.clone()]))?;
             for hot in &self.hot {
                 w.column(as_bytes(&hot[rows.clone()]))?;
             }
-            let (frames, index) = self.props.encode(rows.clone());
-            w.array(as_bytes(&index), 0)?;
-            w.array(&frames, 0)?;
+            for (frames, index) in [self.seq.encode(rows.clone()), self.props.encode(rows.clone())] {
+                w.array(as_bytes(&index), 0)?;
+                w.array(&frames, 0)?;
+            }
             w.strings(&self.strings, strings.0, strings_to)?;
             w.strings(&self.ids, strings.1, ids_to)?;
             let (layout, file_bytes, crc) = w.finish()?;
@@ -372,26 +376,29 @@ impl Project {
             let col = Col::mapped(pieces, len, &[])?;
             Ok(if map { col } else { col.to_vec().into() })
         }
-        self.seq = build(column(0), rows, map)?;
-        self.ts = build(column(1), rows, map)?;
-        self.event = build(column(2), rows, map)?;
-        self.distinct = build(column(3), rows, map)?;
+        self.ts = build(column(0), rows, map)?;
+        self.event = build(column(1), rows, map)?;
+        self.distinct = build(column(2), rows, map)?;
         for i in 0..HOT_COLUMNS.len() {
-            self.hot[i] = build(column(4 + i), rows, map)?;
+            self.hot[i] = build(column(3 + i), rows, map)?;
         }
-        let props = 4 + HOT_COLUMNS.len();
-        let frames = self
-            .pieces
-            .iter()
-            .zip(&files)
-            .map(|(p, f)| Ok((f.clone(), p.layout[props + 1], read_frame_index(f, p.layout[props], p.rows)?)))
-            .collect::<io::Result<Vec<_>>>()?;
-        self.props = Props::mapped(&frames)?;
+        // The cold columns' frames, each after its index.
+        let frames = |index: usize| {
+            self.pieces
+                .iter()
+                .zip(&files)
+                .map(|(p, f)| Ok((f.clone(), p.layout[index + 1], read_frame_index(f, p.layout[index], p.rows)?)))
+                .collect::<io::Result<Vec<_>>>()
+        };
+        let seqs = Seqs::mapped(&frames(COLD)?)?;
+        let props = Props::mapped(&frames(COLD + 2)?)?;
+        self.seq = seqs;
+        self.props = props;
         Ok(())
     }
 }
 
-/// A piece's index of properties frames: `(rows, bytes)` pairs up to its `rows` rows.
+/// A piece's index of a cold column's frames: `(rows, bytes)` pairs up to its `rows` rows.
 fn read_frame_index(file: &File, (offset, bytes): (u64, usize), rows: usize) -> io::Result<Vec<u32>> {
     use std::os::unix::fs::FileExt;
     let mut raw = vec![0u8; bytes];
@@ -557,15 +564,15 @@ impl Store {
             for piece in &state.pieces {
                 let path = dir.join(&piece.file);
                 if (piece.first_row, piece.strings_from, piece.ids_from) != expected
-                    || piece.layout.len() != 8 + HOT_COLUMNS.len()
+                    || piece.layout.len() != COLD + 6
                     || piece.layout.iter().any(|&(o, b)| o % PAGE as u64 != 0 || o + b as u64 > piece.file_bytes)
                 {
                     return Err(bad(format!("{} does not follow the piece before", piece.file)));
                 }
                 expected = (piece.first_row + piece.rows, piece.strings_to, piece.ids_to);
                 let file = File::open(&path)?;
-                read_strings(&file, piece.layout[6 + HOT_COLUMNS.len()], &mut project.strings)?;
-                read_strings(&file, piece.layout[7 + HOT_COLUMNS.len()], &mut project.ids)?;
+                read_strings(&file, piece.layout[COLD + 4], &mut project.strings)?;
+                read_strings(&file, piece.layout[COLD + 5], &mut project.ids)?;
             }
             if project.strings.len() as u32 != expected.1
                 || project.ids.len() as u32 != expected.2
@@ -719,7 +726,7 @@ mod tests {
                 let hot: Vec<&str> = p.hot.iter().map(|h| p.strings.resolve(h[r])).collect();
                 format!(
                     "{} {} {} {} {} {:?} {}",
-                    p.seq[r],
+                    p.seq.of_rows(&[r])[0],
                     p.ts[r],
                     p.strings.resolve(p.event[r]),
                     p.ids.resolve(p.person_of[p.distinct[r] as usize]),
@@ -831,8 +838,9 @@ mod tests {
         ids.sort();
         for id in ids {
             let p = &s.projects[id];
+            let seqs = p.seq.to_vec();
             for r in 0..p.len() {
-                out.push_str(&format!("{}\t{id}\t{}\t{}\t{}", p.seq[r] + 100_000, p.strings.resolve(p.event[r]), p.ts[r], p.ids.resolve(p.distinct[r])));
+                out.push_str(&format!("{}\t{id}\t{}\t{}\t{}", seqs[r] + 100_000, p.strings.resolve(p.event[r]), p.ts[r], p.ids.resolve(p.distinct[r])));
                 for h in &p.hot {
                     out.push('\t');
                     out.push_str(if h[r] == 0 { "\\N" } else { p.strings.resolve(h[r]) });

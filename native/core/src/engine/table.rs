@@ -274,13 +274,13 @@ pub struct TraitColumn {
 }
 
 pub struct Project {
-    pub seq: Col<i64>,
+    pub seq: super::cold::Seqs,
     pub ts: Col<i64>,
     pub event: Col<u32>,
     pub distinct: Col<u32>,
     pub hot: Vec<Col<u32>>,
     /// Raw JSON of each row's properties.
-    pub props: super::props::Props,
+    pub props: super::cold::Props,
     pub strings: Interner,
     /// Distinct ids (anonymous and user ids), and the person each resolves to.
     pub ids: Interner,
@@ -308,12 +308,12 @@ pub struct Project {
 impl Default for Project {
     fn default() -> Self {
         Project {
-            seq: Col::new(),
+            seq: super::cold::Seqs::new(),
             ts: Col::new(),
             event: Col::new(),
             distinct: Col::new(),
             hot: (0..HOT_COLUMNS.len()).map(|_| Col::new()).collect(),
-            props: super::props::Props::new(),
+            props: super::cold::Props::new(),
             strings: Interner::new(),
             ids: Interner::new(),
             person_of: vec![0],

@@ -53,6 +53,12 @@ impl Rows {
         self
     }
 
+    /// The next row gets `seq` (rows committed out of order arrive after higher seqs).
+    pub fn next_seq(mut self, seq: i64) -> Rows {
+        self.seq = seq - 1;
+        self
+    }
+
     /// An event at `ts` (epoch seconds) by `distinct` with `props`.
     pub fn event(self, name: &str, ts: i64, distinct: &str, props: Value) -> Rows {
         self.event_with(name, ts, distinct, &[], props)
