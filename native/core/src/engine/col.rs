@@ -314,6 +314,173 @@ impl<T: Pod + PartialEq> PartialEq<Vec<T>> for Col<T> {
     }
 }
 
+/// Dictionary codes per row, at the narrowest width the largest code allows: a byte per row
+/// while every code is below 256, two below 65,536, four past that. A push that needs a wider
+/// width widens the whole column (copied into memory: a mapped column's pieces were written at
+/// the old width and are written again at the new one by the next seal, see `segment`).
+#[derive(Clone)]
+pub enum Codes {
+    U8(Col<u8>),
+    U16(Col<u16>),
+    U32(Col<u32>),
+}
+
+/// `$body` with `$c` bound to the column's slice at its own width (one loop per width, so each
+/// compiles to plain loads of that width).
+#[macro_export]
+macro_rules! by_width {
+    ($codes:expr, $c:ident => $body:expr) => {
+        match $codes {
+            $crate::engine::col::Codes::U8($c) => $body,
+            $crate::engine::col::Codes::U16($c) => $body,
+            $crate::engine::col::Codes::U32($c) => $body,
+        }
+    };
+}
+
+impl Default for Codes {
+    fn default() -> Self {
+        Codes::U8(Col::new())
+    }
+}
+
+impl Codes {
+    #[inline]
+    pub fn get(&self, row: usize) -> u32 {
+        match self {
+            Codes::U8(v) => u32::from(v[row]),
+            Codes::U16(v) => u32::from(v[row]),
+            Codes::U32(v) => v[row],
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        by_width!(self, v => v.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes per row.
+    pub fn width(&self) -> usize {
+        match self {
+            Codes::U8(_) => 1,
+            Codes::U16(_) => 2,
+            Codes::U32(_) => 4,
+        }
+    }
+
+    /// The width codes below `bound` need.
+    pub fn width_for(bound: usize) -> usize {
+        if bound <= 1 << 8 {
+            1
+        } else if bound <= 1 << 16 {
+            2
+        } else {
+            4
+        }
+    }
+
+    /// The same codes at `width` bytes per row (at least the present one), in memory.
+    fn widened(&self, width: usize) -> Codes {
+        let wide: Vec<u32> = (0..self.len()).map(|r| self.get(r)).collect();
+        Codes::of_width(width, &wide)
+    }
+
+    /// `codes` at `width` bytes per row (each must fit).
+    pub fn of_width(width: usize, codes: &[u32]) -> Codes {
+        match width {
+            1 => Codes::U8(codes.iter().map(|&c| c as u8).collect()),
+            2 => Codes::U16(codes.iter().map(|&c| c as u16).collect()),
+            _ => Codes::U32(codes.to_vec().into()),
+        }
+    }
+
+    /// Append `codes`, all below `bound`, widening first when they need it.
+    pub fn extend(&mut self, codes: &[u32], bound: usize) {
+        let width = Codes::width_for(bound);
+        if width > self.width() {
+            *self = self.widened(width);
+        }
+        match self {
+            Codes::U8(v) => codes.iter().for_each(|&c| v.push(c as u8)),
+            Codes::U16(v) => codes.iter().for_each(|&c| v.push(c as u16)),
+            Codes::U32(v) => v.extend_from_slice(codes),
+        }
+    }
+
+    pub fn push(&mut self, code: u32) {
+        self.extend(&[code], code as usize + 1);
+    }
+
+    /// The bytes of `rows`, as written to a segment.
+    pub fn range_bytes(&self, rows: std::ops::Range<usize>) -> &[u8] {
+        by_width!(self, v => as_bytes(&v[rows]))
+    }
+
+    /// A column of `width` bytes per row whose first `rows` are the `pieces` (see `Col::mapped`).
+    pub fn mapped(width: usize, pieces: Vec<Piece>, rows: usize) -> std::io::Result<Codes> {
+        Ok(match width {
+            1 => Codes::U8(Col::mapped(pieces, rows, &[])?),
+            2 => Codes::U16(Col::mapped(pieces, rows, &[])?),
+            _ => Codes::U32(Col::mapped(pieces, rows, &[])?),
+        })
+    }
+
+    /// The same codes held in memory.
+    pub fn to_owned(&self) -> Codes {
+        by_width!(self, v => v.to_vec().into())
+    }
+
+    pub fn owned_bytes(&self) -> usize {
+        by_width!(self, v => v.owned_bytes())
+    }
+
+    pub fn mapped_bytes(&self) -> usize {
+        by_width!(self, v => v.mapped_bytes())
+    }
+}
+
+impl From<Vec<u8>> for Codes {
+    fn from(v: Vec<u8>) -> Self {
+        Codes::U8(v.into())
+    }
+}
+
+impl From<Vec<u16>> for Codes {
+    fn from(v: Vec<u16>) -> Self {
+        Codes::U16(v.into())
+    }
+}
+
+impl From<Vec<u32>> for Codes {
+    fn from(v: Vec<u32>) -> Self {
+        Codes::U32(v.into())
+    }
+}
+
+impl FromIterator<u32> for Codes {
+    /// At the narrowest width the codes allow.
+    fn from_iter<I: IntoIterator<Item = u32>>(iter: I) -> Self {
+        let codes: Vec<u32> = iter.into_iter().collect();
+        let bound = codes.iter().max().map_or(0, |&m| m as usize + 1);
+        Codes::of_width(Codes::width_for(bound), &codes)
+    }
+}
+
+impl std::fmt::Debug for Codes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries((0..self.len()).map(|r| self.get(r))).finish()
+    }
+}
+
+impl PartialEq<Vec<u32>> for Codes {
+    fn eq(&self, other: &Vec<u32>) -> bool {
+        self.len() == other.len() && other.iter().enumerate().all(|(r, &c)| self.get(r) == c)
+    }
+}
+
 /// The bytes of a slice of plain values, as written to a segment.
 pub fn as_bytes<T: Pod>(values: &[T]) -> &[u8] {
     // SAFETY: `Pod` values have no padding-sensitive invariants; reading their bytes is sound.

@@ -110,9 +110,9 @@ impl Project {
             }
             *slot
         };
-        self.event = keep.iter().map(|&row| recode(self.event[row])).collect();
+        self.event = keep.iter().map(|&row| recode(self.event.get(row))).collect();
         for column in &mut self.hot {
-            *column = keep.iter().map(|&row| recode(column[row])).collect();
+            *column = keep.iter().map(|&row| recode(column.get(row))).collect();
         }
         self.strings = strings;
         let mut seqs = Seqs::new();
@@ -193,8 +193,8 @@ mod tests {
         }
         assert!(store.mentions("p", "anon_b") && store.mentions("p", "https://x/home"));
         assert_eq!(p.row_props(0), br#"{"k":"b"}"#);
-        assert_eq!(p.strings.resolve(p.hot[1][1]), "https://x/other");
-        assert_eq!(p.strings.resolve(p.event[0]), "view");
+        assert_eq!(p.strings.resolve(p.hot[1].get(1)), "https://x/other");
+        assert_eq!(p.strings.resolve(p.event.get(0)), "view");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::plan::{Cond, Filter, Named, Scalar};
-use super::table::{hot_index, Codes, Interner, Project, PropColumn, TraitColumn};
+use super::table::{hot_index, Interner, Project, PropColumn, TraitColumn};
 
 pub enum Compiled {
     All(Vec<Compiled>),
@@ -118,10 +118,10 @@ impl Compiled {
     #[inline(always)]
     pub fn matches(&self, project: &Project, row: usize) -> bool {
         match self {
-            Compiled::Event(table) => table[project.event[row] as usize],
+            Compiled::Event(table) => table[project.event.get(row) as usize],
             Compiled::Prop(col, table) => table[col.text.get(row) as usize],
             Compiled::HotOrProp(i, hot_table, col, prop_table) => {
-                let code = project.hot[*i][row];
+                let code = project.hot[*i].get(row);
                 if code != 0 {
                     hot_table[code as usize]
                 } else {
@@ -136,12 +136,8 @@ impl Compiled {
     /// on one column runs as its own loop over the rows, without a branch.
     pub fn retain(&self, project: &Project, rows: &mut [u32]) -> usize {
         match self {
-            Compiled::Event(table) => keep(rows, |r| table[project.event[r] as usize]),
-            Compiled::Prop(col, table) => match &col.text {
-                Codes::U8(codes) => keep(rows, |r| table[codes[r] as usize]),
-                Codes::U16(codes) => keep(rows, |r| table[codes[r] as usize]),
-                Codes::U32(codes) => keep(rows, |r| table[codes[r] as usize]),
-            },
+            Compiled::Event(table) => crate::by_width!(&project.event, codes => keep(rows, |r| table[codes[r] as usize])),
+            Compiled::Prop(col, table) => crate::by_width!(&col.text, codes => keep(rows, |r| table[codes[r] as usize])),
             _ => keep(rows, |r| self.matches(project, r)),
         }
     }

@@ -15,7 +15,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::col::as_bytes;
 use super::table::{label_num, Codes, Interner, PropColumn};
 
 const MAGIC: &[u8; 8] = b"RXPROP01";
@@ -37,11 +36,8 @@ fn bad(message: &str) -> io::Error {
 
 /// The bytes of a column's file.
 pub fn encode(column: &PropColumn) -> Vec<u8> {
-    let (width, codes): (u32, &[u8]) = match &column.text {
-        Codes::U8(v) => (1, as_bytes(v)),
-        Codes::U16(v) => (2, as_bytes(v)),
-        Codes::U32(v) => (4, as_bytes(v)),
-    };
+    let text = &column.text;
+    let (width, codes) = (text.width() as u32, text.range_bytes(0..text.len()));
     let labels = &column.labels;
     let mut out = Vec::with_capacity(24 + codes.len() + labels.len() * 8);
     out.extend_from_slice(MAGIC);
@@ -73,7 +69,7 @@ pub fn decode(bytes: &[u8]) -> io::Result<PropColumn> {
     let count = u32::from_le_bytes(take(4)?.try_into().unwrap()) as usize;
     let raw = take(rows.checked_mul(width as usize).ok_or_else(|| bad("rows"))?)?;
     let text = match width {
-        1 => Codes::U8(raw.to_vec()),
+        1 => Codes::U8(raw.to_vec().into()),
         2 => Codes::U16(raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()),
         4 => Codes::U32(raw.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect()),
         _ => return Err(bad("a property file of another code width")),
@@ -85,11 +81,7 @@ pub fn decode(bytes: &[u8]) -> io::Result<PropColumn> {
         labels.push_unindexed(text);
     }
     labels.reindex();
-    let fits = match &text {
-        Codes::U8(v) => v.iter().all(|&c| (c as usize) < count.max(1)),
-        Codes::U16(v) => v.iter().all(|&c| (c as usize) < count.max(1)),
-        Codes::U32(v) => v.iter().all(|&c| (c as usize) < count.max(1)),
-    };
+    let fits = crate::by_width!(&text, v => v.iter().all(|&c| (c as usize) < count.max(1)));
     if !fits || at != bytes.len() {
         return Err(bad("a property file that disagrees with itself"));
     }
@@ -132,7 +124,7 @@ mod tests {
     fn column(values: &[Option<&str>], wide: bool) -> PropColumn {
         let mut labels = Interner::new();
         let codes: Vec<u32> = values.iter().map(|v| v.map_or(0, |t| labels.intern(t))).collect();
-        let text = if wide { Codes::U32(codes) } else { Codes::U8(codes.iter().map(|&c| c as u8).collect()) };
+        let text = Codes::of_width(if wide { 4 } else { 1 }, &codes);
         let label_num = (0..labels.len() as u32).map(|c| label_num(labels.resolve(c))).collect();
         PropColumn { text, labels: Arc::new(labels), label_num }
     }

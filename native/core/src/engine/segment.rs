@@ -26,22 +26,22 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::col::{as_bytes, Col, Piece, Pod, PAGE};
+use super::col::{as_bytes, Codes, Col, Piece, Pod, PAGE};
 use super::prop_file::{self, PropFile};
 use super::cold::{Props, Seqs};
 use super::table::{Interner, Project, Store, HOT_COLUMNS};
 use super::tail::Tail;
 
-/// Rows per page of the narrowest column (u32) and half a page of the widest (u64): a piece of a
-/// multiple of this many rows fills whole pages in every column.
-pub const ALIGN: usize = 1024;
+/// Rows per page of the narrowest column (codes of a byte): a piece of a multiple of this many
+/// rows fills whole pages in every column.
+pub const ALIGN: usize = 4096;
 /// Projects smaller than this are read into memory rather than mapped (by default: see
 /// `Store::map_min_rows`).
-pub const MAP_MIN_ROWS: usize = 16 * ALIGN;
+pub const MAP_MIN_ROWS: usize = 16 * 1024;
 const MANIFEST: &str = "manifest";
 /// A saved property column is written again once this many rows (or an eighth of its rows) were
 /// extracted past its file.
-const SAVE_ROWS: usize = 64 * ALIGN;
+const SAVE_ROWS: usize = 64 * 1024;
 const MAGIC: &[u8; 8] = b"RXMAN001";
 /// Where the cold columns (seqs, then properties: each an index and its frames) are in a piece's
 /// layout: after `ts`, `event`, `distinct` and the hot columns; the strings and ids follow them.
@@ -60,6 +60,8 @@ pub struct PieceMeta {
     /// (offset, bytes) of each array: `ts`, `event`, `distinct`, the hot columns, the cold
     /// columns (see `COLD`), the strings and the ids.
     pub layout: Vec<(u64, usize)>,
+    /// Bytes per row of the code columns (`event`, then the hot columns).
+    pub widths: Vec<usize>,
     pub file_bytes: u64,
     pub crc: u32,
 }
@@ -242,6 +244,12 @@ impl Project {
     /// properties of each piece are padded to whole pages, so the rows after a padded piece
     /// point past the padding in the file (and in memory, once `map_columns` reads them back).
     fn write_pieces(&mut self, dir: &Path, name: &str) -> io::Result<Vec<PieceMeta>> {
+        let widths = self.code_widths();
+        if self.pieces.iter().any(|p| p.widths != widths) {
+            // A code column widened since: its pieces hold the narrower codes, so every piece
+            // is written again.
+            self.pieces.clear();
+        }
         let short_last = self.pieces.last().is_some_and(|p| p.rows % ALIGN != 0 || p.rows == 0);
         let (first_row, strings_from, ids_from) = match self.pieces.last() {
             Some(last) if short_last => (last.first_row, last.strings_from, last.ids_from),
@@ -271,10 +279,10 @@ impl Project {
             let file = format!("{name}-{k}.seg");
             let mut w = PieceWriter::create(&dir.join(&file))?;
             w.column(as_bytes(&self.ts[rows.clone()]))?;
-            w.column(as_bytes(&self.event[rows.clone()]))?;
+            w.column(self.event.range_bytes(rows.clone()))?;
             w.column(as_bytes(&self.distinct[rows.clone()]))?;
             for hot in &self.hot {
-                w.column(as_bytes(&hot[rows.clone()]))?;
+                w.column(hot.range_bytes(rows.clone()))?;
             }
             for (frames, index) in [self.seq.encode(rows.clone()), self.props.encode(rows.clone())] {
                 w.array(as_bytes(&index), 0)?;
@@ -292,6 +300,7 @@ impl Project {
                 ids_from: strings.1,
                 ids_to,
                 layout,
+                widths: widths.clone(),
                 file_bytes,
                 crc,
             });
@@ -376,11 +385,17 @@ impl Project {
             let col = Col::mapped(pieces, len, &[])?;
             Ok(if map { col } else { col.to_vec().into() })
         }
+        fn build_codes(width: usize, pieces: Vec<Piece>, len: usize, map: bool) -> io::Result<Codes> {
+            let col = Codes::mapped(width, pieces, len)?;
+            Ok(if map { col } else { col.to_owned() })
+        }
+        // Every piece has the same widths (checked when opened, see `Store::open_projects`).
+        let widths = self.pieces.first().map_or_else(|| self.code_widths(), |p| p.widths.clone());
         self.ts = build(column(0), rows, map)?;
-        self.event = build(column(1), rows, map)?;
+        self.event = build_codes(widths[0], column(1), rows, map)?;
         self.distinct = build(column(2), rows, map)?;
         for i in 0..HOT_COLUMNS.len() {
-            self.hot[i] = build(column(3 + i), rows, map)?;
+            self.hot[i] = build_codes(widths[1 + i], column(3 + i), rows, map)?;
         }
         // The cold columns' frames, each after its index.
         let frames = |index: usize| {
@@ -565,6 +580,9 @@ impl Store {
                 let path = dir.join(&piece.file);
                 if (piece.first_row, piece.strings_from, piece.ids_from) != expected
                     || piece.layout.len() != COLD + 6
+                    || piece.widths != state.pieces[0].widths
+                    || piece.widths.len() != 1 + HOT_COLUMNS.len()
+                    || piece.widths.iter().any(|w| ![1, 2, 4].contains(w))
                     || piece.layout.iter().any(|&(o, b)| o % PAGE as u64 != 0 || o + b as u64 > piece.file_bytes)
                 {
                     return Err(bad(format!("{} does not follow the piece before", piece.file)));
@@ -721,18 +739,21 @@ mod tests {
     }
 
     fn resolved(p: &Project) -> Vec<String> {
+        let seqs = p.seq.to_vec();
+        let mut props = Vec::new();
+        p.props.for_each(0..p.len(), |_, json| props.push(String::from_utf8_lossy(json).trim().to_string()));
         (0..p.len())
             .map(|r| {
-                let hot: Vec<&str> = p.hot.iter().map(|h| p.strings.resolve(h[r])).collect();
+                let hot: Vec<&str> = p.hot.iter().map(|h| p.strings.resolve(h.get(r))).collect();
                 format!(
                     "{} {} {} {} {} {:?} {}",
-                    p.seq.of_rows(&[r])[0],
+                    seqs[r],
                     p.ts[r],
-                    p.strings.resolve(p.event[r]),
+                    p.strings.resolve(p.event.get(r)),
                     p.ids.resolve(p.person_of[p.distinct[r] as usize]),
                     p.ids.resolve(p.distinct[r]),
                     hot,
-                    String::from_utf8_lossy(&p.row_props(r)).trim()
+                    props[r]
                 )
             })
             .collect()
@@ -792,6 +813,33 @@ mod tests {
     }
 
     #[test]
+    fn a_code_column_that_widens_is_written_again_at_its_new_width() {
+        let dir = tempdir("widen");
+        let mut store = rows(0, MAP_MIN_ROWS + 300).store();
+        store.seal(&dir, 1).unwrap();
+        assert_eq!(store.projects["p"].code_widths()[..3], [1, 1, 1]);
+        let first = store.projects["p"].pieces[0].file.clone();
+        // 70,000 new paths and event names: the event and path codes need four bytes.
+        let mut more = Rows::new();
+        for i in 0..70_000i64 {
+            more = more.event_with(&format!("e{i}"), T0 + i, "w", &[("path", &format!("/new/{i}"))], json!({}));
+        }
+        let mut opened = Store::open(&dir, MAP_MIN_ROWS).unwrap().unwrap();
+        for s in [&mut store, &mut opened] {
+            s.append_events(&copy_back(&more.clone().store())).unwrap();
+        }
+        let path = crate::engine::table::hot_index("path").unwrap();
+        assert_eq!((opened.projects["p"].event.width(), opened.projects["p"].hot[path].width()), (4, 4));
+        same(&store, &opened);
+        opened.seal(&dir, 2).unwrap();
+        let p = &opened.projects["p"];
+        assert!(p.pieces.iter().all(|piece| piece.widths == p.code_widths()));
+        assert!(p.pieces[0].file != first, "every piece is written again");
+        assert_eq!(p.sealed_rows(), p.len());
+        same(&store, &Store::open(&dir, MAP_MIN_ROWS).unwrap().unwrap());
+    }
+
+    #[test]
     fn saved_property_columns_are_used_after_a_restart_and_extended_with_new_rows() {
         let dir = tempdir("props");
         let mut store = rows(0, MAP_MIN_ROWS + 300).store();
@@ -840,10 +888,10 @@ mod tests {
             let p = &s.projects[id];
             let seqs = p.seq.to_vec();
             for r in 0..p.len() {
-                out.push_str(&format!("{}\t{id}\t{}\t{}\t{}", seqs[r] + 100_000, p.strings.resolve(p.event[r]), p.ts[r], p.ids.resolve(p.distinct[r])));
+                out.push_str(&format!("{}\t{id}\t{}\t{}\t{}", seqs[r] + 100_000, p.strings.resolve(p.event.get(r)), p.ts[r], p.ids.resolve(p.distinct[r])));
                 for h in &p.hot {
                     out.push('\t');
-                    out.push_str(if h[r] == 0 { "\\N" } else { p.strings.resolve(h[r]) });
+                    out.push_str(if h.get(r) == 0 { "\\N" } else { p.strings.resolve(h.get(r)) });
                 }
                 out.push('\t');
                 out.push_str(&String::from_utf8_lossy(&p.row_props(r)).trim().replace('\\', "\\\\").replace('\t', "\\t"));

@@ -200,66 +200,7 @@ impl PropColumn {
     }
 }
 
-/// Label codes per row, at the narrowest width their labels allow (most properties have few
-/// values: a byte per row).
-#[derive(Clone)]
-pub enum Codes {
-    U8(Vec<u8>),
-    U16(Vec<u16>),
-    U32(Vec<u32>),
-}
-
-impl Codes {
-    #[inline]
-    pub fn get(&self, row: usize) -> u32 {
-        match self {
-            Codes::U8(v) => u32::from(v[row]),
-            Codes::U16(v) => u32::from(v[row]),
-            Codes::U32(v) => v[row],
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        match self {
-            Codes::U8(v) => v.len(),
-            Codes::U16(v) => v.len(),
-            Codes::U32(v) => v.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Append `codes`, all below `labels`, widening first when they need it.
-    pub fn extend(&mut self, codes: &[u32], labels: usize) {
-        let widen = match self {
-            Codes::U8(v) if labels > 1 << 8 => Some(v.iter().map(|&c| u32::from(c)).collect::<Vec<_>>()),
-            Codes::U16(v) if labels > 1 << 16 => Some(v.iter().map(|&c| u32::from(c)).collect()),
-            _ => None,
-        };
-        if let Some(wide) = widen {
-            *self = if labels <= 1 << 16 {
-                Codes::U16(wide.into_iter().map(|c| c as u16).collect())
-            } else {
-                Codes::U32(wide)
-            };
-        }
-        match self {
-            Codes::U8(v) => v.extend(codes.iter().map(|&c| c as u8)),
-            Codes::U16(v) => v.extend(codes.iter().map(|&c| c as u16)),
-            Codes::U32(v) => v.extend_from_slice(codes),
-        }
-    }
-
-    pub fn bytes(&self) -> usize {
-        match self {
-            Codes::U8(v) => v.capacity(),
-            Codes::U16(v) => v.capacity() * 2,
-            Codes::U32(v) => v.capacity() * 4,
-        }
-    }
-}
+pub use super::col::Codes;
 
 /// A label's value as a number: a string's trimmed text parsed, NaN unless finite.
 pub fn label_num(label: &str) -> f64 {
@@ -276,9 +217,9 @@ pub struct TraitColumn {
 pub struct Project {
     pub seq: super::cold::Seqs,
     pub ts: Col<i64>,
-    pub event: Col<u32>,
+    pub event: Codes,
     pub distinct: Col<u32>,
-    pub hot: Vec<Col<u32>>,
+    pub hot: Vec<Codes>,
     /// Raw JSON of each row's properties.
     pub props: super::cold::Props,
     pub strings: Interner,
@@ -310,9 +251,9 @@ impl Default for Project {
         Project {
             seq: super::cold::Seqs::new(),
             ts: Col::new(),
-            event: Col::new(),
+            event: Codes::default(),
             distinct: Col::new(),
-            hot: (0..HOT_COLUMNS.len()).map(|_| Col::new()).collect(),
+            hot: (0..HOT_COLUMNS.len()).map(|_| Codes::default()).collect(),
             props: super::cold::Props::new(),
             strings: Interner::new(),
             ids: Interner::new(),
@@ -365,6 +306,11 @@ impl Project {
         }
     }
 
+    /// Bytes per row of the code columns: `event`, then the hot columns.
+    pub fn code_widths(&self) -> Vec<usize> {
+        std::iter::once(&self.event).chain(&self.hot).map(Codes::width).collect()
+    }
+
     /// One row's properties JSON (decompresses the frame holding it: for tests and single rows).
     pub fn row_props(&self, row: usize) -> Vec<u8> {
         let mut out = Vec::new();
@@ -398,7 +344,7 @@ impl Project {
             Some(col) if col.text.len() == self.len() => return col,
             Some(col) => (*col).clone(),
             None => PropColumn {
-                text: Codes::U8(Vec::new()),
+                text: Codes::default(),
                 labels: Arc::new(Interner::new()),
                 label_num: vec![f64::NAN],
             },
@@ -414,7 +360,7 @@ impl Project {
                 let mut local = Interner::new();
                 let mut codes = Vec::with_capacity(rows.len());
                 self.props.for_each(rows, |row, json| {
-                    let skip = hot.is_some_and(|h| h[row] != 0);
+                    let skip = hot.is_some_and(|h| h.get(row) != 0);
                     codes.push(if skip { 0 } else { key.text(json).map_or(0, |t| local.intern(&t)) });
                 });
                 (codes, local)
@@ -629,7 +575,7 @@ mod tests {
 
     #[test]
     fn codes_widen_as_labels_grow_and_keep_every_value() {
-        let mut codes = Codes::U8(Vec::new());
+        let mut codes = Codes::default();
         codes.extend(&[0, 3, 255], 256);
         assert!(matches!(codes, Codes::U8(_)));
         codes.extend(&[256, 1], 257);
@@ -638,7 +584,7 @@ mod tests {
         assert!(matches!(codes, Codes::U32(_)));
         let read: Vec<u32> = (0..codes.len()).map(|r| codes.get(r)).collect();
         assert_eq!(read, vec![0, 3, 255, 256, 1, 70_000]);
-        let mut wide = Codes::U8(vec![7]);
+        let mut wide = Codes::from(vec![7u8]);
         wide.extend(&[100_000], 100_001);
         assert_eq!((wide.get(0), wide.get(1)), (7, 100_000));
     }

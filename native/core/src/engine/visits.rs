@@ -193,8 +193,8 @@ fn key_of(project: &Project, row: usize, path: usize) -> Key {
         person: project.person_of[project.distinct[row] as usize],
         ts: project.ts[row],
         row: row as u32,
-        event: project.event[row],
-        path: project.hot[path][row],
+        event: project.event.get(row),
+        path: project.hot[path].get(row),
     }
 }
 
@@ -499,7 +499,7 @@ impl<'p> KeyReader<'p> {
     fn hot(&self, column: usize, row: u32) -> u32 {
         match row {
             NO_ROW => 0,
-            r => self.project.hot[self.columns[column]][r as usize],
+            r => self.project.hot[self.columns[column]].get(r as usize),
         }
     }
 

@@ -41,7 +41,7 @@ pub(super) fn run(scan: &Scan, q: &FunnelQuery) -> Result<(Value, u64), QueryErr
         .filter(|(_, f)| f.is_some())
         .fold(0, |m, (i, _)| m | 1 << i);
     let mask_of = |r: usize| -> u32 {
-        let mut mask = by_event[project.event[r] as usize];
+        let mut mask = by_event[project.event.get(r) as usize];
         let mut check = mask & filtered;
         while check != 0 {
             let i = check.trailing_zeros() as usize;
@@ -55,7 +55,7 @@ pub(super) fn run(scan: &Scan, q: &FunnelQuery) -> Result<(Value, u64), QueryErr
     // One pass: each row of the range (and the window past it) with its step mask, keyed by
     // person and time. Strict funnels need every row of the person (any other event ends an
     // attempt); the others only rows of some step.
-    let some_step = |r: usize| by_event[project.event[r] as usize] != 0;
+    let some_step = |r: usize| by_event[project.event.get(r) as usize] != 0;
     let (mut keys, scanned) = scan.scan_map_where(
         scan.from_us,
         scan.to_us.saturating_add(window_us),

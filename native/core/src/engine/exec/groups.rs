@@ -68,7 +68,7 @@ impl Dimension {
                 prop,
                 fallback,
             } => {
-                let code = scan.project.hot[*column][row];
+                let code = scan.project.hot[*column].get(row);
                 if code != 0 {
                     u64::from(code)
                 } else {

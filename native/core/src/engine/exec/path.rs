@@ -24,7 +24,7 @@ pub(super) fn run(scan: &Scan, q: &PathQuery) -> Result<(Value, u64), QueryError
     let (marked, _) = scan.fold_where(
         scan.from_us,
         scan.to_us,
-        Some(|r: usize| project.event[r] == anchor_event),
+        Some(|r: usize| project.event.get(r) == anchor_event),
         || Bitsets::new(1, project.ids.len()),
         |bits: &mut Bitsets, r| bits.insert(0, scan.person(r) as usize),
         Bitsets::union,
@@ -39,17 +39,17 @@ pub(super) fn run(scan: &Scan, q: &PathQuery) -> Result<(Value, u64), QueryError
     let pageview = project.strings.get("$pageview");
     let path_column = &project.hot[hot_index("path").expect("path is a hot column")];
     let item_of = |r: usize| -> u32 {
-        let path = path_column[r];
-        if Some(project.event[r]) == pageview && path != 0 {
+        let path = path_column.get(r);
+        if Some(project.event.get(r)) == pageview && path != 0 {
             path
         } else {
-            project.event[r]
+            project.event.get(r)
         }
     };
     let items: Vec<u32> = rows.iter().map(|&r| item_of(r as usize)).collect();
     let anchors: Vec<bool> = rows
         .iter()
-        .map(|&r| Some(project.event[r as usize]) == anchor_code)
+        .map(|&r| Some(project.event.get(r as usize)) == anchor_code)
         .collect();
     let found = paths(
         &PathInput {

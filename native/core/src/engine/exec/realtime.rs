@@ -21,8 +21,8 @@ pub(super) fn run(scan: &Scan) -> Result<(Value, u64), QueryError> {
     let mut views: Vec<(u32, u32)> = rows
         .iter()
         .zip(&persons)
-        .filter(|(&r, _)| Some(scan.project.event[r as usize]) == pageview)
-        .map(|(&r, &p)| (scan.project.hot[path][r as usize], p))
+        .filter(|(&r, _)| Some(scan.project.event.get(r as usize)) == pageview)
+        .map(|(&r, &p)| (scan.project.hot[path].get(r as usize), p))
         .collect();
     persons.sort_unstable();
     persons.dedup();

@@ -21,7 +21,7 @@ pub(super) fn run(scan: &Scan, q: &RetentionQuery) -> Result<(Value, u64), Query
         .to_us
         .saturating_add(bucket_span(unit) * (periods as i64 + 1));
     let flag = |r: usize| -> u8 {
-        let event = Some(project.event[r]);
+        let event = Some(project.event.get(r));
         let cohort = event == cohort_code && project.ts[r] < scan.to_us;
         (if cohort { COHORT } else { 0 }) | (if event == return_code { RETURN } else { 0 })
     };
@@ -51,7 +51,7 @@ pub(super) fn run(scan: &Scan, q: &RetentionQuery) -> Result<(Value, u64), Query
     type Columns = (Vec<u32>, Vec<i32>, Vec<u8>);
     let (cohort, back) = (cohort_code.unwrap_or(u32::MAX), return_code.unwrap_or(u32::MAX));
     let either = |r: usize| {
-        let event = project.event[r];
+        let event = project.event.get(r);
         (event == cohort) | (event == back)
     };
     let ((person, period, flags), scanned) = scan.fold_where(

@@ -24,7 +24,7 @@ pub(super) fn run(scan: &Scan) -> Result<(Value, u64), QueryError> {
     let (mau, more) = actives(30)?;
     let mut counts: FxHashMap<u32, u64> = FxHashMap::default();
     for &r in &rows {
-        *counts.entry(scan.project.event[r as usize]).or_default() += 1;
+        *counts.entry(scan.project.event.get(r as usize)).or_default() += 1;
     }
     let mut top: Vec<(&str, u64)> = counts
         .into_iter()

@@ -22,6 +22,7 @@ const LIMITS: Limits = Limits {
 };
 
 /// Rows of the tails, in arrival order, for project "p" unless `in_project` says otherwise.
+#[derive(Clone)]
 pub struct Rows {
     project: String,
     seq: i64,
