@@ -523,8 +523,12 @@ def main() -> None:
         made = f"generated and loaded in {made:.0f} s, " if made else ""
         print(f"loading: {made}PostgreSQL COPY {pg_load:.0f} s, ClickHouse {ch_load:.0f} s; first start "
               f"{warm_start:.1f} s, the engine answered {engine_ready:.1f} s later")
-        print(f"disk: PostgreSQL {du(root / 'pg') / 2**30:.1f} GiB, segments {du(root / 'data' / 'segments') / 2**30:.1f} GiB, "
-              f"ClickHouse's input (TSV) {sum(Path(p[1]).stat().st_size for p in parts) / 2**30:.1f} GiB")
+        ch_bytes = int(ch_rows(ch, "SELECT sum(bytes_on_disk) FROM system.parts "
+                                   "WHERE active AND database = 'bench' AND table = 'events'")[0][0])
+        print(f"disk: PostgreSQL {du(root / 'pg') / 2**30:.1f} GiB, segments {du(root / 'data' / 'segments') / 2**30:.1f} GiB "
+              f"({du(root / 'data' / 'segments') / total:.1f} B/event: every row's columns, seq and properties, and the "
+              f"saved property columns), ClickHouse's table {ch_bytes / total:.1f} B/event (only the {len(CH_COLUMNS)} "
+              f"columns these queries read), its input (TSV) {sum(Path(p[1]).stat().st_size for p in parts) / 2**30:.1f} GiB")
     finally:
         service.stop()
         database.stop("fast")

@@ -3,13 +3,14 @@
 //! checksummed, and thrown away (the rows read again) when missing, corrupt or out of date.
 //!
 //! A directory holds piece files and one manifest. A piece holds a project's rows
-//! `[first_row, first_row + rows)`: each column as a plain little-endian array starting on a page
-//! (so pieces map one after another into one column, see `col`; an array of zeros, such as a hot
-//! column nothing in the piece sets, is not written and maps as zeros), the properties' JSON in
-//! compressed frames with their index (see `props`), and the strings and ids the project
-//! interned since the piece before.
-//! Every piece but a project's last holds a multiple of `ALIGN` rows, so its arrays fill whole
-//! pages; a seal rewrites a short last piece together with the rows that arrived since.
+//! `[first_row, first_row + rows)`: each column scans read as a plain little-endian array
+//! starting on a page (so pieces map one after another into one column, see `col`; the event
+//! and hot columns' codes at the width the piece's `widths` say; an array of zeros, such as a
+//! hot column nothing in the piece sets, is not written and maps as zeros), the cold columns
+//! (seqs and the properties' JSON) in compressed frames with their index (see `cold`), and the
+//! strings and ids the project interned since the piece before. Every piece but a project's last
+//! holds a multiple of `ALIGN` rows, so its arrays fill whole pages; a seal rewrites a short last
+//! piece together with the rows that arrived since, and every piece once a code column widened.
 //!
 //! The manifest names every piece with its layout and checksum, each project's person map,
 //! users and traits, and where the tails stood: it is written last, to a temporary file that is
