@@ -291,6 +291,11 @@ def main() -> None:
         with psycopg.connect(database.url) as conn:
             qb.queries.copy_events(conn, parsed.encode("p_web", "bench", []).copy_rows)
         after_append_t, _ = service.query("p_web", bodies["totals"])
+        time.sleep(qb.RELEASE_WAIT_S)
+        memory = service.engine_memory()
+        # A restart: the columns are mapped from the segments, the visits derived again.
+        service.stop()
+        cold_t, _ = service.start_to_answer("p_web", bodies["totals"])
         ch_together = sum(r[2] for r in results)
         print()
         print(f"web benchmark — {total:,} events, {args.visitors:,} visitors, 30 days; median of {args.runs} runs; "
@@ -303,6 +308,10 @@ def main() -> None:
               f"{together_t / ch_together:>8.3f}")
         print(f"first web query after the start (the engine derives the visits): {first_t * 1000:.0f} ms")
         print(f"first web query after 100 new events (merged into the visits): {after_append_t * 1000:.0f} ms")
+        print(f"restart to the first web answer: {cold_t:.2f} s (asked every 0.1 s from the launch)")
+        print(f"engine memory {qb.RELEASE_WAIT_S:.0f} s after the web queries: {memory['anon'] / total:.1f} B/event own "
+              f"memory (the visits and their keys included; RSS {memory['rss'] / 2**20:.0f} MiB, of which "
+              f"{memory['file'] / 2**20:.0f} MiB mapped segment pages touched)")
         print(f"loading: PostgreSQL COPY {pg_load:.0f} s, ClickHouse {ch_load:.0f} s")
     finally:
         service.stop()

@@ -314,6 +314,47 @@ impl<T: Pod + PartialEq> PartialEq<Vec<T>> for Col<T> {
     }
 }
 
+/// A read-only mapping of part of a segment file (its pages are the page cache's).
+pub struct Mapping {
+    ptr: *const u8,
+    len: usize,
+}
+
+// The mapping is read-only and segment files are never written in place.
+unsafe impl Send for Mapping {}
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// `len` bytes of `file` from `offset` (a page boundary); `populate` reads them all in now.
+    pub fn new(file: &File, offset: u64, len: usize, populate: bool) -> std::io::Result<Mapping> {
+        if len == 0 {
+            return Ok(Mapping { ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(), len });
+        }
+        // SAFETY: a fresh read-only mapping; the kernel picks the address.
+        let ptr = unsafe {
+            let flags = libc::MAP_SHARED | if populate { libc::MAP_POPULATE } else { 0 };
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, flags, file.as_raw_fd(), offset as libc::off_t)
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Mapping { ptr: ptr as *const u8, len })
+    }
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `len` bytes mapped by `new` (none when empty), unmapped only on drop.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            // SAFETY: the mapping made by `new`.
+            unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
+        }
+    }
+}
+
 /// Dictionary codes per row, at the narrowest width the largest code allows: a byte per row
 /// while every code is below 256, two below 65,536, four past that. A push that needs a wider
 /// width widens the whole column (copied into memory: a mapped column's pieces were written at

@@ -13,52 +13,14 @@
 use std::fs::File;
 use std::io;
 use std::ops::Range;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
+
+use super::col::Mapping;
 
 /// Rows per frame: small enough that reading a few rows decompresses little, large enough
 /// for zstd to find the repeats between rows.
 pub const FRAME_ROWS: usize = 4096;
 const LEVEL: i32 = 3;
-
-/// A read-only mapping of part of a piece file.
-struct Mapping {
-    ptr: *const u8,
-    len: usize,
-}
-
-// The mapping is read-only and segment files are never written in place.
-unsafe impl Send for Mapping {}
-unsafe impl Sync for Mapping {}
-
-impl Mapping {
-    fn new(file: &File, offset: u64, len: usize) -> io::Result<Mapping> {
-        if len == 0 {
-            return Ok(Mapping { ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(), len });
-        }
-        // SAFETY: a fresh read-only mapping; the kernel picks the address.
-        let ptr = unsafe {
-            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, file.as_raw_fd(), offset as libc::off_t)
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Mapping { ptr: ptr as *const u8, len })
-    }
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: `len` bytes mapped by `new` (none when empty), unmapped only on drop.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        if self.len > 0 {
-            // SAFETY: the mapping made by `new`.
-            unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
-        }
-    }
-}
 
 #[derive(Clone)]
 struct Frame {
@@ -90,7 +52,7 @@ impl Frames {
     fn mapped(pieces: &[(Arc<File>, (u64, usize), Vec<u32>)]) -> io::Result<Frames> {
         let mut out = Frames::default();
         for (file, (offset, bytes), index) in pieces {
-            let blob = Arc::new(Mapping::new(file, *offset, *bytes)?);
+            let blob = Arc::new(Mapping::new(file, *offset, *bytes, false)?);
             let mut at = 0;
             for pair in index.chunks_exact(2) {
                 let (rows, size) = (pair[0] as usize, pair[1] as usize);

@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::col::{as_bytes, Codes, Col, Piece, Pod, PAGE};
+use super::col::{as_bytes, Codes, Col, Mapping, Piece, Pod, PAGE};
 use super::prop_file::{self, PropFile};
 use super::cold::{Props, Seqs};
 use super::table::{Interner, Project, Store, HOT_COLUMNS};
@@ -191,25 +191,14 @@ impl PieceWriter {
 /// page cache's, which the columns map next) in stretches summed on every core.
 fn checksum(path: &Path, bytes: u64) -> io::Result<u32> {
     use rayon::prelude::*;
-    use std::os::fd::AsRawFd;
     const STRETCH: usize = 16 << 20;
     let file = File::open(path)?;
     if file.metadata()?.len() != bytes {
         return Err(bad(format!("{} has the wrong size", path.display())));
     }
-    if bytes == 0 {
-        return Ok(crc32fast::hash(&[]));
-    }
-    let len = bytes as usize;
-    // SAFETY: a fresh read-only mapping of the whole file; segment files are never written in
-    // place (see `col`), so its bytes do not change while they are read.
-    let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED | libc::MAP_POPULATE, file.as_raw_fd(), 0) };
-    if ptr == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `len` bytes mapped just above, unmapped only after the last read below.
-    let data = unsafe { std::slice::from_raw_parts(ptr as *const u8, len) };
-    let parts: Vec<crc32fast::Hasher> = data
+    let mapping = Mapping::new(&file, 0, bytes as usize, true)?;
+    let parts: Vec<crc32fast::Hasher> = mapping
+        .bytes()
         .par_chunks(STRETCH)
         .map(|stretch| {
             let mut crc = crc32fast::Hasher::new();
@@ -217,8 +206,6 @@ fn checksum(path: &Path, bytes: u64) -> io::Result<u32> {
             crc
         })
         .collect();
-    // SAFETY: the mapping made above; `data` is not used past here.
-    unsafe { libc::munmap(ptr, len) };
     let mut crc = crc32fast::Hasher::new();
     for part in &parts {
         crc.combine(part);
