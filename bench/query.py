@@ -172,16 +172,33 @@ def generate_and_load(events: int, visitors: int, project_id: str, out_dir: Path
             print(f"  {sum(p[2] for p in parts):,} events loaded ({time.perf_counter() - started:.0f} s)",
                   file=sys.stderr)
         t0 = time.perf_counter()
-        links = {}
-        for f in sorted(out_dir.glob("links-*.json")):
-            links.update(json.loads(f.read_text()))
-        items = list(links.items())
-        for i in range(0, len(items), 50_000):
-            queries.store_links(conn, project_id, items[i:i + 50_000])
-        conn.commit()
-        conn.execute("ANALYZE events")
+        store_links(conn, project_id, out_dir)
         copying += time.perf_counter() - t0
     return parts, time.perf_counter() - started, copying
+
+
+def store_links(conn, project_id: str, out_dir: Path) -> None:
+    """The identity links the parts' generators wrote (links-*.json), then ANALYZE."""
+    links = {}
+    for f in sorted(out_dir.glob("links-*.json")):
+        links.update(json.loads(f.read_text()))
+    items = list(links.items())
+    for i in range(0, len(items), 50_000):
+        queries.store_links(conn, project_id, items[i:i + 50_000])
+    conn.commit()
+    conn.execute("ANALYZE events")
+
+
+def load_postgres(db_url: str, project_id: str, parts, out_dir: Path) -> float:
+    """COPY parts generated beforehand (copy file, TSV, events) into PostgreSQL, then their
+    links; the seconds it took."""
+    started = time.perf_counter()
+    with psycopg.connect(db_url) as conn:
+        for copy_path, _, _ in parts:
+            queries.copy_events(conn, Path(copy_path).read_bytes())
+            conn.commit()
+        store_links(conn, project_id, out_dir)
+    return time.perf_counter() - started
 
 
 # --- loading --------------------------------------------------------------------------------
