@@ -217,7 +217,7 @@ class Engine:
     @staticmethod
     def release_free_memory() -> None:
         """Give the heap's free pages back to the system (a query's working memory, once freed)."""
-    def unsaved_prop_columns(self) -> int:
-        """Property columns queries extracted that the next seal would save beside the pieces."""
+    def unsaved_derived(self) -> int:
+        """Property columns and visits queries derived that the next seal would save beside the pieces."""
     def unsealed_rows(self) -> int:
         """Rows held in memory only."""

@@ -442,9 +442,9 @@ impl Engine {
         py.detach(core::engine::release_free_memory);
     }
 
-    /// Property columns queries extracted that the next seal would save.
-    fn unsaved_prop_columns(&self) -> usize {
-        self.store.read().unwrap().unsaved_prop_columns()
+    /// Property columns and visits queries derived that the next seal would save.
+    fn unsaved_derived(&self) -> usize {
+        self.store.read().unwrap().unsaved_derived()
     }
 
     /// Rows held in memory only (not yet in a segment).

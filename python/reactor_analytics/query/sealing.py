@@ -87,7 +87,7 @@ class Sealer:
     def due(self) -> bool:
         waiting = self.engine.unsealed_rows()
         return (waiting >= SEAL_ROWS or (waiting > 0 and time.monotonic() - self._last >= SEAL_AFTER_S)
-                or self.engine.unsaved_prop_columns() > 0)
+                or self.engine.unsaved_derived() > 0)
 
     def run_forever(self) -> None:
         while True:

@@ -26,6 +26,7 @@ unsafe impl Pod for u16 {}
 unsafe impl Pod for u32 {}
 unsafe impl Pod for i64 {}
 unsafe impl Pod for u64 {}
+unsafe impl Pod for f64 {}
 
 /// One page-aligned slice of a segment file: `bytes` from `offset`, whole pages of the file.
 /// Without a file it is `bytes` of zeros: the region's own untouched pages, which read as zero
@@ -248,6 +249,16 @@ impl<T: Pod> Col<T> {
         self.refresh();
     }
 
+    /// Replace the last element.
+    pub fn set_last(&mut self, value: T) {
+        assert!(self.len > 0, "set_last of an empty column");
+        match &mut self.repr {
+            Repr::Owned(v) => *v.last_mut().expect("not empty") = value,
+            // SAFETY: `len - 1 < cap`, inside the region; its pages are private (copied on write).
+            Repr::Mapped(m) => unsafe { m.base.add(m.len - 1).write(value) },
+        }
+    }
+
     /// Bytes held in the process's own memory (mapped segment pages not counted; a mapped
     /// column counts the pages past its segments it has room for as touched or not).
     pub fn owned_bytes(&self) -> usize {
@@ -262,6 +273,14 @@ impl<T: Pod> Col<T> {
         match &self.repr {
             Repr::Owned(_) => 0,
             Repr::Mapped(m) => m.mapped_bytes,
+        }
+    }
+}
+
+impl<T: Pod> Extend<T> for Col<T> {
+    fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
+        for value in iter {
+            self.push(value);
         }
     }
 }
@@ -305,6 +324,12 @@ impl<T: Pod> FromIterator<T> for Col<T> {
 impl<T: Pod + std::fmt::Debug> std::fmt::Debug for Col<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<T: Pod + PartialEq> PartialEq for Col<T> {
+    fn eq(&self, other: &Col<T>) -> bool {
+        **self == **other
     }
 }
 

@@ -18,6 +18,7 @@ pub mod cold;
 pub mod segment;
 pub mod table;
 pub mod tail;
+pub mod visit_file;
 pub mod visits;
 
 pub use error::{Code, QueryError};

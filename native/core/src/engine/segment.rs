@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::col::{as_bytes, Codes, Col, Mapping, Piece, Pod, PAGE};
 use super::prop_file::{self, PropFile};
+use super::visit_file::{self, VisitFile};
 use super::cold::{Props, Seqs};
 use super::table::{Interner, Project, Store, HOT_COLUMNS};
 use super::tail::Tail;
@@ -79,6 +80,11 @@ struct ProjectState {
     /// Property columns extracted from the pieces' rows (older manifests have none).
     #[serde(default)]
     props: Vec<PropFile>,
+    /// The visits derived from the first rows, and the persons links moved after that.
+    #[serde(default)]
+    visits: Option<VisitFile>,
+    #[serde(default)]
+    visits_moved: Vec<u32>,
     person_of: Vec<u32>,
     users: Vec<u32>,
     traits: Vec<(u32, String)>,
@@ -119,8 +125,9 @@ fn pad_to_page(n: usize) -> usize {
     n.div_ceil(PAGE) * PAGE
 }
 
-/// Writes a piece file, page-aligning each array, checksumming everything.
-struct PieceWriter {
+/// Writes a piece file (or another file of arrays, see `visit_file`), page-aligning each array,
+/// checksumming everything.
+pub(super) struct PieceWriter {
     out: BufWriter<File>,
     at: u64,
     crc: crc32fast::Hasher,
@@ -128,7 +135,7 @@ struct PieceWriter {
 }
 
 impl PieceWriter {
-    fn create(path: &Path) -> io::Result<Self> {
+    pub(super) fn create(path: &Path, magic: &[u8; 8]) -> io::Result<Self> {
         let file = OpenOptions::new().create(true).truncate(true).write(true).open(path)?;
         let mut w = PieceWriter {
             out: BufWriter::with_capacity(1 << 20, file),
@@ -136,7 +143,7 @@ impl PieceWriter {
             crc: crc32fast::Hasher::new(),
             layout: Vec::new(),
         };
-        w.raw(b"RXSEG001")?;
+        w.raw(magic)?;
         w.pad(0)?;
         Ok(w)
     }
@@ -155,7 +162,7 @@ impl PieceWriter {
     /// A column's array from the next page, zero-padded. An array of nothing but zeros is not
     /// written: its layout says offset 0 (where the header is, never an array) and the pages it
     /// would take, and it maps as zeros (see `col::Piece`).
-    fn column(&mut self, bytes: &[u8]) -> io::Result<()> {
+    pub(super) fn column(&mut self, bytes: &[u8]) -> io::Result<()> {
         if !bytes.is_empty() && bytes.iter().all(|&b| b == 0) {
             self.layout.push((0, pad_to_page(bytes.len())));
             return Ok(());
@@ -180,7 +187,7 @@ impl PieceWriter {
         }
         self.array(&blob, 0)
     }
-    fn finish(mut self) -> io::Result<(Vec<(u64, usize)>, u64, u32)> {
+    pub(super) fn finish(mut self) -> io::Result<(Vec<(u64, usize)>, u64, u32)> {
         self.out.flush()?;
         self.out.get_ref().sync_all()?;
         Ok((self.layout, self.at, self.crc.finalize()))
@@ -189,7 +196,7 @@ impl PieceWriter {
 
 /// The CRC-32 of a file of `bytes` bytes, read through a read-only mapping (its pages are the
 /// page cache's, which the columns map next) in stretches summed on every core.
-fn checksum(path: &Path, bytes: u64) -> io::Result<u32> {
+pub(super) fn checksum(path: &Path, bytes: u64) -> io::Result<u32> {
     use rayon::prelude::*;
     const STRETCH: usize = 16 << 20;
     let file = File::open(path)?;
@@ -265,7 +272,7 @@ impl Project {
         let mut strings = (strings_from, ids_from);
         for (k, rows) in splits.into_iter().enumerate() {
             let file = format!("{name}-{k}.seg");
-            let mut w = PieceWriter::create(&dir.join(&file))?;
+            let mut w = PieceWriter::create(&dir.join(&file), b"RXSEG001")?;
             w.column(as_bytes(&self.ts[rows.clone()]))?;
             w.column(self.event.range_bytes(rows.clone()))?;
             w.column(as_bytes(&self.distinct[rows.clone()]))?;
@@ -333,6 +340,46 @@ impl Project {
             Some(saved) => rows >= saved.rows + SAVE_ROWS.max(saved.rows / 8),
         };
         due && rows <= self.len()
+    }
+
+    /// Save the visits when they were derived (by a web query) and no file holds them, or the
+    /// file has fallen behind by an eighth of its rows (and at least `SAVE_ROWS`); then map them
+    /// from the file, so they leave the process's memory.
+    fn save_visits(&mut self, dir: &Path, name: &str) -> io::Result<()> {
+        let Some(visits) = self.visits_save_due() else {
+            return Ok(());
+        };
+        let meta = visit_file::write(dir, &format!("{name}-visits.vis"), &visits)?;
+        let mut mapped = visit_file::read(dir, &meta, visits.revision)?;
+        mapped.moved = visits.moved;
+        *mapped.keys.lock().unwrap() = visits.keys.lock().unwrap().clone();
+        *self.visits.lock().unwrap() = Some(Arc::new(mapped));
+        self.visit_file = Some((meta, visits.moved));
+        Ok(())
+    }
+
+    /// The visits the next seal is to save (see `save_visits`).
+    fn visits_save_due(&self) -> Option<Arc<super::visits::Visits>> {
+        let visits = self.visits.lock().unwrap().clone()?;
+        let due = match &self.visit_file {
+            _ if visits.revision != self.revision || visits.len > self.sealed_rows() || visits.count() == 0 => false,
+            None => true,
+            Some((saved, _)) => visits.len >= saved.rows + SAVE_ROWS.max(saved.rows / 8),
+        };
+        due.then_some(visits)
+    }
+
+    /// The saved visits, when their file is whole, in place of deriving them: the persons moved
+    /// after them are moved again, so the next web query derives those persons' visits again.
+    fn load_visits(&mut self, dir: &Path, meta: Option<VisitFile>, moved: Vec<u32>) {
+        let Some(meta) = meta.filter(|m| m.rows <= self.sealed_rows()) else {
+            return;
+        };
+        if let Ok(visits) = visit_file::read(dir, &meta, self.revision) {
+            self.moved_persons = moved;
+            *self.visits.lock().unwrap() = Some(Arc::new(visits));
+            self.visit_file = Some((meta, 0));
+        }
     }
 
     /// The saved property columns of `props` whose files are whole, into the column cache (the
@@ -468,12 +515,19 @@ impl Store {
             }
             if project.len() >= self.map_min_rows {
                 project.save_prop_columns(dir, &format!("{}-{generation}", hex(project_id)))?;
+                project.save_visits(dir, &format!("{}-{generation}", hex(project_id)))?;
             }
+            let (visits, visits_moved) = match &project.visit_file {
+                Some((file, seen)) => (Some(file.clone()), project.moved_persons[*seen..].to_vec()),
+                None => (None, Vec::new()),
+            };
             states.insert(
                 project_id.clone(),
                 ProjectState {
                     pieces: project.pieces.clone(),
                     props: project.prop_files.clone(),
+                    visits,
+                    visits_moved,
                     person_of: project.person_of.clone(),
                     users: project.users.iter().copied().collect(),
                     traits: project.traits.iter().map(|(k, v)| (*k, v.clone())).collect(),
@@ -590,6 +644,7 @@ impl Store {
             project.ids.reindex();
             project.pieces = state.pieces;
             project.load_prop_columns(dir, state.props);
+            project.load_visits(dir, state.visits, state.visits_moved);
             project.person_of = state.person_of;
             project.users = state.users.into_iter().collect::<HashSet<u32>>();
             project.traits = state.traits.into_iter().collect::<HashMap<u32, String>>();
@@ -605,6 +660,7 @@ impl Store {
         if let Some(project) = self.projects.get_mut(project_id) {
             project.pieces.clear();
             project.prop_files.clear();
+            project.visit_file = None;
         }
         if let Some(segments) = &self.segments {
             match fs::remove_file(segments.dir.join(MANIFEST)) {
@@ -616,14 +672,16 @@ impl Store {
         Ok(())
     }
 
-    /// Property columns the next seal would save (see `Project::save_prop_columns`).
-    pub fn unsaved_prop_columns(&self) -> usize {
+    /// Derived columns the next seal would save: property columns (see
+    /// `Project::save_prop_columns`) and visits (`Project::save_visits`).
+    pub fn unsaved_derived(&self) -> usize {
         self.projects
             .values()
             .filter(|p| p.len() >= self.map_min_rows)
             .map(|p| {
                 let cache = p.prop_cache.lock().unwrap();
-                cache.iter().filter(|(key, column)| p.prop_save_due(key, column)).count()
+                let props = cache.iter().filter(|(key, column)| p.prop_save_due(key, column)).count();
+                props + usize::from(p.visits_save_due().is_some())
             })
             .sum()
     }
@@ -669,16 +727,24 @@ fn remove_unnamed(dir: &Path, manifest: &Manifest) {
     let named: HashSet<&str> = manifest
         .projects
         .values()
-        .flat_map(|s| s.pieces.iter().map(|p| p.file.as_str()).chain(s.props.iter().map(|p| p.file.as_str())))
+        .flat_map(|s| {
+            let pieces = s.pieces.iter().map(|p| p.file.as_str());
+            pieces.chain(s.props.iter().map(|p| p.file.as_str())).chain(s.visits.iter().map(|v| v.file.as_str()))
+        })
         .collect();
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if (name.ends_with(".seg") || name.ends_with(".prop")) && !named.contains(name.as_ref()) {
+        if is_segment_file(&name) && !named.contains(name.as_ref()) {
             let _ = fs::remove_file(entry.path());
         }
     }
+}
+
+/// A piece, property column or visits file.
+fn is_segment_file(name: &str) -> bool {
+    [".seg", ".prop", ".vis"].iter().any(|ext| name.ends_with(ext))
 }
 
 /// Remove every segment file in `dir` (they cannot be used).
@@ -687,7 +753,7 @@ pub fn clear(dir: &Path) -> io::Result<()> {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.ends_with(".seg") || name.ends_with(".prop") || name.starts_with(MANIFEST) {
+        if is_segment_file(&name) || name.starts_with(MANIFEST) {
             fs::remove_file(entry.path())?;
         }
     }
@@ -792,12 +858,13 @@ mod tests {
         let reopened = Store::open(&dir, MAP_MIN_ROWS).unwrap().unwrap();
         assert_eq!(reopened.segments.as_ref().unwrap().mark, 8);
         same(&store, &reopened);
-        // The old generation's pieces are gone; the property columns the queries extracted are
-        // saved beside them.
+        // The old generation's pieces are gone; the property columns and visits the queries
+        // derived are saved beside them.
         let props = store.projects["p"].prop_files.len();
         assert!(props >= 2, "plan and the path fallback");
+        let visits = usize::from(store.projects["p"].visit_file.is_some());
         let files = fs::read_dir(&dir).unwrap().count();
-        assert_eq!(files, pieces + props + 1);
+        assert_eq!(files, pieces + props + visits + 1);
     }
 
     #[test]
@@ -828,15 +895,61 @@ mod tests {
     }
 
     #[test]
+    fn saved_visits_are_mapped_after_a_restart_and_brought_up_to_date() {
+        let dir = tempdir("visits");
+        let mut store = rows(0, MAP_MIN_ROWS + 300).store();
+        let web = json!({"kind": "web", "time_range": between(T0, T0 + 30 * DAY), "dimension": "source"});
+        assert_eq!(store.unsaved_derived(), 0);
+        let before = answer(&store, "p", web.clone());
+        assert!(store.unsaved_derived() >= 1, "the visits (and the duration column) are due");
+        store.seal(&dir, 1).unwrap();
+        assert_eq!(store.unsaved_derived(), 0);
+        let saved = store.projects["p"].visit_file.clone().expect("saved").0;
+        assert_eq!(saved.rows, MAP_MIN_ROWS + 300);
+        // Mapped in this process too, and its dimension keys kept.
+        assert!(store.projects["p"].visits().order.mapped_bytes() > 0);
+        assert_eq!(answer(&store, "p", web.clone()), before);
+
+        let mut opened = Store::open(&dir, MAP_MIN_ROWS).unwrap().unwrap();
+        let loaded = opened.projects["p"].visits.lock().unwrap().clone().expect("loaded at open");
+        assert!(loaded.order.mapped_bytes() > 0 && loaded.order.owned_bytes() == 0);
+        assert_eq!(answer(&opened, "p", web.clone()), before);
+        same(&store, &opened);
+        // Rows and a link after the file (the link moves a person whose visits it holds): the
+        // next web query derives what changed, as an engine that never restarted does.
+        for s in [&mut store, &mut opened] {
+            let r = rows(MAP_MIN_ROWS + 300, MAP_MIN_ROWS + 900).store();
+            s.append_events(&copy_back(&r)).unwrap();
+            // v500 has no rows among the new ones: only the moved persons bring its visits up.
+            s.append_links(b"999999\tp\tv500\tuser7\n").unwrap();
+        }
+        let fresh = Store::open(&dir, MAP_MIN_ROWS).unwrap().unwrap();
+        assert!(fresh.projects["p"].visit_file.is_some());
+        same(&store, &opened);
+        // A link sealed after the visits were saved is moved again after the next restart.
+        opened.seal(&dir, 2).unwrap();
+        let again = Store::open(&dir, MAP_MIN_ROWS).unwrap().unwrap();
+        same(&store, &again);
+        // A damaged file is left out: the visits are derived again.
+        let file = dir.join(&again.projects["p"].visit_file.as_ref().unwrap().0.file);
+        let mut bytes = fs::read(&file).unwrap();
+        bytes[5000] ^= 1;
+        fs::write(&file, bytes).unwrap();
+        let damaged = Store::open(&dir, MAP_MIN_ROWS).unwrap().unwrap();
+        assert!(damaged.projects["p"].visit_file.is_none());
+        same(&store, &damaged);
+    }
+
+    #[test]
     fn saved_property_columns_are_used_after_a_restart_and_extended_with_new_rows() {
         let dir = tempdir("props");
         let mut store = rows(0, MAP_MIN_ROWS + 300).store();
         let plan = json!({"kind": "aggregate", "time_range": between(T0, T0 + 30 * DAY), "group_by": [{"prop": "plan"}]});
-        assert_eq!(store.unsaved_prop_columns(), 0);
+        assert_eq!(store.unsaved_derived(), 0);
         let before = answer(&store, "p", plan.clone());
-        assert_eq!(store.unsaved_prop_columns(), 1);
+        assert_eq!(store.unsaved_derived(), 1);
         store.seal(&dir, 1).unwrap();
-        assert_eq!(store.unsaved_prop_columns(), 0);
+        assert_eq!(store.unsaved_derived(), 0);
         let saved = store.projects["p"].prop_files.clone();
         assert_eq!(saved.iter().map(|f| f.key.as_str()).collect::<Vec<_>>(), ["plan"]);
         assert_eq!(saved[0].rows, MAP_MIN_ROWS + 300);

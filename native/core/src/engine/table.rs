@@ -244,6 +244,9 @@ pub struct Project {
     pub pieces: Vec<super::segment::PieceMeta>,
     /// The property columns saved beside the pieces (see `prop_file`).
     pub prop_files: Vec<super::prop_file::PropFile>,
+    /// The visits saved beside the pieces (see `visit_file`), and how much of `moved_persons`
+    /// they had seen.
+    pub visit_file: Option<(super::visit_file::VisitFile, usize)>,
 }
 
 impl Default for Project {
@@ -267,6 +270,7 @@ impl Default for Project {
             visits: Mutex::new(None),
             pieces: Vec::new(),
             prop_files: Vec::new(),
+            visit_file: None,
         }
     }
 }

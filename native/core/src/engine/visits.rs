@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use rustc_hash::FxHashMap;
 
+use super::col::Col;
 use super::plan::Dimension;
 use super::table::{hot_index, Interner, Project, PropColumn};
 use crate::url;
@@ -51,33 +52,37 @@ pub fn classes(project: &Project) -> Vec<EventClass> {
 
 /// Every person's visits. Positions index `order`; a visit is `order[bounds[v]..bounds[v + 1]]`,
 /// and its `$pageview`s are `pv_*[pv_bounds[v]..pv_bounds[v + 1]]`.
+///
+/// The arrays are columns (`col::Col`): derived in memory, or mapped from the file a seal saved
+/// them to (`visit_file`), so after a restart they are the page cache's.
 #[derive(Default)]
 pub struct Visits {
-    len: usize,
-    revision: u64,
+    /// The rows they cover (the project's first `len`).
+    pub(super) len: usize,
+    pub(super) revision: u64,
     /// How much of `Project::moved_persons` these visits have seen.
-    moved: usize,
+    pub(super) moved: usize,
     /// Rows in (person, time, arrival) order.
-    pub order: Vec<u32>,
-    pub bounds: Vec<u32>,
-    pub person: Vec<u32>,
-    pub first_ts: Vec<i64>,
-    pub last_ts: Vec<i64>,
+    pub order: Col<u32>,
+    pub bounds: Col<u32>,
+    pub person: Col<u32>,
+    pub first_ts: Col<i64>,
+    pub last_ts: Col<i64>,
     /// The visit's first event, and its first and last `$pageview` (`NO_ROW` when none).
-    pub first_row: Vec<u32>,
-    pub entry_row: Vec<u32>,
-    pub exit_row: Vec<u32>,
-    /// Exactly one `$pageview` and no custom event.
-    pub bounce: Vec<bool>,
-    pub pv_bounds: Vec<u32>,
+    pub first_row: Col<u32>,
+    pub entry_row: Col<u32>,
+    pub exit_row: Col<u32>,
+    /// 1 when exactly one `$pageview` and no custom event.
+    pub bounce: Col<u8>,
+    pub pv_bounds: Col<u32>,
     /// Each `$pageview`: its position in `order`, its path (a string code) and the seconds spent
     /// on the page (NaN when not known): the `$pageleave`'s `duration_ms` when sent, else the gap
     /// to the visit's next `$pageview`, else the gap to its `$pageleave`.
-    pub pv_pos: Vec<u32>,
-    pub pv_path: Vec<u32>,
-    pub pv_time: Vec<f64>,
+    pub pv_pos: Col<u32>,
+    pub pv_path: Col<u32>,
+    pub pv_time: Col<f64>,
     /// Each visit's key per dimension, derived on first use and carried over by updates.
-    keys: Mutex<FxHashMap<Dimension, Arc<VisitKeys>>>,
+    pub(super) keys: Mutex<FxHashMap<Dimension, Arc<VisitKeys>>>,
 }
 
 /// One dimension's key of every visit: a string code of the project (0 = none, `DIRECT_CODE`),
@@ -128,7 +133,7 @@ impl Visits {
 
     /// Microseconds from the visit's first to its last event; 0 for a bounce.
     pub fn duration_us(&self, v: usize) -> i64 {
-        if self.bounce[v] {
+        if self.bounce[v] != 0 {
             0
         } else {
             self.last_ts[v] - self.first_ts[v]
@@ -329,8 +334,8 @@ impl Builder {
                 len: project.len(),
                 revision: project.revision,
                 moved: project.moved_persons.len(),
-                bounds: vec![0],
-                pv_bounds: vec![0],
+                bounds: vec![0].into(),
+                pv_bounds: vec![0].into(),
                 ..Visits::default()
             },
         }
@@ -445,7 +450,7 @@ impl Builder {
         v.first_row.push(keys[0].row);
         v.entry_row.push(entry);
         v.exit_row.push(exit);
-        v.bounce.push(views == 1 && !custom);
+        v.bounce.push(u8::from(views == 1 && !custom));
         v.pv_bounds.push(v.pv_pos.len() as u32);
     }
 
@@ -461,7 +466,7 @@ impl Builder {
                 Some(to) => (keys[to].ts - keys[view].ts) as f64 / 1e6,
                 None => f64::NAN,
             });
-        *self.v.pv_time.last_mut().expect("a page is open") = seconds;
+        self.v.pv_time.set_last(seconds);
     }
 }
 
@@ -562,7 +567,7 @@ mod tests {
             (0..3).map(|i| v.pageviews(i)).collect::<Vec<_>>(),
             vec![2, 1, 1]
         );
-        assert_eq!(v.bounce, vec![false, true, true]);
+        assert_eq!(v.bounce, vec![0u8, 1, 1]);
         assert_eq!(v.duration_us(0), 29 * MIN * 1_000_000);
     }
 
