@@ -44,6 +44,9 @@ const MANIFEST: &str = "manifest";
 /// A saved property column is written again once this many rows (or an eighth of its rows) were
 /// extracted past its file.
 const SAVE_ROWS: usize = 64 * 1024;
+/// Visits brought up to date in memory are saved (and mapped) again at most this often: each
+/// save writes them whole.
+const VISITS_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 const MAGIC: &[u8; 8] = b"RXMAN001";
 /// Where the cold columns (seqs, then properties: each an index and its frames) are in a piece's
 /// layout: after `ts`, `event`, `distinct` and the hot columns; the strings and ids follow them.
@@ -342,9 +345,9 @@ impl Project {
         due && rows <= self.len()
     }
 
-    /// Save the visits when they were derived (by a web query) and no file holds them, or the
-    /// file has fallen behind by an eighth of its rows (and at least `SAVE_ROWS`); then map them
-    /// from the file, so they leave the process's memory.
+    /// Save the visits when they were derived or brought up to date (by a web query) in memory,
+    /// at most every `VISITS_EVERY`; then map them from the file, so they leave the process's
+    /// memory.
     fn save_visits(&mut self, dir: &Path, name: &str) -> io::Result<()> {
         let Some(visits) = self.visits_save_due() else {
             return Ok(());
@@ -354,17 +357,18 @@ impl Project {
         mapped.moved = visits.moved;
         *mapped.keys.lock().unwrap() = visits.keys.lock().unwrap().clone();
         *self.visits.lock().unwrap() = Some(Arc::new(mapped));
-        self.visit_file = Some((meta, visits.moved));
+        self.visit_file = Some(visit_file::Saved { meta, seen: visits.moved, at: Instant::now() });
         Ok(())
     }
 
     /// The visits the next seal is to save (see `save_visits`).
     fn visits_save_due(&self) -> Option<Arc<super::visits::Visits>> {
         let visits = self.visits.lock().unwrap().clone()?;
+        let in_memory = visits.order.mapped_bytes() == 0;
         let due = match &self.visit_file {
-            _ if visits.revision != self.revision || visits.len > self.sealed_rows() || visits.count() == 0 => false,
-            None => true,
-            Some((saved, _)) => visits.len >= saved.rows + SAVE_ROWS.max(saved.rows / 8),
+            _ if !in_memory || visits.revision != self.revision || visits.len > self.sealed_rows() => false,
+            None => visits.count() > 0,
+            Some(saved) => saved.at.elapsed() >= VISITS_EVERY,
         };
         due.then_some(visits)
     }
@@ -378,7 +382,7 @@ impl Project {
         if let Ok(visits) = visit_file::read(dir, &meta, self.revision) {
             self.moved_persons = moved;
             *self.visits.lock().unwrap() = Some(Arc::new(visits));
-            self.visit_file = Some((meta, 0));
+            self.visit_file = Some(visit_file::Saved { meta, seen: 0, at: Instant::now() });
         }
     }
 
@@ -518,7 +522,7 @@ impl Store {
                 project.save_visits(dir, &format!("{}-{generation}", hex(project_id)))?;
             }
             let (visits, visits_moved) = match &project.visit_file {
-                Some((file, seen)) => (Some(file.clone()), project.moved_persons[*seen..].to_vec()),
+                Some(saved) => (Some(saved.meta.clone()), project.moved_persons[saved.seen..].to_vec()),
                 None => (None, Vec::new()),
             };
             states.insert(
@@ -904,7 +908,7 @@ mod tests {
         assert!(store.unsaved_derived() >= 1, "the visits (and the duration column) are due");
         store.seal(&dir, 1).unwrap();
         assert_eq!(store.unsaved_derived(), 0);
-        let saved = store.projects["p"].visit_file.clone().expect("saved").0;
+        let saved = store.projects["p"].visit_file.clone().expect("saved").meta;
         assert_eq!(saved.rows, MAP_MIN_ROWS + 300);
         // Mapped in this process too, and its dimension keys kept.
         assert!(store.projects["p"].visits().order.mapped_bytes() > 0);
@@ -931,7 +935,7 @@ mod tests {
         let again = Store::open(&dir, MAP_MIN_ROWS).unwrap().unwrap();
         same(&store, &again);
         // A damaged file is left out: the visits are derived again.
-        let file = dir.join(&again.projects["p"].visit_file.as_ref().unwrap().0.file);
+        let file = dir.join(&again.projects["p"].visit_file.as_ref().unwrap().meta.file);
         let mut bytes = fs::read(&file).unwrap();
         bytes[5000] ^= 1;
         fs::write(&file, bytes).unwrap();

@@ -244,9 +244,8 @@ pub struct Project {
     pub pieces: Vec<super::segment::PieceMeta>,
     /// The property columns saved beside the pieces (see `prop_file`).
     pub prop_files: Vec<super::prop_file::PropFile>,
-    /// The visits saved beside the pieces (see `visit_file`), and how much of `moved_persons`
-    /// they had seen.
-    pub visit_file: Option<(super::visit_file::VisitFile, usize)>,
+    /// The visits saved beside the pieces (see `visit_file`).
+    pub visit_file: Option<super::visit_file::Saved>,
 }
 
 impl Default for Project {

@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +34,15 @@ pub struct VisitFile {
     pub layout: Vec<(u64, usize)>,
     pub bytes: u64,
     pub crc: u32,
+}
+
+/// A project's saved visits: the file, how much of `Project::moved_persons` they had seen, and
+/// when they were written.
+#[derive(Clone, Debug)]
+pub struct Saved {
+    pub meta: VisitFile,
+    pub seen: usize,
+    pub at: Instant,
 }
 
 fn bad(message: &str) -> io::Error {
