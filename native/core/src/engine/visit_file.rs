@@ -5,7 +5,8 @@
 //! whose visits are derived again (with the rows past the file) when they are next asked for. A
 //! file that is missing or fails its checksum is left out and the visits derived again.
 //!
-//! Layout: `MAGIC`, then each array of `Visits` on a page of its own, in `Visits::arrays` order.
+//! Layout: `MAGIC`, then each array of `Visits` from a page of its own, in the order `write` lists
+//! them (an array of zeros is not written: its layout says offset 0, see `segment::PieceWriter`).
 
 use std::fs::File;
 use std::io;
