@@ -72,6 +72,21 @@ impl Frames {
         &self.frames[self.frames.partition_point(|f| f.first_row + f.rows <= row)..]
     }
 
+    /// Call `on` with each frame holding rows of `range`, in order, and the rows of `range` it
+    /// holds; returns the first row of `range` past the frames (where the in-memory rows start).
+    fn each(&self, range: &Range<usize>, mut on: impl FnMut(&Frame, Range<usize>)) -> usize {
+        let mut row = range.start;
+        for frame in self.from(row) {
+            if row >= range.end {
+                break;
+            }
+            let to = range.end.min(frame.first_row + frame.rows);
+            on(frame, row..to);
+            row = to;
+        }
+        row.max(self.rows)
+    }
+
     fn bytes(&self) -> usize {
         self.frames.iter().map(|f| f.bytes).sum()
     }
@@ -136,28 +151,21 @@ impl Props {
 
     /// Call `visit` with each row of `range`, in order, and its JSON.
     pub fn for_each(&self, range: Range<usize>, mut visit: impl FnMut(usize, &[u8])) {
-        let mut row = range.start;
-        for frame in self.sealed.from(row) {
-            if row >= range.end {
-                return;
-            }
+        let past = self.sealed.each(&range, |frame, rows| {
             let raw = frame.raw();
             let mut start = 4 * frame.rows;
-            let to = range.end.min(frame.first_row + frame.rows);
             for (k, word) in raw[..4 * frame.rows].chunks_exact(4).enumerate() {
-                let end = start + u32::from_le_bytes(word.try_into().unwrap()) as usize;
-                let r = frame.first_row + k;
-                if r >= to {
+                let (r, end) = (frame.first_row + k, start + u32::from_le_bytes(word.try_into().unwrap()) as usize);
+                if r >= rows.end {
                     break;
                 }
-                if r >= row {
+                if r >= rows.start {
                     visit(r, &raw[start..end]);
                 }
                 start = end;
             }
-            row = to;
-        }
-        for r in row.max(self.sealed.rows)..range.end {
+        });
+        for r in past..range.end {
             let k = r - self.sealed.rows;
             let start = if k == 0 { 0 } else { self.tail_end[k - 1] };
             visit(r, &self.tail[start..self.tail_end[k]]);
@@ -243,26 +251,20 @@ impl Seqs {
 
     /// Call `visit` with each row of `range`, in order, and its seq.
     pub fn for_each(&self, range: Range<usize>, mut visit: impl FnMut(usize, i64)) {
-        let mut row = range.start;
-        for frame in self.sealed.from(row) {
-            if row >= range.end {
-                return;
-            }
-            let to = range.end.min(frame.first_row + frame.rows);
+        let past = self.sealed.each(&range, |frame, rows| {
             let mut seq = 0i64;
             for (k, word) in frame.raw().chunks_exact(8).enumerate() {
                 seq = seq.wrapping_add(i64::from_le_bytes(word.try_into().unwrap()));
                 let r = frame.first_row + k;
-                if r >= to {
+                if r >= rows.end {
                     break;
                 }
-                if r >= row {
+                if r >= rows.start {
                     visit(r, seq);
                 }
             }
-            row = to;
-        }
-        for r in row.max(self.sealed.rows)..range.end {
+        });
+        for r in past..range.end {
             visit(r, self.tail[r - self.sealed.rows]);
         }
     }
