@@ -238,9 +238,8 @@ impl Project {
     }
 
     /// Write the rows (and strings and ids) not yet in a piece to new pieces, rewriting a short
-    /// last piece with them: a piece of whole `ALIGN`s of rows, then one of the rest. The
-    /// properties of each piece are padded to whole pages, so the rows after a padded piece
-    /// point past the padding in the file (and in memory, once `map_columns` reads them back).
+    /// last piece with them (every piece, when a code column widened since they were written): a
+    /// piece of whole `ALIGN`s of rows, then one of the rest.
     fn write_pieces(&mut self, dir: &Path, name: &str) -> io::Result<Vec<PieceMeta>> {
         let widths = self.code_widths();
         if self.pieces.iter().any(|p| p.widths != widths) {
@@ -352,10 +351,7 @@ impl Project {
         let Some(visits) = self.visits_save_due() else {
             return Ok(());
         };
-        let meta = visit_file::write(dir, &format!("{name}-visits.vis"), &visits)?;
-        let mut mapped = visit_file::read(dir, &meta, visits.revision)?;
-        mapped.moved = visits.moved;
-        *mapped.keys.lock().unwrap() = visits.keys.lock().unwrap().clone();
+        let (meta, mapped) = visit_file::write(dir, &format!("{name}-visits.vis"), &visits)?;
         *self.visits.lock().unwrap() = Some(Arc::new(mapped));
         self.visit_file = Some(visit_file::Saved { meta, seen: visits.moved, at: Instant::now() });
         Ok(())
@@ -468,7 +464,7 @@ fn read_frame_index(file: &File, (offset, bytes): (u64, usize), rows: usize) -> 
         covered += n as usize;
     }
     if covered != rows {
-        return Err(bad("a properties index that does not cover its piece"));
+        return Err(bad("a cold column's index that does not cover its piece"));
     }
     Ok(index)
 }

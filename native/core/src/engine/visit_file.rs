@@ -50,8 +50,9 @@ fn bad(message: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message.to_string())
 }
 
-/// Write `visits` to `dir/name` (synced: the manifest that names it is written after it).
-pub fn write(dir: &Path, name: &str, visits: &Visits) -> io::Result<VisitFile> {
+/// Write `visits` to `dir/name` (synced: the manifest that names it is written after it); the
+/// file, and the same visits (with their dimension keys) mapped from it.
+pub fn write(dir: &Path, name: &str, visits: &Visits) -> io::Result<(VisitFile, Visits)> {
     let mut w = PieceWriter::create(&dir.join(name), MAGIC)?;
     let v = visits;
     for bytes in [
@@ -72,17 +73,25 @@ pub fn write(dir: &Path, name: &str, visits: &Visits) -> io::Result<VisitFile> {
         w.column(bytes)?;
     }
     let (layout, bytes, crc) = w.finish()?;
-    Ok(VisitFile { file: name.to_string(), rows: v.len, visits: v.count(), views: v.pv_pos.len(), layout, bytes, crc })
+    let meta = VisitFile { file: name.to_string(), rows: v.len, visits: v.count(), views: v.pv_pos.len(), layout, bytes, crc };
+    let mut mapped = map(dir, &meta, v.revision)?;
+    mapped.moved = v.moved;
+    *mapped.keys.lock().unwrap() = v.keys.lock().unwrap().clone();
+    Ok((meta, mapped))
 }
 
 /// The visits `meta` names, mapped (checksummed first), as of `revision` and having seen none of
 /// the moved persons; an error when the file is missing, damaged or disagrees with itself.
 pub fn read(dir: &Path, meta: &VisitFile, revision: u64) -> io::Result<Visits> {
-    let path = dir.join(&meta.file);
-    if meta.layout.len() != ARRAYS || checksum(&path, meta.bytes)? != meta.crc {
+    if meta.layout.len() != ARRAYS || checksum(&dir.join(&meta.file), meta.bytes)? != meta.crc {
         return Err(bad("a visits file fails its checksum"));
     }
-    let file = Arc::new(File::open(&path)?);
+    map(dir, meta, revision)
+}
+
+/// The arrays of the file `meta` names, mapped as they are.
+fn map(dir: &Path, meta: &VisitFile, revision: u64) -> io::Result<Visits> {
+    let file = Arc::new(File::open(dir.join(&meta.file))?);
     fn map<T: Pod>(file: &Arc<File>, (offset, bytes): (u64, usize), len: usize) -> io::Result<Col<T>> {
         if len * std::mem::size_of::<T>() > bytes {
             return Err(bad("a visits file cut short"));
