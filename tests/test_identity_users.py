@@ -92,3 +92,37 @@ def test_the_migration_gives_each_stored_user_its_row_in_place_of_its_link(postg
                             "ORDER BY anonymous_id", (before, p)).fetchall()
         conn.rollback()  # the shared test database keeps none of it
     assert rows == [("u_a", "u_a", True), ("u_b", "u_b", True), ("x", "u_b", False)]
+
+
+def test_ids_already_stored_take_no_seq_so_the_engine_meets_no_gap(postgres):
+    """A seq taken and never committed is a gap the query engine asks PostgreSQL for again for a
+    minute: storing ids that are already stored takes none, and an update takes exactly one."""
+    from reactor_analytics.store import queries
+
+    p = f"p_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres.url) as conn:
+        sequences = {"identity_links": conn.execute("SELECT pg_get_serial_sequence('identity_links', 'seq')").fetchone()[0],
+                     "person_traits": "person_traits_seq"}
+
+        def last(table):
+            return conn.execute(f"SELECT last_value FROM {sequences[table]}").fetchone()[0]
+
+        queries.store_links(conn, p, [("anon-1", "u_1"), ("anon-1", "u_2"), ("anon-2", "u_2")], ["u_1"])
+        stored = conn.execute("SELECT anonymous_id, user_id, seq FROM identity_links WHERE project_id = %s "
+                              "ORDER BY anonymous_id", (p,)).fetchall()
+        # The first link of an id wins; one seq per row, none skipped.
+        assert [(a, u) for a, u, _ in stored] == [("anon-1", "u_1"), ("anon-2", "u_2"), ("u_1", "u_1"), ("u_2", "u_2")]
+        assert sorted(s for *_, s in stored) == list(range(last("identity_links") - 3, last("identity_links") + 1))
+        before = last("identity_links")
+        for _ in range(3):
+            queries.store_links(conn, p, [("anon-1", "u_2"), ("anon-2", "u_1")], ["u_1", "u_2"])
+        assert last("identity_links") == before
+        queries.store_links(conn, p, [], ["anon-2"])  # anon-2 sends an event as a user: its own row
+        assert conn.execute("SELECT user_id, seq FROM identity_links WHERE project_id = %s AND anonymous_id = 'anon-2'",
+                            (p,)).fetchone() == ("anon-2", before + 1)
+
+        queries.store_traits(conn, p, [("u_1", '{"plan": "free"}')])
+        queries.store_traits(conn, p, [("u_1", '{"seats": 3}'), ("u_1", '{"plan": "pro"}')])
+        assert conn.execute("SELECT traits, seq FROM person_traits WHERE project_id = %s", (p,)).fetchone() == (
+            {"plan": "pro", "seats": 3}, last("person_traits"))
+        conn.rollback()  # the shared test database keeps none of it

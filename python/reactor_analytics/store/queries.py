@@ -123,6 +123,11 @@ def store_links(conn, project_id: str, links: Sequence[tuple[str, str]], users: 
     row, with a new seq so the query engine reads the change. Writers of one id meet on its key
     (rows go in in key order, so two requests never wait on each other in a cycle), and the
     UPDATE, a statement of its own, sees a link committed while the INSERT waited for it.
+
+    Both statements look each id up by the primary key, one probe per id (a LATERAL subquery the
+    planner cannot turn into a scan of the project's rows, whatever its statistics say), and the
+    INSERT proposes only ids not stored yet, once each, so an id already stored takes no `seq`
+    (a `seq` taken and never committed is a gap the query engine asks for again for a minute).
     """
     users = sorted(set(users).union(u for _, u in links))
     if not users:
@@ -130,12 +135,18 @@ def store_links(conn, project_id: str, links: Sequence[tuple[str, str]], users: 
     rows = [(u, u) for u in users] + [(a, u) for a, u in links if a != u]
     conn.execute(
         "INSERT INTO identity_links (project_id, anonymous_id, user_id) "
-        "SELECT %(p)s, t.a, t.u FROM unnest(%(a)s::text[], %(u)s::text[]) WITH ORDINALITY AS t(a, u, n) "
-        "ORDER BY t.a, t.n ON CONFLICT (project_id, anonymous_id) DO NOTHING",
+        "SELECT DISTINCT ON (t.a) %(p)s, t.a, t.u "
+        "FROM unnest(%(a)s::text[], %(u)s::text[]) WITH ORDINALITY AS t(a, u, n) "
+        "LEFT JOIN LATERAL (SELECT true AS taken FROM identity_links l "
+        "                   WHERE l.project_id = %(p)s AND l.anonymous_id = t.a LIMIT 1) AS s ON true "
+        "WHERE s.taken IS NULL ORDER BY t.a, t.n ON CONFLICT (project_id, anonymous_id) DO NOTHING",
         {"p": project_id, "a": [a for a, _ in rows], "u": [u for _, u in rows]})
     conn.execute(
-        "UPDATE identity_links SET user_id = anonymous_id, seq = DEFAULT "
-        "WHERE project_id = %(p)s AND anonymous_id = ANY(%(users)s::text[]) AND user_id <> anonymous_id",
+        "UPDATE identity_links AS l SET user_id = l.anonymous_id, seq = DEFAULT "
+        "FROM unnest(%(users)s::text[]) AS u(id) "
+        "CROSS JOIN LATERAL (SELECT i.anonymous_id FROM identity_links i WHERE i.project_id = %(p)s "
+        "                    AND i.anonymous_id = u.id AND i.user_id <> i.anonymous_id LIMIT 1) AS linked "
+        "WHERE l.project_id = %(p)s AND l.anonymous_id = linked.anonymous_id AND l.user_id <> l.anonymous_id",
         {"p": project_id, "users": users})
 
 
@@ -148,7 +159,7 @@ def store_traits(conn, project_id: str, traits: Sequence[tuple[str, str]]) -> No
         "SELECT %(p)s, x.u, jsonb_merge_agg(x.j ORDER BY x.n) "
         "FROM unnest(%(u)s::text[], %(j)s::jsonb[]) WITH ORDINALITY AS x(u, j, n) GROUP BY x.u "
         "ON CONFLICT (project_id, user_id) DO UPDATE SET traits = pt.traits || excluded.traits, updated_at = now(), "
-        "seq = nextval('person_traits_seq')",
+        "seq = excluded.seq",  # the seq the proposed row took: an update leaves no gap
         {"p": project_id, "u": [u for u, _ in traits], "j": [j for _, j in traits]})
 
 
