@@ -3,6 +3,7 @@ leave /health and /track answering, and a request not sent in time is answered 4
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -186,4 +187,49 @@ def test_a_stopping_worker_does_not_wait_for_slow_clients(postgres, tmp_path):
     finally:
         for sock in socks:
             sock.close()
+        live.stop()
+
+
+def _connections_by_worker(server_pid: int, port: int) -> list[int]:
+    """How many connections to `port` each web worker of the service holds (read from /proc)."""
+    established = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                    established.add(fields[9])
+    counts = []
+    for child in open(f"/proc/{server_pid}/task/{server_pid}/children").read().split():
+        if b"reactor\0serve" not in open(f"/proc/{child}/cmdline", "rb").read():
+            continue  # the engine and gRPC processes
+        held = 0
+        for fd in os.listdir(f"/proc/{child}/fd"):
+            try:
+                target = os.readlink(f"/proc/{child}/fd/{fd}")
+            except OSError:
+                continue
+            held += target.startswith("socket:[") and target[8:-1] in established
+        counts.append(held)
+    return sorted(counts)
+
+
+def test_kept_alive_connections_are_shared_out_evenly_between_the_workers(postgres, tmp_path):
+    """A client's requests all go to the worker that accepted its connection: left to the kernel,
+    three of six connections could land on one of three workers while another idles."""
+    live = LiveServer(postgres, tmp_path, workers=3).start()
+    try:
+        clients = []
+        for _ in range(6):
+            client = requests.Session()
+            assert client.get(f"{live.url}/health", timeout=10).status_code == 200
+            clients.append(client)
+        held = _connections_by_worker(live.proc.pid, live.port)
+        # Ours, and any the start's readiness check left open: no worker holds two more than another.
+        assert len(held) == 3 and sum(held) >= 6 and held[-1] - held[0] <= 1, held
+        for client in clients:
+            assert client.get(f"{live.url}/health", timeout=10).status_code == 200
+        for client in clients:
+            client.close()
+    finally:
         live.stop()

@@ -10,12 +10,22 @@ request not complete within `request_read_timeout_s` is answered 408 and closed.
 Requests the buffer does not hold (a header block over the parser's limits, a body past the service's
 body limit plus slack) are handed to the thread as they are, where gunicorn answers 400 and the
 application 413 from the declared length.
+
+The workers also share their connections out evenly. A client keeps its connection (keep-alive),
+so the worker that accepted it runs all of its requests; left to the kernel, whichever worker wakes
+first accepts, and six connections over four workers were seen to land three on one of them, whose
+clients then waited on that one process while the others idled. Each worker publishes how many
+connections it holds in memory all the workers share (`ConnectionShares`, made by gunicorn's master
+before it forks them), and a worker accepts only while no other live worker holds fewer.
 """
 
 from __future__ import annotations
 
 import errno
+import mmap
+import os
 import selectors
+import struct
 import time
 from functools import partial
 
@@ -25,6 +35,8 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 _HEADER_LIMIT = 64 * 1024
 _READ_CHUNK = 64 * 1024
 STOP_READ_GRACE_S = 2.0
+# A worker that holds more connections than another looks this often whether that is still so.
+RECHECK_S = 0.05
 _TIMEOUT_BODY = b'{"error":{"code":"analytics.request_timeout","message":"the request was not sent in time"}}'
 _TIMEOUT_ANSWER = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
                    b"Content-Length: %d\r\n\r\n%s" % (len(_TIMEOUT_BODY), _TIMEOUT_BODY))
@@ -97,16 +109,71 @@ class RequestBuffer:
         return True
 
 
+class ConnectionShares:
+    """How many connections each worker holds, in an anonymous shared mapping: made before the
+    workers are forked, every one of them reads and writes the same memory. A slot is (pid,
+    connections, when last written); a worker writes its own at each turn of its event loop (at
+    least once a second), and a slot not written for `STALE_S` is a worker that is gone or stuck."""
+
+    SLOTS = 32
+    STALE_S = 5.0
+    _SLOT = struct.Struct("qqd")
+    _ALL = struct.Struct("qqd" * SLOTS)
+
+    def __init__(self) -> None:
+        self._memory = mmap.mmap(-1, self._ALL.size)
+
+    def publish(self, slot: int, connections: int, now: float) -> None:
+        self._SLOT.pack_into(self._memory, (slot % self.SLOTS) * self._SLOT.size, os.getpid(), connections, now)
+
+    def leave(self, slot: int) -> None:
+        self._SLOT.pack_into(self._memory, (slot % self.SLOTS) * self._SLOT.size, 0, 0, 0.0)
+
+    def fewest_elsewhere(self, slot: int, now: float) -> int | None:
+        """The fewest connections a live worker other than `slot`'s holds (None: there is none)."""
+        fewest, everyone, mine = None, self._ALL.unpack_from(self._memory), slot % self.SLOTS
+        for index in range(self.SLOTS):
+            pid, connections, written = everyone[3 * index:3 * index + 3]
+            if pid and index != mine and now - written < self.STALE_S and (fewest is None or connections < fewest):
+                fewest = connections
+        return fewest
+
+
 class BufferingThreadWorker(ThreadWorker):
     """gthread, reading requests in the event loop (see the module's docstring)."""
 
     # Set by the service's gunicorn settings (server.gunicorn_settings).
     body_limit = 1_048_576 + 64 * 1024
     read_timeout_s = 30.0
+    shares: ConnectionShares | None = None
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # gunicorn's master makes each worker object before forking it: the first one made there
+        # makes the memory every worker forked later shares.
+        if BufferingThreadWorker.shares is None:
+            BufferingThreadWorker.shares = ConnectionShares()
 
     def init_process(self) -> None:
         self.reading: dict = {}  # conn -> (buffer, deadline)
         super().init_process()
+
+    def _fair(self) -> bool:
+        """Whether this worker may take one more connection: no other live worker holds fewer."""
+        now = time.monotonic()
+        self.shares.publish(self.age, self.nr_conns, now)
+        fewest = self.shares.fewest_elsewhere(self.age, now)
+        return fewest is None or self.nr_conns <= fewest
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        super().set_accept_enabled(enabled and self._fair())
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        if self.alive:
+            self.set_accept_enabled(self.nr_conns < self.worker_connections)
+            if not self._accepting:  # look again soon: the others may have taken connections meanwhile
+                timeout = min(timeout, RECHECK_S)
+        super().wait_for_and_dispatch_events(timeout)
 
     def accept(self, listener) -> None:
         try:
@@ -195,6 +262,7 @@ class BufferingThreadWorker(ThreadWorker):
 
     def handle_exit(self, sig, frame) -> None:
         self.stopping_since = time.monotonic()
+        self.shares.leave(self.age)
         super().handle_exit(sig, frame)
 
     def murder_pending(self) -> None:
