@@ -766,11 +766,33 @@ mod tests {
     use crate::engine::exec::testing::{answer, between, Rows, DAY, T0};
     use serde_json::json;
 
-    fn tempdir(name: &str) -> PathBuf {
+    /// A test's own directory, removed when the test ends (declared first, it is dropped last).
+    struct TempDir(PathBuf);
+
+    impl std::ops::Deref for TempDir {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl AsRef<Path> for TempDir {
+        fn as_ref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn tempdir(name: &str) -> TempDir {
         let dir = std::env::temp_dir().join(format!("reactor-seg-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
-        dir
+        TempDir(dir)
     }
 
     /// Rows of two projects with links, traits, hot columns, escaped and empty properties.
