@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from reactor_analytics import config
@@ -55,7 +57,8 @@ def test_embedded_database_starts_from_a_relative_data_dir(tmp_path, monkeypatch
     from conftest import database_root
     from reactor_analytics.store.embedded import EmbeddedPostgres
 
-    monkeypatch.chdir(database_root())
+    root = database_root()
+    monkeypatch.chdir(root)
     server = EmbeddedPostgres("./.reactor")
     try:
         server.start()
@@ -63,3 +66,4 @@ def test_embedded_database_starts_from_a_relative_data_dir(tmp_path, monkeypatch
             assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
         server.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
