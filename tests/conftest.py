@@ -37,6 +37,31 @@ def wait_for(predicate, timeout: float = 20.0, every: float = 0.05, what: str = 
     raise AssertionError(f"not within {timeout} s: {what or predicate}")
 
 
+def socket_inodes(pid: int) -> set[str]:
+    """The inodes of the sockets a process holds open, from /proc (no tool needed)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def tcp_sockets(state: str) -> dict[str, int]:
+    """The machine's TCP sockets in `state` ("0A" listening, "01" established), from /proc: inode ->
+    local port."""
+    found = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == state:
+                found[fields[9]] = int(fields[1].rsplit(":", 1)[1], 16)
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

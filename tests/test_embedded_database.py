@@ -17,7 +17,7 @@ import psycopg
 import pytest
 import requests
 
-from conftest import ADMIN, LiveServer, database_root
+from conftest import ADMIN, LiveServer, database_root, socket_inodes, tcp_sockets
 from reactor_analytics.store.embedded import EmbeddedPostgres
 
 AS_ROOT = os.geteuid() == 0
@@ -35,22 +35,9 @@ def private_database():
 
 
 def _listening_tcp_ports(pid: int) -> set[int]:
-    """TCP ports a process listens on, from /proc (no tool needed)."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
+    """TCP ports a process listens on."""
+    held = socket_inodes(pid)
+    return {port for inode, port in tcp_sockets("0A").items() if inode in held}
 
 
 def _psql_as(user: str, conninfo: str) -> subprocess.CompletedProcess:

@@ -3,7 +3,6 @@ leave /health and /track answering, and a request not sent in time is answered 4
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -11,7 +10,7 @@ import time
 import pytest
 import requests
 
-from conftest import LiveServer
+from conftest import LiveServer, socket_inodes, tcp_sockets
 
 SLOW = 50
 READ_TIMEOUT_S = 4
@@ -191,26 +190,13 @@ def test_a_stopping_worker_does_not_wait_for_slow_clients(postgres, tmp_path):
 
 
 def _connections_by_worker(server_pid: int, port: int) -> list[int]:
-    """How many connections to `port` each web worker of the service holds (read from /proc)."""
-    established = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as rows:
-            for row in list(rows)[1:]:
-                fields = row.split()
-                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
-                    established.add(fields[9])
+    """How many connections to `port` each web worker of the service holds."""
+    established = {inode for inode, local in tcp_sockets("01").items() if local == port}
     counts = []
     for child in open(f"/proc/{server_pid}/task/{server_pid}/children").read().split():
         if b"reactor\0serve" not in open(f"/proc/{child}/cmdline", "rb").read():
             continue  # the engine and gRPC processes
-        held = 0
-        for fd in os.listdir(f"/proc/{child}/fd"):
-            try:
-                target = os.readlink(f"/proc/{child}/fd/{fd}")
-            except OSError:
-                continue
-            held += target.startswith("socket:[") and target[8:-1] in established
-        counts.append(held)
+        counts.append(len(socket_inodes(int(child)) & established))
     return sorted(counts)
 
 
